@@ -1,0 +1,14 @@
+"""recommender: least-privilege Kubernetes NetworkPolicies from observed flows, proven.
+
+The public Python API (what notebooks and scripts use):
+
+* ``load_flows(paths, inventory=..., db=...)`` → a ``FlowStore`` over DuckDB
+* ``evaluate(policies, flows)`` → a DataFrame of verdicts with explanations
+* ``generate(flows, ...)`` → recommended policies, verified
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,3 @@
+"""`recommend generate`: registered on the shared typer app (see recommender.cli)."""
+
+from recommender.cli import app  # noqa: F401

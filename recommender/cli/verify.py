@@ -1,0 +1,3 @@
+"""`recommend verify`: registered on the shared typer app (see recommender.cli)."""
+
+from recommender.cli import app  # noqa: F401
