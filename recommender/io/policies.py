@@ -1,0 +1,246 @@
+"""Load NetworkPolicies (and the Pods/Namespaces beside them) from YAML or JSON.
+
+Why this exists: ``recommend verify`` and the evaluator must see exactly the
+policies a cluster would hold, so every document is validated like the API
+server does (``recommender.engine.validate``) and every error names
+``FILE:LINE field.path``. Nothing is dropped silently: documents of other kinds
+end up in ``PolicySet.skipped`` with a reason.
+
+Accepted input: files and directories (recursively, ``*.yaml``, ``*.yml``,
+``*.json``, in sorted order), multi-document streams, ``kind: List`` (what
+``kubectl get networkpolicies -A -o yaml`` prints), JSON, and Calico
+``StagedKubernetesNetworkPolicy`` (``stagedAction: Set`` or absent is read as
+the NetworkPolicy it would create; ``Delete``/``Learn``/``Ignore`` are
+skipped). A policy without ``metadata.namespace`` lands in ``default``, as
+``kubectl apply`` would put it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from recommender.engine.validate import STAGED_POLICY, Problem, check_policy
+from recommender.errors import PolicyError, location
+from recommender.io.k8s_objects import parse_namespace, parse_pod
+from recommender.io.yamlloc import FieldPath, Located, load_file
+from recommender.model import (
+    IPBlock,
+    LabelSelector,
+    Labels,
+    Namespace,
+    NetworkPolicy,
+    Peer,
+    Pod,
+    PortSpec,
+    Requirement,
+    Rule,
+    SourceRef,
+)
+
+SUFFIXES = (".yaml", ".yml", ".json")
+DEFAULT_NAMESPACE = "default"
+
+
+class Skipped(NamedTuple):
+    """A document that is not a policy to evaluate, and why."""
+
+    file: str | None
+    line: int | None
+    kind: str
+    name: str
+    reason: str
+
+
+@dataclass
+class PolicySet:
+    """Everything ``load_policies`` found, policies sorted by (namespace, name)."""
+
+    policies: tuple[NetworkPolicy, ...] = ()
+    skipped: list[Skipped] = field(default_factory=list)
+    pods: tuple[Pod, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    warnings: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.policies)
+
+
+def _selector(doc: Mapping[str, Any]) -> LabelSelector:
+    return LabelSelector.of(
+        doc.get("matchLabels") or {},
+        tuple(
+            Requirement(e["key"], e["operator"], tuple(e.get("values") or ()))
+            for e in doc.get("matchExpressions") or ()
+        ),
+    )
+
+
+def _optional_selector(doc: Mapping[str, Any] | None) -> LabelSelector | None:
+    return None if doc is None else _selector(doc)
+
+
+def _peer(doc: Mapping[str, Any]) -> Peer:
+    block = doc.get("ipBlock")
+    return Peer(
+        pod_selector=_optional_selector(doc.get("podSelector")),
+        namespace_selector=_optional_selector(doc.get("namespaceSelector")),
+        ip_block=None if block is None else IPBlock(block["cidr"], tuple(block.get("except") or ())),
+    )
+
+
+def _rules(rules: list[Mapping[str, Any]] | None, peer_key: str) -> tuple[Rule, ...] | None:
+    if rules is None:
+        return None
+    out = []
+    for rule in rules:
+        peers, ports = rule.get(peer_key), rule.get("ports")
+        out.append(
+            Rule(
+                peers=None if peers is None else tuple(_peer(p) for p in peers),
+                ports=None if ports is None else tuple(
+                    PortSpec(p.get("protocol"), p.get("port"), p.get("endPort")) for p in ports
+                ),
+            )
+        )
+    return tuple(out)
+
+
+def parse_policy(
+    doc: Mapping[str, Any],
+    *,
+    file: str | None = None,
+    line: int | None = None,
+    lines: Mapping[FieldPath, int] | None = None,
+) -> NetworkPolicy:
+    """Validate one NetworkPolicy / StagedKubernetesNetworkPolicy document and
+    build the model. Raises ``PolicyError`` (``FILE:LINE path: reason``).
+
+    ``lines`` (field path → line, from ``yamlloc``) sharpens error locations;
+    without it errors carry ``line``. The ``stagedAction`` of a staged policy
+    is not looked at here (``load_policies`` decides what to do with it)."""
+    check_policy(doc, file=file, line=line, lines=lines)
+    return _build(doc, SourceRef(file, line))
+
+
+def _build(doc: Mapping[str, Any], source: SourceRef) -> NetworkPolicy:
+    """The model of a document that ``check_policy`` accepted."""
+    meta = doc["metadata"]
+    spec = doc.get("spec") or {}
+    types = spec.get("policyTypes")
+    return NetworkPolicy(
+        name=meta["name"],
+        namespace=meta.get("namespace") or DEFAULT_NAMESPACE,
+        pod_selector=_selector(spec.get("podSelector") or {}),
+        ingress=_rules(spec.get("ingress"), "from"),
+        egress=_rules(spec.get("egress"), "to"),
+        policy_types=None if types is None else tuple(types),
+        labels=Labels.of(meta.get("labels") or {}),
+        annotations=Labels.of(meta.get("annotations") or {}),
+        source=source,
+    )
+
+
+def policy_files(paths: Iterable[str | Path] | str | Path) -> list[Path]:
+    """Expand files and directories (recursively, by suffix) into a sorted,
+    de-duplicated file list; a named file is read whatever its suffix."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUFFIXES:
+                    found.setdefault(child, None)
+        elif path.exists():
+            found.setdefault(path, None)
+        else:
+            raise PolicyError("no such file or directory", file=str(path), hint="check the --policies path")
+    return list(found)
+
+
+def _sub(doc: Located, value: Any, prefix: FieldPath) -> Located:
+    """The ``Located`` of a nested document (an item of a ``kind: List``)."""
+    n = len(prefix)
+    lines = {p[n:]: ln for p, ln in doc.lines.items() if p[:n] == prefix and len(p) > n}
+    return Located(value, doc.file, doc.lines.get(prefix, doc.line), lines)
+
+
+def _name_of(value: Mapping[str, Any]) -> str:
+    meta = value.get("metadata")
+    if isinstance(meta, dict):
+        ns, name = meta.get("namespace"), meta.get("name")
+        return f"{ns}/{name}" if ns else str(name)
+    return ""
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.policies: dict[tuple[str, str], NetworkPolicy] = {}
+        self.result = PolicySet()
+        self.pods: list[Pod] = []
+        self.namespaces: list[Namespace] = []
+
+    def document(self, doc: Located) -> None:
+        value = doc.value
+        if not isinstance(value, dict):
+            raise PolicyError("a document must be a mapping with apiVersion and kind", file=doc.file, line=doc.line)
+        kind = value.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise PolicyError("document has no kind", file=doc.file, line=doc.line,
+                              hint="every Kubernetes object needs apiVersion and kind")
+        if kind == "List" or (kind.endswith("List") and "items" in value):
+            items = value.get("items") or []
+            if not isinstance(items, list):
+                raise PolicyError("must be a list", file=doc.file, line=doc.line_of(("items",)), path="items")
+            for i, item in enumerate(items):
+                self.document(_sub(doc, item, ("items", i)))
+        elif kind in ("NetworkPolicy", STAGED_POLICY[1]):
+            self.policy(doc, kind)
+        elif kind == "Pod":
+            self.pods.append(parse_pod(value, doc))
+        elif kind == "Namespace":
+            self.namespaces.append(parse_namespace(value, doc))
+        else:
+            self.skip(doc, kind, f"kind {kind} is not a NetworkPolicy")
+
+    def skip(self, doc: Located, kind: str, reason: str) -> None:
+        self.result.skipped.append(Skipped(doc.file, doc.line, kind, _name_of(doc.value), reason))
+
+    def policy(self, doc: Located, kind: str) -> None:
+        self.result.warnings.extend(check_policy(doc.value, file=doc.file, line=doc.line, lines=doc.lines))
+        policy = _build(doc.value, SourceRef(doc.file, doc.line))
+        if kind == STAGED_POLICY[1]:
+            action = (doc.value.get("spec") or {}).get("stagedAction") or "Set"
+            if action != "Set":
+                self.skip(doc, kind, f"stagedAction {action}: it creates no policy to evaluate")
+                return
+        key = (policy.namespace, policy.name)
+        first = self.policies.get(key)
+        if first is not None:
+            raise PolicyError(
+                f"duplicate policy {policy.key} (also defined at {location(first.source.file, first.source.line)})",
+                file=doc.file,
+                line=doc.line,
+                hint="a namespace holds one policy per name: remove or rename one of them",
+            )
+        self.policies[key] = policy
+
+
+def load_policies(paths: Iterable[str | Path] | str | Path) -> PolicySet:
+    """Load, validate and sort every policy under ``paths``.
+
+    Raises ``PolicyError`` (exit code 2) naming ``FILE:LINE path`` for the first
+    invalid document, unreadable file or YAML syntax error."""
+    loader = _Loader()
+    for path in policy_files(paths):
+        for doc in load_file(path):
+            loader.document(doc)
+    result = loader.result
+    result.policies = tuple(loader.policies[k] for k in sorted(loader.policies))
+    result.pods = tuple(sorted(loader.pods, key=lambda p: (p.namespace, p.name)))
+    result.namespaces = tuple(sorted(loader.namespaces, key=lambda n: n.name))
+    return result

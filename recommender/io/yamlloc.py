@@ -1,0 +1,177 @@
+"""YAML/JSON documents as plain Python values plus the line of every field.
+
+Why this exists: an invalid policy must be reported as ``FILE:LINE field.path:
+reason`` like a compiler would, but ``yaml.safe_load`` throws the positions
+away. We let libyaml *compose* the node graph (``yaml.compose_all`` with the
+C loader when available, so it stays fast), then build the plain values
+ourselves and record, for every field path such as
+``("spec", "ingress", 0, "from", 0)``, the 1-based line where it is written.
+
+Values come out exactly as ``yaml.safe_load`` would produce them (YAML 1.1
+resolution: an unquoted ``true`` is a bool, ``2001-01-01`` a date), so the
+validator can report "must be a string" where the API server would refuse the
+document. Duplicate keys are an error here (libyaml silently keeps the last
+one, kubectl refuses them); ``<<`` merge keys are supported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from recommender.errors import PolicyError
+
+FieldPath = tuple[str | int, ...]
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAX_DEPTH = 64
+_MAX_NODES = 2_000_000  # per document: stops "billion laughs" alias bombs
+
+
+def render_path(path: FieldPath) -> str:
+    """``("spec", "ingress", 0, "from")`` → ``spec.ingress[0].from``; map keys that
+    are not identifiers (label keys) are rendered in brackets: ``matchLabels[app.io/x]``."""
+    out: list[str] = []
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif part.isidentifier():
+            out.append(f".{part}" if out else part)
+        else:
+            out.append(f"[{part}]")
+    return "".join(out)
+
+
+@dataclass
+class Located:
+    """One document: its plain value, the line it starts on, and field lines."""
+
+    value: Any
+    file: str | None = None
+    line: int | None = None
+    lines: dict[FieldPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: FieldPath) -> int | None:
+        """The line of ``path``, or of its closest written ancestor (a missing
+        field is reported where its parent is)."""
+        for end in range(len(path), 0, -1):
+            found = self.lines.get(path[:end])
+            if found is not None:
+                return found
+        return self.line
+
+
+class _Builder:
+    """Turns a composed node graph into plain values, recording lines."""
+
+    def __init__(self, file: str | None) -> None:
+        self.file = file
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.lines: dict[FieldPath, int] = {}
+        self.budget = _MAX_NODES
+
+    def fail(self, node: yaml.Node, path: FieldPath, reason: str) -> PolicyError:
+        return PolicyError(reason, file=self.file, line=node.start_mark.line + 1, path=render_path(path) or None)
+
+    def build(self, node: yaml.Node, path: FieldPath, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0 or depth > _MAX_DEPTH:
+            raise self.fail(node, path, "document is nested too deeply or expands too many aliases")
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR_TAG:
+                return node.value
+            try:
+                return self.constructor.construct_object(node, deep=True)
+            except yaml.YAMLError as exc:
+                raise self.fail(node, path, f"cannot read scalar: {getattr(exc, 'problem', exc)}") from None
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for i, child in enumerate(node.value):
+                self.lines[path + (i,)] = child.start_mark.line + 1
+                items.append(self.build(child, path + (i,), depth + 1))
+            return items
+        if isinstance(node, yaml.MappingNode):
+            return self.build_mapping(node, path, depth)
+        raise self.fail(node, path, f"unsupported YAML node {type(node).__name__}")  # pragma: no cover
+
+    def build_mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        merged: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for src in sources:
+                    if not isinstance(src, yaml.MappingNode):
+                        raise self.fail(src, path, "a << merge key needs a mapping or a list of mappings")
+                    merged.append(src)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, path, "mapping keys must be scalars")
+            key = self.build(key_node, path, depth + 1)
+            if key in result:
+                raise self.fail(key_node, path + (str(key),), f"duplicate key {key!r}")
+            child = path + (key if isinstance(key, str) else str(key),)
+            self.lines[child] = key_node.start_mark.line + 1
+            result[key] = self.build(value_node, child, depth + 1)
+        for src in merged:  # explicit keys win over merged ones, earlier merges over later
+            for key, value in self.build_mapping(src, path, depth + 1).items():
+                result.setdefault(key, value)
+        return result
+
+
+def _syntax_error(exc: yaml.YAMLError, file: str | None) -> PolicyError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    reason = f"invalid YAML: {context + ', ' if context else ''}{problem}"
+    return PolicyError(reason, file=file, line=line, hint="fix the YAML syntax (indentation, quoting) at that line")
+
+
+def iter_documents(text: str, file: str | None = None) -> Iterator[Located]:
+    """Every non-empty document of a YAML (or JSON) stream, with field lines."""
+    try:
+        for node in yaml.compose_all(text, Loader=_LOADER):
+            if node is None:
+                continue
+            builder = _Builder(file)
+            value = builder.build(node, ())
+            if value is None:
+                continue
+            yield Located(value, file, node.start_mark.line + 1, builder.lines)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, file) from None
+
+
+def load_text(text: str, file: str | None = None) -> list[Located]:
+    """Documents of ``text``; JSON that YAML cannot read (tabs for indentation,
+    for instance) falls back to ``json.loads`` with the document line only."""
+    try:
+        return list(iter_documents(text, file))
+    except PolicyError:
+        stripped = text.lstrip()
+        if not stripped.startswith(("{", "[")):
+            raise
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PolicyError(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno) from None
+        return [Located(value, file, 1, {})]
+
+
+def load_file(path: Path) -> list[Located]:
+    """Read ``path`` (UTF-8, with or without BOM) and return its documents."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise PolicyError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    return load_text(text, str(path))
