@@ -1,0 +1,168 @@
+"""Calico Enterprise ``flows.log`` (Felix flow logs, one JSON object per line).
+
+Field names and order follow the real Felix test data (see
+``../shared/samples/calico/flows.log``). Shapes produced:
+
+* pod→pod flows give two rows, ``reporter: src`` and ``reporter: dst``; a
+  flow denied by the destination's ingress policy is ``allow`` at the source
+  and ``deny`` at the destination; one denied by the source's egress policy
+  has only the ``src`` row;
+* flows between two in-cluster endpoints that touch ``kube-system`` or
+  ``monitoring`` are written at aggregation level 2 (``*_ip`` null,
+  ``*_name`` ``-``, ``*_name_aggr`` the pod prefix with ``*``, labels common
+  to all pods); the rest at level 0 (pod names and IPs);
+* outside peers are ``net`` (``pub``/``pvt``) or ``ns`` (a GlobalNetworkSet);
+  hostNetwork pods are ``hep`` named after their node.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from recommender.synth.cluster import Cluster
+from recommender.synth.sink import LineSink
+from recommender.synth.traffic import Ep, Traffic, common_labels, label_strings
+
+WINDOW_SECONDS = 300
+AGGREGATED_NAMESPACES = frozenset({"kube-system", "monitoring"})
+_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+
+
+def _js(v: str | None) -> str:
+    return "null" if v is None else json.dumps(v)
+
+
+def _net_aggr(ip: str) -> str:
+    addr = ipaddress.ip_address(ip)
+    return "pvt" if any(addr in n for n in _PRIVATE) else "pub"
+
+
+def _side(prefix: str, ep: Ep, cluster: Cluster, aggregated: bool, common: dict) -> tuple[str, str]:
+    """The ``<prefix>_ip,name,name_aggr,namespace`` and ``<prefix>_type,labels`` JSON fragments."""
+    if ep.kind == "pod":
+        w = ep.workload
+        assert w is not None
+        labels = common[w.key] if aggregated else ep.labels
+        ip, name, aggr, ns, typ = (None if aggregated else ep.ip), ("-" if aggregated else ep.pod), \
+            w.aggregated_name, ep.namespace, "wep"
+        lab = json.dumps({"labels": label_strings(labels)}, separators=(",", ":"))
+    elif ep.kind == "host":
+        node = cluster.nodes[ep.node or 0].name
+        ip, name, aggr, ns, typ, lab = (None if aggregated else ep.ip), ("-" if aggregated else node), node, "-", \
+            "hep", "null"
+    elif ep.network_set:
+        ip, name, aggr, ns, typ = ep.ip, ep.network_set, ep.network_set, "-", "ns"
+        lab = json.dumps({"labels": label_strings(ep.labels)}, separators=(",", ":"))
+    else:
+        ip, name, aggr, ns, typ, lab = ep.ip, "-", _net_aggr(ep.ip), "-", "net", "null"
+    head = (f'"{prefix}_ip":{_js(ip)},"{prefix}_name":{_js(name)},"{prefix}_name_aggr":{_js(aggr)},'
+            f'"{prefix}_namespace":{_js(ns)}')
+    return head, f'"{prefix}_type":"{typ}","{prefix}_labels":{lab}'
+
+
+def _policy(ep: Ep, cluster: Cluster, action: str, direction: str) -> str:
+    if ep.kind == "host":
+        return f"0|default|default.allow-host-{direction}|{action}|0"
+    ns = ep.namespace or "-"
+    if ns == "kube-system" and action == "allow":
+        return "0|__PROFILE__|__PROFILE__.kns.kube-system|allow"
+    if action == "deny":
+        return f"0|default|{ns}/knp.default.default-deny|deny|-1"
+    name = ep.workload.name if ep.workload else "default"
+    return f"0|default|{ns}/knp.default.{name}-{direction}|allow|0"
+
+
+def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Static parts of every row: (instance, reporter is dst, instances merged, middle text)."""
+    cluster = traffic.cluster
+    common = common_labels(cluster)
+    eps = traffic.endpoints
+    inst: list[int] = []
+    is_dst: list[bool] = []
+    merged: list[int] = []
+    text: list[str] = []
+    seen_aggr: dict[int, int] = {}
+    cache: dict[tuple[int, str, bool], tuple[str, str]] = {}
+
+    def side(e: int, prefix: str, aggregated: bool) -> tuple[str, str]:
+        key = (e, prefix, aggregated)
+        if key not in cache:
+            cache[key] = _side(prefix, eps[e], cluster, aggregated, common)
+        return cache[key]
+
+    for i in range(len(traffic)):
+        c = traffic.conn_of(i)
+        s, d = eps[int(traffic.src[i])], eps[int(traffic.dst[i])]
+        aggregated = s.in_cluster and d.in_cluster and (s.namespace in AGGREGATED_NAMESPACES
+                                                        or d.namespace in AGGREGATED_NAMESPACES)
+        if aggregated:
+            ci = int(traffic.conn[i])
+            if ci in seen_aggr:
+                merged[seen_aggr[ci]] += 1
+                if len(text) > seen_aggr[ci] + 1 and inst[seen_aggr[ci] + 1] == inst[seen_aggr[ci]]:
+                    merged[seen_aggr[ci] + 1] += 1
+                continue
+            seen_aggr[ci] = len(text)
+        sh, st = side(int(traffic.src[i]), "source", aggregated)
+        dh, dt = side(int(traffic.dst[i]), "dest", aggregated)
+        base = f'{sh},"source_port":null,{st},{dh},"dest_port":{c.port},{dt},"proto":"{c.protocol.lower()}"'
+        reporters = []
+        if s.in_cluster:
+            act = "deny" if c.deny_at == "src" else "allow"
+            reporters.append((False, act, _policy(s, cluster, act, "egress")))
+        if d.in_cluster and c.deny_at != "src":
+            act = "deny" if c.deny_at == "dst" else "allow"
+            reporters.append((True, act, _policy(d, cluster, act, "ingress")))
+        for dst_rep, act, pol in reporters:
+            inst.append(i)
+            is_dst.append(dst_rep)
+            merged.append(1)
+            text.append(f'{base},"action":"{act}","reporter":"{"dst" if dst_rep else "src"}",'
+                        f'"policies":{{"all_policies":["{pol}"]}}')
+    return (np.asarray(inst, dtype=np.int64), np.asarray(is_dst, dtype=bool), np.asarray(merged, dtype=np.int64),
+            text)
+
+
+def write_calico(cluster: Cluster, out: str | Path | BinaryIO, *, records: int | None = None,
+                 windows: int | None = None, traffic: Traffic | None = None) -> int:
+    """Write a Calico ``flows.log``: ``records`` lines, or ``windows`` 5-minute
+    windows (whichever ends first; one window when neither is given).
+    Returns the number of lines written."""
+    traffic = traffic or Traffic(cluster)
+    inst, is_dst, merged, text = _rows(traffic)
+    if records is None and windows is None:
+        windows = 1
+    with LineSink(out, records) as sink:
+        if not text:
+            return 0
+        for win in traffic.windows(WINDOW_SECONDS, stream=10):
+            if sink.full or (windows is not None and win.index >= windows):
+                break
+            pos = np.searchsorted(win.active, inst)
+            pos = np.minimum(pos, len(win.active) - 1)
+            mask = win.active[pos] == inst
+            rows = np.flatnonzero(mask)
+            k = pos[rows]
+            m = merged[rows]
+            flows = win.flows[k] * m
+            dst = is_dst[rows]
+            b_out = np.where(dst, win.bytes_in[k], win.bytes_out[k]) * m
+            b_in = np.where(dst, win.bytes_out[k], win.bytes_in[k]) * m
+            p_out = np.where(dst, win.packets_in[k], win.packets_out[k]) * m
+            p_in = np.where(dst, win.packets_out[k], win.packets_in[k]) * m
+            completed = flows - (flows > 1) * (rows % 2)
+            head = f'{{"start_time":{win.start},"end_time":{win.end},'
+            lines = [
+                f'{head}{text[r]},"bytes_in":{bi},"bytes_out":{bo},"num_flows":{f},"num_flows_started":{f},'
+                f'"num_flows_completed":{fc},"packets_in":{pi},"packets_out":{po},"http_requests_allowed_in":0,'
+                f'"http_requests_denied_in":0,"original_source_ips":null,"num_original_source_ips":0}}'
+                for r, bi, bo, f, fc, pi, po in zip(rows.tolist(), b_in.tolist(), b_out.tolist(), flows.tolist(),
+                                                    completed.tolist(), p_in.tolist(), p_out.tolist())
+            ]
+            sink.write(lines)
+        return sink.count
