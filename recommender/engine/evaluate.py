@@ -1,0 +1,197 @@
+"""The public evaluation API: verdicts for many connections, as a DataFrame.
+
+``evaluate`` accepts whatever a notebook or another command has at hand
+(a ``FlowStore``, a DuckDB relation, a DataFrame in the ``connections`` schema,
+or a list of ``model.Flow``) and policies as models, a ``PolicySet`` or a path,
+normalizes them into one DuckDB table and hands it to the set-based evaluator
+(``recommender.engine.bulk``). ``admitted_pairs`` answers "which of these
+endpoint × port combinations would the policies admit?" for over-permission
+measurements, with the same machinery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from recommender.engine.bulk import drop_temp, evaluate_table, labels_key, map_labels_sql
+from recommender.engine.compile import CompiledPolicies, compile_policies, namespace_labels
+from recommender.errors import InputError
+from recommender.io.schema import KEY_COLUMNS
+from recommender.model import Endpoint, Flow, Namespace, NetworkPolicy, Pod
+
+VERDICT_COLUMNS = (
+    "egress_applies", "egress_isolated", "egress_allowed", "egress_isolated_by", "egress_admitted_by",
+    "ingress_applies", "ingress_isolated", "ingress_allowed", "ingress_isolated_by", "ingress_admitted_by",
+    "allowed", "reason", "egress_reason", "ingress_reason",
+)
+_LIST_COLUMNS = ("egress_isolated_by", "egress_admitted_by", "ingress_isolated_by", "ingress_admitted_by")
+_ENDPOINT = ("ip", "namespace", "pod", "workload", "kind")
+_INPUT = tuple(f"{s}_{c}" for s in ("src", "dst") for c in _ENDPOINT) + ("protocol", "dst_port")
+
+PolicyInput = Iterable[NetworkPolicy] | CompiledPolicies | Any  # Any: a PolicySet or a path
+
+
+def resolve_policies(policies: PolicyInput) -> tuple[CompiledPolicies, list[Pod], list[Namespace]]:
+    """Compiled policies plus the pods/namespaces that came with them (a multi-document file)."""
+    if isinstance(policies, (str, Path)):
+        from recommender.io.policies import load_policies
+
+        policies = load_policies(policies)
+    if hasattr(policies, "policies") and hasattr(policies, "skipped"):  # a PolicySet
+        return compile_policies(policies.policies), list(policies.pods), list(policies.namespaces)
+    return compile_policies(policies), [], []
+
+
+def _merge_inventory(*groups: Iterable[Any], key) -> list[Any]:  # type: ignore[no-untyped-def]
+    seen: dict[Any, Any] = {}
+    for group in groups:
+        for item in group:
+            seen.setdefault(key(item), item)
+    return list(seen.values())
+
+
+def _labels_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, Mapping):
+        return labels_key(value)
+    return labels_key(dict(value))  # a sequence of (key, value) pairs
+
+
+def _frame_from_flows(flows: Sequence[Flow]) -> pd.DataFrame:
+    """Flows as rows; an endpoint without labels takes its labels from the inventory pod."""
+    rows: dict[str, list] = {c: [] for c in (*_INPUT, "src_lkey", "dst_lkey")}
+    for f in flows:
+        for side, ep in (("src", f.src), ("dst", f.dst)):
+            for c in _ENDPOINT:
+                v = getattr(ep, c)
+                rows[f"{side}_{c}"].append(str(v.value if hasattr(v, "value") else v) if c == "kind" else v)
+            rows[f"{side}_lkey"].append(labels_key(ep.labels) if len(ep.labels) else None)
+        rows["protocol"].append(f.protocol)
+        rows["dst_port"].append(f.port)
+    df = pd.DataFrame(rows)
+    df["dst_port"] = df["dst_port"].astype("Int32")
+    return df
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool) -> str:
+    """A temp table ``cid`` + endpoint columns + canonical label text, numbered in input order,
+    plus the source's other key columns (for the output)."""
+    name = f"{source}_prepared"
+    have = [r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()]
+    for required in ("src_kind", "dst_kind", "protocol"):
+        if required not in have:
+            raise InputError(f"flows lack the required column {required!r}", hint="see the connections schema in the README")
+    exprs = [f"CAST({c if c in have else 'NULL'} AS {'INTEGER' if c == 'dst_port' else 'VARCHAR'}) AS {c}" for c in _INPUT]
+    for side in ("src", "dst"):
+        if not map_labels:
+            exprs.append(f"CAST({side}_lkey AS VARCHAR) AS {side}_lkey")
+        elif f"{side}_labels" in have:
+            exprs.append(f"{map_labels_sql(f'{side}_labels')} AS {side}_lkey")
+        else:
+            exprs.append(f"CAST(NULL AS VARCHAR) AS {side}_lkey")
+    exprs += [c for c in have if c in KEY_COLUMNS and c not in _INPUT]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT row_number() OVER () - 1 AS cid, {', '.join(exprs)} FROM {source}")
+    return name
+
+
+def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str]) -> pd.DataFrame:
+    cols = [f"t.{k}" for k in keys] + [f"v.{c}" for c in VERDICT_COLUMNS]
+    out = con.sql(f"SELECT {', '.join(cols)} FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid").to_arrow_table()
+    df = out.drop_columns(list(_LIST_COLUMNS)).to_pandas()
+    for c in _LIST_COLUMNS:
+        df[c] = out.column(c).to_pylist()
+    return df[[*keys, *VERDICT_COLUMNS]]
+
+
+def _flow_frames(flows: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(input columns + canonical label text, key columns for the output) of a DataFrame or Flow list."""
+    if isinstance(flows, pd.DataFrame):
+        frame = flows.reset_index(drop=True)
+        src = frame[[c for c in _INPUT if c in frame.columns]].copy()
+        for side in ("src", "dst"):
+            col = f"{side}_labels"
+            src[f"{side}_lkey"] = frame[col].map(_labels_text) if col in frame.columns else None
+        return src, frame[[c for c in KEY_COLUMNS if c in frame.columns]]
+    items = list(flows)
+    if items and not isinstance(items[0], Flow):
+        raise InputError(f"cannot evaluate flows given as {type(items[0]).__name__}",
+                         hint="pass a FlowStore, a DuckDB relation, a DataFrame or a list of Flow")
+    src = _frame_from_flows(items)
+    frame = src[list(_INPUT)].copy()
+    for side in ("src", "dst"):
+        frame[f"{side}_labels"] = [getattr(f, side).labels.as_dict() for f in items]
+    return src, frame
+
+
+def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = None,
+             namespaces: Iterable[Namespace] | None = None) -> pd.DataFrame:
+    """One row per connection: its key columns plus, per direction, whether it applies, whether the pod
+    is isolated and by which policies, which rules admit it, and ``allowed`` with a ``reason``.
+
+    ``flows``: a FlowStore, a DuckDB relation, a DataFrame in the connections schema, or a list of Flow.
+    ``pods``/``namespaces`` default to the store's inventory plus those loaded with the policies."""
+    compiled, ppods, pnss = resolve_policies(policies)
+    store = flows if hasattr(flows, "con") and hasattr(flows, "pods") else None
+    if pods is None:
+        pods = _merge_inventory(store.pods() if store else (), ppods, key=lambda p: (p.namespace, p.name))
+    if namespaces is None:
+        namespaces = _merge_inventory(store.namespaces() if store else (), pnss, key=lambda n: n.name)
+    if store is not None:
+        flows = store.con.table("connections")
+    if isinstance(flows, duckdb.DuckDBPyRelation):
+        flows = flows.fetch_arrow_table()
+    frame = None if isinstance(flows, pa.Table) else _flow_frames(flows)
+    con = duckdb.connect()
+    try:
+        con.register("_evsrc", flows if frame is None else frame[0])
+        table = _prepare(con, "_evsrc", map_labels=frame is None)
+        keys = [c for c in KEY_COLUMNS if c in flows.column_names] if frame is None else []
+        verdicts = evaluate_table(con, table, compiled, list(pods), namespace_labels(list(namespaces)))
+        out = _verdict_frame(con, table, verdicts, keys)
+        drop_temp(con, verdicts)
+    finally:
+        con.close()
+    if frame is not None:
+        out = pd.concat([frame[1].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
+    return out
+
+
+def admitted_pairs(policies: PolicyInput, sources: Sequence[Endpoint], destinations: Sequence[Endpoint],
+                   ports: Sequence[tuple[str, int | None]], *, pods: Iterable[Pod] | None = None,
+                   namespaces: Iterable[Namespace] | None = None) -> pd.DataFrame:
+    """Evaluate every source × destination × (protocol, port) combination, set-based.
+
+    Returns one row per combination: ``src`` and ``dst`` (indexes into the given sequences),
+    ``protocol``, ``dst_port``, ``egress_allowed``, ``ingress_allowed``, ``allowed`` and the
+    admitting rules. Self pairs (the same pod on both ends) are included and always allowed."""
+    src_df = _frame_from_flows([Flow(e, Endpoint()) for e in sources]).filter(like="src_")
+    dst_df = _frame_from_flows([Flow(Endpoint(), e) for e in destinations]).filter(like="dst_")
+    src_df.insert(0, "src", range(len(src_df)))
+    dst_df.insert(0, "dst", range(len(dst_df)))
+    port_df = pd.DataFrame({"protocol": [p for p, _ in ports], "dst_port": pd.array([n for _, n in ports], dtype="Int32")})
+    con = duckdb.connect()
+    try:
+        con.register("_ap_src", src_df)
+        con.register("_ap_dst", dst_df)
+        con.register("_ap_port", port_df)
+        product = con.sql("SELECT * FROM _ap_src CROSS JOIN _ap_dst CROSS JOIN _ap_port ORDER BY src, dst, protocol, dst_port")
+        con.register("_evsrc", product.fetch_arrow_table())
+        table = _prepare(con, "_evsrc", map_labels=False)
+        compiled, ppods, pnss = resolve_policies(policies)
+        pods = list(pods) if pods is not None else ppods
+        nss = list(namespaces) if namespaces is not None else pnss
+        verdicts = evaluate_table(con, table, compiled, pods, namespace_labels(nss))
+        out = con.execute(f"""SELECT t.src, t.dst, t.protocol, t.dst_port, v.egress_allowed, v.ingress_allowed, v.allowed,
+            v.egress_admitted_by, v.ingress_admitted_by FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid""").df()
+    finally:
+        con.close()
+    for c in ("egress_admitted_by", "ingress_admitted_by"):
+        out[c] = out[c].map(list)
+    return out
