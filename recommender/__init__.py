@@ -11,4 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from recommender.io.store import FlowStore, load_flows, open_store  # noqa: E402
+from recommender.engine.evaluate import evaluate  # noqa: E402
+
+__all__ = ["__version__", "FlowStore", "evaluate", "load_flows", "open_store"]

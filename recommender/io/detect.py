@@ -1,0 +1,74 @@
+"""Which reader handles a file: content sniffing, never the file name.
+
+Why this exists: flow exports arrive as ``*.log``, ``*.json``, ``*.gz`` or no
+extension at all, so the format is decided from the first 64 KiB of the
+(decompressed) content. Each reader module says whether it recognizes the
+head (``sniff``); the first one that does wins, most specific first, the
+generic normalized CSV/Parquet reader last. A reader module that does not
+exist yet (or fails to import) simply makes its format unavailable.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+from recommender.errors import InputError, UsageError
+from recommender.io import lines as L
+
+# Most specific first: the normalized reader accepts any CSV/Parquet with the right header.
+READER_MODULES: tuple[str, ...] = ("calico", "hubble", "vpc", "normalized")
+EMPTY = "empty"
+
+
+def available_readers() -> dict[str, ModuleType]:
+    """Format name → reader module, for every reader module that imports."""
+    out: dict[str, ModuleType] = {}
+    for name in READER_MODULES:
+        try:
+            mod = importlib.import_module(f"recommender.io.{name}")
+        except ImportError:
+            continue
+        if hasattr(mod, "sniff") and hasattr(mod, "read"):
+            out[getattr(mod, "FORMAT", name)] = mod
+    return out
+
+
+def reader_for(fmt: str) -> ModuleType:
+    readers = available_readers()
+    if fmt not in readers:
+        known = ", ".join(readers) or "none"
+        raise UsageError(f"unknown or unavailable format {fmt!r} (available: {known})",
+                         hint="omit --format to detect the format from the content")
+    return readers[fmt]
+
+
+def detect_format(path: str | Path, fmt: str | None = None) -> str:
+    """The format name for ``path`` (``fmt`` overrides sniffing), or ``EMPTY`` for an empty file.
+
+    Raises ``InputError`` for missing, unreadable, binary or unrecognized files.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", file=str(path))
+    if p.is_dir():
+        raise InputError("is a directory, not a flow file", file=str(path), hint="pass the files inside it (e.g. DIR/*.log)")
+    try:
+        head = L.read_head(p)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", file=str(path)) from None
+    if not head.strip():
+        return EMPTY
+    if fmt:
+        reader_for(fmt)
+        return fmt
+    readers = available_readers()
+    for name, mod in readers.items():
+        if mod.sniff(head):
+            return name
+    if L.looks_binary(head):
+        raise InputError("binary file, not a flow log (no known format recognized it)", file=str(path),
+                         hint="pass Calico/Hubble JSON lines, VPC flow logs, or normalized CSV/Parquet (optionally .gz)")
+    raise InputError(f"unrecognized flow log format (known: {', '.join(readers)})", file=str(path),
+                     hint="use --format to name the format, or see the README for the normalized CSV schema")

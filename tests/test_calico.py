@@ -1,0 +1,207 @@
+"""Calico flows.log reader: every aggregation level maps onto the normalized schema."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from recommender.errors import InputError
+from recommender.io import calico
+from recommender.io.store import load_flows
+
+
+def rec(**over: object) -> dict:
+    """One Calico flow log record (aggregation level 0: full pod names and IPs)."""
+    r: dict = {
+        "start_time": 1700000000, "end_time": 1700000300,
+        "source_ip": "10.0.0.1", "source_name": "web-7d4b9-abcde", "source_name_aggr": "web-7d4b9-*",
+        "source_namespace": "shop", "source_port": None, "source_type": "wep",
+        "source_labels": {"labels": ["app=web", "tier=front"]},
+        "dest_ip": "10.0.0.2", "dest_name": "db-0", "dest_name_aggr": "db-*", "dest_namespace": "data",
+        "dest_port": 5432, "dest_type": "wep", "dest_labels": {"labels": ["app=db"]},
+        "proto": "tcp", "action": "allow", "reporter": "src",
+        "policies": {"all_policies": ["0|default|shop/default.allow-db|allow|0"]},
+        "bytes_in": 100, "bytes_out": 50, "num_flows": 3, "num_flows_started": 2, "num_flows_completed": 2,
+        "packets_in": 4, "packets_out": 3,
+    }
+    r.update(over)
+    return r
+
+
+def write(path: Path, records: list, *, tail: str = "\n") -> Path:
+    text = "\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + tail
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def one(tmp_path: Path, records: list, **kw: object) -> list[dict]:
+    store = load_flows(write(tmp_path / "flows.log", records), **kw)
+    return store.df().to_dict("records")
+
+
+def test_sniff() -> None:
+    assert calico.sniff(json.dumps(rec()).encode())
+    assert not calico.sniff(b'{"flow": {"source": {}}}')
+    assert not calico.sniff(b"version account-id interface-id\n")
+
+
+def test_level0_full_names(tmp_path: Path) -> None:
+    [row] = one(tmp_path, [rec()])
+    assert (row["src_ip"], row["src_namespace"], row["src_pod"], row["src_workload"], row["src_kind"]) == \
+        ("10.0.0.1", "shop", "web-7d4b9-abcde", "web-7d4b9-*", "pod")
+    assert row["src_labels"] == {"app": "web", "tier": "front"}
+    assert (row["protocol"], row["dst_port"], row["action"]) == ("TCP", 5432, "allow")
+    assert list(row["policies"]) == ["shop/default.allow-db"]
+    assert (row["bytes"], row["packets"], row["flows"], row["records"]) == (150, 7, 2, 1)
+    assert (row["format"], row["line"]) == ("calico", 1)
+
+
+@pytest.mark.parametrize(
+    ("typ", "name", "aggr", "ns", "kind", "pod", "workload", "namespace"),
+    [
+        ("wep", "-", "coredns-576cbf47c7-*", "kube-system", "pod", None, "coredns-576cbf47c7-*", "kube-system"),
+        ("hep", "node-1", "node-1", "-", "host", None, "node-1", None),
+        ("net", "-", "pub", "-", "network", None, "pub", None),
+        ("net", "-", "pvt", "-", "network", None, "pvt", None),
+        ("ns", "-", "corp-ranges", "shop", "network", None, "corp-ranges", "shop"),
+        ("weird", "-", "-", "-", "unknown", None, None, None),
+    ],
+)
+def test_endpoint_types(tmp_path: Path, typ, name, aggr, ns, kind, pod, workload, namespace) -> None:
+    [row] = one(tmp_path, [rec(dest_type=typ, dest_name=name, dest_name_aggr=aggr, dest_namespace=ns,
+                               dest_ip=None, dest_labels=None)])
+    assert (row["dst_kind"], row["dst_pod"], row["dst_workload"], row["dst_namespace"], row["dst_ip"]) == \
+        (kind, pod, workload, namespace, None)
+    assert row["dst_labels"] is None
+
+
+@pytest.mark.parametrize(
+    ("proto", "port", "want_proto", "want_port"),
+    [("tcp", 80, "TCP", 80), ("UDP", 53, "UDP", 53), ("6", 443, "TCP", 443), ("17", 53, "UDP", 53),
+     ("sctp", 9, "SCTP", 9), ("icmp", None, "ICMP", None), ("icmp", 0, "ICMP", None), ("1", None, "ICMP", None),
+     ("58", None, "ICMPv6", None), ("47", None, "47", None)],
+)
+def test_protocols(tmp_path: Path, proto, port, want_proto, want_port) -> None:
+    [row] = one(tmp_path, [rec(proto=proto, dest_port=port)])
+    assert (row["protocol"], row["dst_port"] if row["dst_port"] == row["dst_port"] else None) == (want_proto, want_port)
+
+
+@pytest.mark.parametrize(
+    ("policies", "want"),
+    [
+        ({"all_policies": ["0|__PROFILE__|__PROFILE__.kns.kube-system|allow"]}, ["__PROFILE__.kns.kube-system"]),
+        ({"all_policies": ["0|tier1|ns1/tier1.np1|pass|-", "1|default|ns1/default.np2|allow|0"]},
+         ["ns1/default.np2", "ns1/tier1.np1"]),
+        ({"all_policies": ["0|t|t.a|allow|0"], "enforced_policies": ["0|t|t.b|allow|0"],
+          "pending_policies": ["0|t|staged:t.c|allow|0"]}, ["t.b"]),
+        (None, None),
+    ],
+)
+def test_policy_forms(tmp_path: Path, policies, want) -> None:
+    [row] = one(tmp_path, [rec(policies=policies)])
+    assert (list(row["policies"]) if row["policies"] is not None else None) == want
+
+
+def test_labels_canonical_so_equal_sets_group(tmp_path: Path) -> None:
+    rows = one(tmp_path, [rec(source_labels={"labels": ["tier=front", "app=web"]}), rec()])
+    assert len(rows) == 1 and rows[0]["records"] == 2
+    assert list(rows[0]["src_labels"].keys()) == ["app", "tier"]
+
+
+def test_counters_sum_and_windows_span(tmp_path: Path) -> None:
+    rows = one(tmp_path, [rec(), rec(start_time=1700000300, end_time=1700000600, num_flows_started=None)])
+    [row] = rows
+    assert (row["records"], row["flows"], row["bytes"]) == (2, 2 + 3, 300)
+    assert str(row["window_start"]) == "2023-11-14 22:13:20" and str(row["window_end"]) == "2023-11-14 22:23:20"
+
+
+def test_duplicate_reporter_counted_once(tmp_path: Path) -> None:
+    dst_report = rec(reporter="dst", policies={"all_policies": ["0|default|data/default.db-ingress|allow|0"]})
+    other_window = rec(reporter="dst", start_time=1700000300, end_time=1700000600)
+    store = load_flows(write(tmp_path / "f.log", [rec(), dst_report, other_window]))
+    w1, w2 = sorted(store.df().to_dict("records"), key=lambda r: r["line"])
+    # window 1: the src report is kept, the dst report's policy names are merged in
+    assert (w1["records"], w1["bytes"], w1["line"]) == (1, 150, 1)
+    assert list(w1["policies"]) == ["data/default.db-ingress", "shop/default.allow-db"]
+    # window 2: only the dst reporter saw it, so it counts
+    assert (w2["records"], w2["bytes"], list(w2["policies"])) == (1, 150, ["shop/default.allow-db"])
+    st = store.summary.files[0]
+    assert (st.records, st.accepted, st.skipped) == (3, 2, {"duplicate reporter": 1})
+
+
+def test_denied_and_allowed_are_distinct(tmp_path: Path) -> None:
+    rows = one(tmp_path, [rec(), rec(action="deny", policies=None)])
+    assert sorted(r["action"] for r in rows) == ["allow", "deny"]
+
+
+def test_gzip(tmp_path: Path) -> None:
+    store = load_flows(write(tmp_path / "flows.log.gz", [rec(), rec(dest_port=5433)]))
+    assert store.summary.records == 2 and store.summary.connections == 2
+
+
+def test_gzip_without_extension(tmp_path: Path) -> None:
+    p = write(tmp_path / "flows.log.gz", [rec()])
+    q = p.rename(tmp_path / "flowsdata")
+    assert load_flows(q).summary.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ('{"start_time": 1700000000, "proto": ', "invalid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        (json.dumps(rec(dest_port="http")), "dest_port: expected an integer"),
+        (json.dumps({k: v for k, v in rec().items() if k != "proto"}), "missing required field proto"),
+        (json.dumps(rec(source_ip="10.0.0.300")), "invalid IP address in source_ip"),
+        (json.dumps(rec(dest_port=70000)), "invalid port 70000 for TCP"),
+        (json.dumps(rec(proto="quic")), 'unknown protocol "quic"'),
+        (json.dumps(rec(action="log")), 'invalid action "log"'),
+    ],
+)
+def test_bad_record_is_located(tmp_path: Path, bad: str, reason: str) -> None:
+    p = write(tmp_path / "flows.log", [rec(), bad, rec(dest_port=1)])
+    with pytest.raises(InputError) as ei:
+        load_flows(p)
+    assert str(ei.value).startswith(f"{p}:2: {reason}"), str(ei.value)
+
+
+@pytest.mark.parametrize("bad", ['{"start_time": 1', json.dumps(rec(dest_port=70000))])
+def test_skip_bad_rejects_and_continues(tmp_path: Path, bad: str) -> None:
+    p = write(tmp_path / "flows.log", ["", rec(), bad, rec(dest_port=1)])
+    store = load_flows(p, skip_bad=True)
+    st = store.summary.files[0]
+    assert (st.records, st.accepted, st.rejected, st.connections) == (3, 2, 1, 2)
+    [(file, line, fmt, reason, text)] = store.con.execute("SELECT * FROM rejected").fetchall()
+    assert (file, line, fmt, text) == (str(p), 3, "calico", bad)
+    # provenance `line` counts records (non-blank lines); rejected lines are exact file lines
+    assert sorted(store.df()["line"].tolist()) == [1, 3]
+
+
+def test_truncated_last_line_is_skipped_not_an_error(tmp_path: Path) -> None:
+    p = write(tmp_path / "flows.log", [rec(), rec(dest_port=1), json.dumps(rec())[:40]], tail="")
+    st = load_flows(p).summary.files[0]
+    assert (st.records, st.accepted, st.skipped, st.truncated_last_line) == (3, 2, {"truncated last line": 1}, True)
+
+
+def test_truncated_last_line_in_gzip(tmp_path: Path) -> None:
+    p = write(tmp_path / "flows.log.gz", [rec(), json.dumps(rec())[:40]], tail="")
+    st = load_flows(p).summary.files[0]
+    assert (st.records, st.accepted, st.skipped) == (2, 1, {"truncated last line": 1})
+
+
+def test_truncated_gzip_stream(tmp_path: Path) -> None:
+    p = write(tmp_path / "flows.log.gz", [rec(dest_port=i) for i in range(1, 2000)])
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated gzip stream"):
+        load_flows(p)
+    store = load_flows(p, skip_bad=True)
+    st = store.summary.files[0]
+    assert 0 < st.accepted < 1999 and st.reconciles()
+    assert any("truncated gzip stream" in n for n in st.notes)
