@@ -115,3 +115,202 @@ def test_json_file(tmp_path: Path) -> None:
     path = write(tmp_path, "p.json", json.dumps(doc, indent="\t"))
     (policy,) = load_policies([path]).policies
     assert policy.key == "shop/allow-db"
+
+
+STAGED = """\
+apiVersion: projectcalico.org/v3
+kind: StagedKubernetesNetworkPolicy
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+{action}  podSelector: {{}}
+  policyTypes: [Egress]
+"""
+
+
+def staged(name: str, action: str | None) -> str:
+    return STAGED.format(name=name, action=f"  stagedAction: {action}\n" if action else "")
+
+
+def test_multi_document_file_with_other_kinds_pods_and_namespaces(tmp_path: Path) -> None:
+    text = "\n".join([
+        ALLOW_DB + "---",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\n---",
+        "---",  # an empty document is ignored
+        """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  namespace: shop
+  labels: {app: db}
+  ownerReferences:
+  - {kind: StatefulSet, name: db, controller: true}
+spec:
+  nodeName: n1
+  containers:
+  - name: pg
+    ports:
+    - {name: pg, containerPort: 5432}
+    - {containerPort: 53, protocol: UDP}
+status:
+  podIP: 10.0.0.5
+  podIPs: [{ip: 10.0.0.5}, {ip: 'fd00::5'}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: a}}
+""",
+    ])
+    path = write(tmp_path, "all.yaml", text)
+    result = load_policies([path])
+    assert [p.key for p in result.policies] == ["shop/allow-db"]
+    assert result.skipped == [(str(path), 20, "Service", "shop/db", "kind Service is not a NetworkPolicy")]
+    (pod,) = result.pods
+    assert (pod.namespace, pod.name, pod.labels.as_dict(), pod.ips, pod.node) == ("shop", "db-0", {"app": "db"}, ("10.0.0.5", "fd00::5"), "n1")
+    assert [(p.port, p.protocol, p.name) for p in pod.ports] == [(5432, "TCP", "pg"), (53, "UDP", None)]
+    assert (pod.owner_kind, pod.owner_name, pod.host_network) == ("StatefulSet", "db", False)
+    (ns,) = result.namespaces
+    assert (ns.name, ns.labels.as_dict()) == ("shop", {"team": "a"})
+
+
+KUBECTL_LIST = """\
+apiVersion: v1
+items:
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata:
+    annotations:
+      kubectl.kubernetes.io/last-applied-configuration: |
+        {"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy"}
+    creationTimestamp: "2024-05-01T10:00:00Z"
+    generation: 1
+    name: b
+    namespace: zeta
+    resourceVersion: "123"
+    uid: 4b7c5a84-1111-2222-3333-444455556666
+  spec:
+    podSelector: {}
+    policyTypes:
+    - Ingress
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata:
+    name: a
+    namespace: alpha
+  spec:
+    podSelector: {}
+    ingress:
+    - ports:
+      - port: 0
+kind: List
+metadata:
+  resourceVersion: ""
+"""
+
+
+def test_kubectl_list_output_and_item_locations(tmp_path: Path) -> None:
+    path = write(tmp_path, "list.yaml", KUBECTL_LIST)
+    with pytest.raises(PolicyError) as err:
+        load_policies([path])
+    assert str(err.value) == f"{path}:28 spec.ingress[0].ports[0].port: must be between 1 and 65535, inclusive"
+    path.write_text(KUBECTL_LIST.replace("port: 0", "port: 53"))
+    result = load_policies([path])
+    assert [p.key for p in result.policies] == ["alpha/a", "zeta/b"]  # sorted by (namespace, name)
+    assert [p.source.line for p in result.policies] == [19, 3]
+    assert "kubectl.kubernetes.io/last-applied-configuration" in result.policies[1].annotations
+
+
+def test_directory_recursive_sorted_and_suffix_filtered(tmp_path: Path) -> None:
+    write(tmp_path, "b/two.yml", ALLOW_DB.replace("allow-db", "two"))
+    write(tmp_path, "a/one.yaml", ALLOW_DB.replace("allow-db", "one"))
+    write(tmp_path, "c/three.json", json.dumps({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                                                   "metadata": {"name": "three", "namespace": "shop"}, "spec": {"podSelector": {}}}))
+    write(tmp_path, "README.md", "not: [valid")
+    result = load_policies([tmp_path, tmp_path / "a" / "one.yaml"])  # a file named twice is read once
+    assert [p.name for p in result.policies] == ["one", "three", "two"]
+
+
+def test_staged_policies(tmp_path: Path) -> None:
+    path = write(tmp_path, "staged.yaml", "---\n".join(
+        [staged("set", "Set"), staged("implicit", None), staged("gone", "Delete"), staged("learn", "Learn")]))
+    result = load_policies([path])
+    assert [p.key for p in result.policies] == ["shop/implicit", "shop/set"]
+    assert result.policies[0].policy_types == ("Egress",)
+    assert [(s.kind, s.name, s.reason) for s in result.skipped] == [
+        ("StagedKubernetesNetworkPolicy", "shop/gone", "stagedAction Delete: it creates no policy to evaluate"),
+        ("StagedKubernetesNetworkPolicy", "shop/learn", "stagedAction Learn: it creates no policy to evaluate"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: b\n  c: d\n", "2: invalid YAML: mapping values are not allowed in this context"),
+        ("kind: NetworkPolicy\nkind: List\n", "2 kind: duplicate key 'kind'"),
+        ("- just\n- a list\n", "1: a document must be a mapping with apiVersion and kind"),
+        ("apiVersion: v1\nmetadata: {}\n", "1: document has no kind"),
+        ("apiVersion: v1\nkind: List\nitems: {}\n", "3 items: must be a list"),
+        ("x: &a [*a]\n", "1 x" + "[0]" * 64 + ": document is nested too deeply or expands too many aliases"),
+    ],
+)
+def test_malformed_documents(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(PolicyError) as err:
+        load_policies([path])
+    assert str(err.value) == f"{path}:{expected}"
+
+
+def test_duplicate_policy_names_are_an_error(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.yaml", ALLOW_DB)
+    second = write(tmp_path, "b.yaml", "# a comment\n" + ALLOW_DB)
+    with pytest.raises(PolicyError) as err:
+        load_policies([first, second])
+    assert str(err.value) == f"{second}:2: duplicate policy shop/allow-db (also defined at {first}:1)"
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="no such file or directory"):
+        load_policies([tmp_path / "nope.yaml"])
+
+
+def test_a_single_path_string_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, "db.yaml", ALLOW_DB)
+    assert [p.name for p in load_policies(str(path)).policies] == ["allow-db"]
+
+
+def test_merge_keys_and_anchors(tmp_path: Path) -> None:
+    text = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: m, namespace: ns}
+spec:
+  podSelector: &web {matchLabels: {app: web}}
+  ingress:
+  - from:
+    - podSelector:
+        <<: *web
+        matchExpressions: [{key: env, operator: Exists}]
+"""
+    (policy,) = load_policies([write(tmp_path, "m.yaml", text)]).policies
+    selector = policy.ingress[0].peers[0].pod_selector
+    assert selector == LabelSelector.of({"app": "web"}, [Requirement("env", "Exists")])
+
+
+def test_warnings_are_collected(tmp_path: Path) -> None:
+    text = BLOG_EXAMPLE.replace("128.12.46.0/16", "128.12.0.128/25").replace("cidr: 128.12.0.0/24", "cidr: 128.12.0.1/24")
+    path = write(tmp_path, "w.yaml", text)
+    result = load_policies([path])
+    assert [str(w) for w in result.warnings] == [
+        f"{path}:15 spec.ingress[0].from[0].ipBlock.cidr: has bits set beyond the prefix length: "
+        "it means 128.12.0.0/24 (or did you mean 128.12.0.1/32?) (warning)"
+    ]
+
+
+def test_pod_with_malformed_port(tmp_path: Path) -> None:
+    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - ports:\n    - containerPort: http\n"
+    path = write(tmp_path, "pod.yaml", text)
+    with pytest.raises(PolicyError) as err:
+        load_policies([path])
+    assert str(err.value) == f"{path}:7 spec.containers[0].ports[0].containerPort: must be a port number between 1 and 65535"

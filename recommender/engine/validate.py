@@ -60,16 +60,16 @@ class Problem:
 
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
-        return "a boolean (quote it in YAML)"
+        return "a boolean"
     if isinstance(value, int | float):
-        return "a number (quote it in YAML)"
+        return "a number"
     if value is None:
         return "null"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"a {type(value).__name__} (quote it in YAML)"
+    return f"a {type(value).__name__}"
 
 
 class _Walk:
@@ -97,7 +97,7 @@ class _Walk:
             return None
         for key in value:
             if not isinstance(key, str):
-                self.add(path + (str(key),), f"field names must be strings, not {_describe(key)}")
+                self.add(path + (str(key),), f"keys must be strings, not {_describe(key)} (quote it in YAML)")
             elif fields is not None and key not in fields:
                 self.add(path + (key,), f"unknown field {key!r} (expected one of: {', '.join(sorted(fields))})")
         return value
@@ -113,7 +113,8 @@ class _Walk:
 
     def string(self, value: Any, path: FieldPath, check: Callable[[str], list[str]] | None = None) -> str | None:
         if not isinstance(value, str):
-            self.add(path, f"must be a string, not {_describe(value)}")
+            quote = "" if value is None or isinstance(value, dict | list) else " (quote it in YAML)"
+            self.add(path, f"must be a string, not {_describe(value)}{quote}")
             return None
         for reason in check(value) if check else ():
             self.add(path, reason)
@@ -128,7 +129,14 @@ class _Walk:
                 continue  # reported by mapping()
             for reason in names.qualified_name(key):
                 self.add(path + (key,), f"invalid key: {reason}")
-            self.string(val, path + (key,), names.label_value if check_values else None)
+            self.label_value(val, path + (key,), check_values)
+
+    def label_value(self, value: Any, path: FieldPath, check: bool = True) -> None:
+        """The API server decodes a null map/list entry as "" (Go's zero value)."""
+        if value is None:
+            self.add(path, 'null is read as the empty string ""', "warning")
+        else:
+            self.string(value, path, names.label_value if check else None)
 
 
 def _metadata(w: _Walk, value: Any) -> None:
@@ -171,7 +179,7 @@ def _requirement(w: _Walk, value: Any, path: FieldPath) -> None:
         w.string(req["key"], path + ("key",), names.qualified_name)
     values = w.sequence(req.get("values"), path + ("values",))
     for j, v in enumerate(values):
-        w.string(v, path + ("values", j), names.label_value)
+        w.label_value(v, path + ("values", j))
     op = req.get("operator")
     if op is None:
         w.add(path + ("operator",), "required value")

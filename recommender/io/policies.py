@@ -68,11 +68,16 @@ class PolicySet:
         return len(self.policies)
 
 
+def _strings(mapping: Mapping[str, Any] | None) -> dict[str, str]:
+    """A validated label map; a null value is "" as the API server decodes it."""
+    return {k: "" if v is None else v for k, v in (mapping or {}).items()}
+
+
 def _selector(doc: Mapping[str, Any]) -> LabelSelector:
     return LabelSelector.of(
-        doc.get("matchLabels") or {},
+        _strings(doc.get("matchLabels")),
         tuple(
-            Requirement(e["key"], e["operator"], tuple(e.get("values") or ()))
+            Requirement(e["key"], e["operator"], tuple("" if v is None else v for v in e.get("values") or ()))
             for e in doc.get("matchExpressions") or ()
         ),
     )
@@ -137,8 +142,8 @@ def _build(doc: Mapping[str, Any], source: SourceRef) -> NetworkPolicy:
         ingress=_rules(spec.get("ingress"), "from"),
         egress=_rules(spec.get("egress"), "to"),
         policy_types=None if types is None else tuple(types),
-        labels=Labels.of(meta.get("labels") or {}),
-        annotations=Labels.of(meta.get("annotations") or {}),
+        labels=Labels.of(_strings(meta.get("labels"))),
+        annotations=Labels.of(_strings(meta.get("annotations"))),
         source=source,
     )
 
@@ -193,7 +198,8 @@ class _Loader:
             raise PolicyError("document has no kind", file=doc.file, line=doc.line,
                               hint="every Kubernetes object needs apiVersion and kind")
         if kind == "List" or (kind.endswith("List") and "items" in value):
-            items = value.get("items") or []
+            items = value.get("items")
+            items = [] if items is None else items
             if not isinstance(items, list):
                 raise PolicyError("must be a list", file=doc.file, line=doc.line_of(("items",)), path="items")
             for i, item in enumerate(items):

@@ -1,0 +1,245 @@
+"""What the Kubernetes API server rejects, we reject: one row per rule, exact message.
+
+Each row is a ``spec:`` fragment (its first line is line 7 of the document)
+and the first error as ``LINE path: reason``. Messages follow
+k8s pkg/apis/networking/validation and apimachinery's name/label checks.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from recommender.engine.validate import check_policy, validate_policy
+from recommender.errors import PolicyError
+from recommender.io.yamlloc import load_text
+from recommender.model import NetworkPolicy
+
+HEAD = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: p
+  namespace: ns
+spec:
+"""
+ALNUM = "must start and end with an alphanumeric character"
+KEY_CHARS = f"name part must consist of alphanumeric characters, '-', '_' or '.', and {ALNUM}"
+VALUE_CHARS = f"a label value must be empty or consist of alphanumeric characters, '-', '_' or '.', and {ALNUM}"
+PEER = "spec.ingress[0].from[0]"
+PORT = "spec.ingress[0].ports[0]"
+
+
+def problems(text: str, file: str = "t.yaml") -> list:
+    (doc,) = load_text(text, file)
+    return validate_policy(doc.value, file=file, line=doc.line, lines=doc.lines)
+
+
+def errors_of(spec: str) -> list[str]:
+    text = HEAD + textwrap.indent(textwrap.dedent(spec), "  ")
+    return [str(p) for p in problems(text) if p.severity == "error"]
+
+
+def peer(body: str) -> str:
+    """A fragment with one ingress rule whose first peer is ``body`` (line 10)."""
+    return "podSelector: {}\ningress:\n- from:\n  - " + body
+
+
+def port(body: str) -> str:
+    """A fragment with one ingress rule whose first port is ``body`` (line 10)."""
+    return "podSelector: {}\ningress:\n- ports:\n  - " + body
+
+
+INVALID = [
+    # --- label selectors: keys, values, operators
+    ("podSelector: {matchLabels: {'bad key!': x}}", f"7 spec.podSelector.matchLabels[bad key!]: invalid key: {KEY_CHARS}"),
+    ("podSelector: {matchLabels: {'/x': a}}", "7 spec.podSelector.matchLabels[/x]: invalid key: prefix part must be non-empty"),
+    (f"podSelector: {{matchLabels: {{{'a' * 254}/x: a}}}}",
+     f"7 spec.podSelector.matchLabels[{'a' * 254}/x]: invalid key: prefix part must be no more than 253 characters"),
+    ("podSelector: {matchLabels: {Example.COM/x: a}}",
+     "7 spec.podSelector.matchLabels[Example.COM/x]: invalid key: prefix part a lowercase RFC 1123 subdomain must consist "
+     f"of lower case alphanumeric characters, '-' or '.', and {ALNUM}"),
+    (f"podSelector: {{matchLabels: {{{'k' * 64}: a}}}}",
+     f"7 spec.podSelector.matchLabels.{'k' * 64}: invalid key: name part must be no more than 63 characters"),
+    ("podSelector: {matchLabels: {'a/b/c': a}}",
+     "7 spec.podSelector.matchLabels[a/b/c]: invalid key: a qualified name must consist of alphanumeric characters, "
+     f"'-', '_' or '.', and {ALNUM}, with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"),
+    ("podSelector:\n  matchLabels:\n    app: -web", f"9 spec.podSelector.matchLabels.app: {VALUE_CHARS}"),
+    (f"podSelector:\n  matchLabels:\n    app: {'v' * 64}", "9 spec.podSelector.matchLabels.app: must be no more than 63 characters"),
+    ("podSelector:\n  matchLabels:\n    enabled: true",
+     "9 spec.podSelector.matchLabels.enabled: must be a string, not a boolean (quote it in YAML)"),
+    ("podSelector:\n  matchLabels:\n    version: 1.10",
+     "9 spec.podSelector.matchLabels.version: must be a string, not a number (quote it in YAML)"),
+    ("podSelector:\n  matchExpressions:\n  - {key: app, operator: Equals, values: [a]}",
+     "9 spec.podSelector.matchExpressions[0].operator: 'Equals' is not a valid selector operator (In, NotIn, Exists, DoesNotExist)"),
+    ("podSelector:\n  matchExpressions:\n  - {key: app, operator: In}",
+     "9 spec.podSelector.matchExpressions[0].values: must be specified when operator is 'In' or 'NotIn'"),
+    ("podSelector:\n  matchExpressions:\n  - {key: app, operator: NotIn, values: []}",
+     "9 spec.podSelector.matchExpressions[0].values: must be specified when operator is 'In' or 'NotIn'"),
+    ("podSelector:\n  matchExpressions:\n  - key: app\n    operator: Exists\n    values: [a]",
+     "11 spec.podSelector.matchExpressions[0].values: may not be specified when operator is 'Exists' or 'DoesNotExist'"),
+    ("podSelector:\n  matchExpressions:\n  - key: app\n    operator: In\n    values:\n    - ok\n    - not ok",
+     f"13 spec.podSelector.matchExpressions[0].values[1]: {VALUE_CHARS}"),
+    ("podSelector:\n  matchExpressions:\n  - {key: 'Bad Key', operator: Exists}",
+     f"9 spec.podSelector.matchExpressions[0].key: {KEY_CHARS}"),
+    ("podSelector:\n  matchExpressions:\n  - {key: app}", "9 spec.podSelector.matchExpressions[0].operator: required value"),
+    (peer("namespaceSelector: {matchLabels: {team: 'a b'}}"), f"10 {PEER}.namespaceSelector.matchLabels.team: {VALUE_CHARS}"),
+    # --- ipBlock
+    (peer("ipBlock: {cidr: 10.0.0.0/33}"), f"10 {PEER}.ipBlock.cidr: must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"),
+    (peer("ipBlock: {cidr: 10.0.0.0}"), f"10 {PEER}.ipBlock.cidr: must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"),
+    (peer("ipBlock: {cidr: 010.0.0.0/8}"), f"10 {PEER}.ipBlock.cidr: must not have leading 0s in IP or prefix length"),
+    (peer("ipBlock: {cidr: 10.0.0.0/08}"), f"10 {PEER}.ipBlock.cidr: must not have leading 0s in IP or prefix length"),
+    (peer("ipBlock: {cidr: '::ffff:10.0.0.0/104'}"), f"10 {PEER}.ipBlock.cidr: must not have an IPv4-mapped IPv6 address"),
+    (peer("ipBlock: {except: [10.0.0.0/8]}"), f"10 {PEER}.ipBlock.cidr: required value"),
+    (peer("ipBlock:\n      cidr: 128.12.0.0/24\n      except:\n      - 128.12.46.0/16"),
+     f"13 {PEER}.ipBlock.except[0]: must be a strict subset of cidr 128.12.0.0/24"),
+    (peer("ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}"), f"10 {PEER}.ipBlock.except[0]: must be a strict subset of cidr 10.0.0.0/8"),
+    (peer("ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}"), f"10 {PEER}.ipBlock.except[0]: must be a strict subset of cidr 10.0.0.0/8"),
+    (peer("ipBlock: {cidr: 10.0.0.0/8, except: ['fd00::/64']}"),
+     f"10 {PEER}.ipBlock.except[0]: must be a strict subset of cidr 10.0.0.0/8 (it is IPv6, cidr is IPv4)"),
+    (peer("ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0]}"),
+     f"10 {PEER}.ipBlock.except[0]: must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"),
+    (peer("ipBlock: {cidr: 10.0.0.0/8}\n    podSelector: {}"), f"10 {PEER}: may not specify both ipBlock and another peer"),
+    (peer("{}"), f"10 {PEER}: must specify a peer (podSelector, namespaceSelector or ipBlock)"),
+    # --- ports
+    (port("port: 0"), f"10 {PORT}.port: must be between 1 and 65535, inclusive"),
+    (port("port: 65536"), f"10 {PORT}.port: must be between 1 and 65535, inclusive"),
+    (port("port: HTTP"), f"10 {PORT}.port: invalid port name: must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+    (port("port: metrics-endpoint"), f"10 {PORT}.port: invalid port name: must be no more than 15 characters"),
+    (port("port: a--b"), f"10 {PORT}.port: invalid port name: must not contain consecutive hyphens"),
+    (port("port: -ab"), f"10 {PORT}.port: invalid port name: must not begin or end with a hyphen"),
+    (port("port: '8080'"), f"10 {PORT}.port: invalid port name: must contain at least one letter (a-z) (a port number must not be quoted)"),
+    (port("port: 8.5"), f"10 {PORT}.port: must be a port number or a port name, not a number"),
+    (port("{port: 2000, endPort: 1000}"), f"10 {PORT}.endPort: must be greater than or equal to port"),
+    (port("{port: 2000, endPort: 70000}"), f"10 {PORT}.endPort: must be between 1 and 65535, inclusive"),
+    (port("{port: http, endPort: 1000}"), f"10 {PORT}.endPort: may not be specified when port is non-numeric"),
+    (port("{protocol: TCP, endPort: 1000}"), f"10 {PORT}.endPort: may not be specified when port is not specified"),
+    (port("{port: 80, endPort: '90'}"), f"10 {PORT}.endPort: must be an integer, not a str"),
+    (port("protocol: ICMP"), f"""10 {PORT}.protocol: unsupported value 'ICMP': supported values: "TCP", "UDP", "SCTP\""""),
+    (port("protocol: tcp"), f"""10 {PORT}.protocol: unsupported value 'tcp': supported values: "TCP", "UDP", "SCTP\""""),
+    # --- policyTypes
+    ("podSelector: {}\npolicyTypes: [Ingress, Egress, Ingress]", "8 spec.policyTypes: may not specify more than two policyTypes"),
+    ("podSelector: {}\npolicyTypes:\n- Egress\n- ingress",
+     """10 spec.policyTypes[1]: unsupported value 'ingress': supported values: "Ingress", "Egress\""""),
+    # --- structure the strict decoder refuses
+    ("podSelector: {}\ningress:\n- to: []", "9 spec.ingress[0].to: unknown field 'to' (expected one of: from, ports)"),
+    ("podSelector: {}\negress:\n- from: []", "9 spec.egress[0].from: unknown field 'from' (expected one of: ports, to)"),
+    ("podSelector: {}\ningres: []", "8 spec.ingres: unknown field 'ingres' (expected one of: egress, ingress, podSelector, policyTypes)"),
+    ("podSelector: {}\ningress: {from: []}", "8 spec.ingress: must be a list, not a mapping"),
+    ("podSelector: {}\ningress:\n- null", "9 spec.ingress[0]: must be a mapping, not null"),
+    ("podSelector: []", "7 spec.podSelector: must be a mapping, not a list"),
+]
+
+
+@pytest.mark.parametrize(("spec", "expected"), INVALID, ids=[e.split(":")[0] + " " + e.split(": ", 1)[1][:40] for _, e in INVALID])
+def test_invalid_spec_is_rejected_with_location(spec: str, expected: str) -> None:
+    found = errors_of(spec)
+    assert found, "expected an error"
+    assert found[0] == f"t.yaml:{expected}"
+
+
+VALID = [
+    "podSelector: {}",
+    "podSelector: {}\npolicyTypes: [Egress, Egress]",  # duplicates are accepted by the API server
+    "podSelector: {}\npolicyTypes: []\ningress: []\negress: []",
+    "podSelector:\n  matchLabels: {app.kubernetes.io/name: web, empty: '', x: 'yes'}",
+    f"podSelector:\n  matchLabels: {{example.com/{'k' * 63}: {'v' * 63}}}",
+    "podSelector:\n  matchExpressions:\n  - {key: a, operator: Exists}\n  - {key: b, operator: DoesNotExist, values: []}\n"
+    "  - {key: c, operator: NotIn, values: ['', x]}",
+    peer("ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16, 10.0.0.0/9]}"),
+    peer("ipBlock: {cidr: '2001:db8::/32', except: ['2001:db8:1::/48']}"),
+    peer("ipBlock: {cidr: 0.0.0.0/0}"),
+    peer("namespaceSelector: {}\n    podSelector: {matchLabels: {app: web}}"),
+    port("{protocol: SCTP, port: 1, endPort: 65535}"),
+    port("{protocol: UDP, port: dns-tcp}"),
+    port("{port: 80, endPort: 80}"),
+    "podSelector: {}\ningress:\n- {}\negress:\n- {to: [], ports: []}",
+]
+
+
+@pytest.mark.parametrize("spec", VALID)
+def test_valid_spec_has_no_error(spec: str) -> None:
+    assert errors_of(spec) == []
+
+
+META = [
+    ("metadata:\n  namespace: ns\n", "3 metadata.name: required value"),
+    ("metadata:\n  generateName: p-\n", "3 metadata.name: required value (generateName is not supported: give the policy a name)"),
+    ("metadata:\n  name: Bad_Name\n",
+     f"4 metadata.name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and {ALNUM}"),
+    (f"metadata:\n  name: {'a' * 254}\n", "4 metadata.name: must be no more than 253 characters"),
+    ("metadata:\n  name: p\n  namespace: my.ns\n",
+     f"5 metadata.namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and {ALNUM}"),
+    ("metadata:\n  name: p\n  labels:\n    team: a/b\n", f"6 metadata.labels.team: {VALUE_CHARS}"),
+    ("metadata:\n  name: p\n  annotations:\n    'bad key': x\n", f"6 metadata.annotations[bad key]: invalid key: {KEY_CHARS}"),
+    ("metadata:\n  name: p\n  nmespace: x\n", "5 metadata.nmespace: unknown field 'nmespace' (expected one of: annotations, "
+     "creationTimestamp, deletionGracePeriodSeconds, deletionTimestamp, finalizers, generateName, generation, labels, "
+     "managedFields, name, namespace, ownerReferences, resourceVersion, selfLink, uid)"),
+    ("metadata: p\n", "3 metadata: must be a mapping, not a str"),
+]
+
+
+@pytest.mark.parametrize(("meta", "expected"), META)
+def test_invalid_metadata(meta: str, expected: str) -> None:
+    text = f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n{meta}spec:\n  podSelector: {{}}\n"
+    found = [str(p) for p in problems(text) if p.severity == "error"]
+    assert found[0] == f"t.yaml:{expected}"
+
+
+def test_kind_and_api_version() -> None:
+    text = "apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}}\n"
+    assert [str(p) for p in problems(text)] == [
+        "t.yaml:1 apiVersion: must be networking.k8s.io/v1 for kind NetworkPolicy, not 'extensions/v1beta1'"
+    ]
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: p}\nspec: {podSelector: {}}\n"
+    assert str(problems(text)[0]) == "t.yaml:2 kind: unsupported kind 'Service': expected NetworkPolicy or StagedKubernetesNetworkPolicy"
+
+
+def test_staged_action_values() -> None:
+    text = "apiVersion: projectcalico.org/v3\nkind: StagedKubernetesNetworkPolicy\nmetadata: {name: p}\nspec:\n  stagedAction: Apply\n  podSelector: {}\n"
+    assert [str(p) for p in problems(text)] == [
+        "t.yaml:5 spec.stagedAction: unsupported value 'Apply': supported values: Set, Delete, Learn, Ignore"
+    ]
+    assert errors_of("stagedAction: Set\npodSelector: {}") == [
+        "t.yaml:7 spec.stagedAction: unknown field 'stagedAction' (expected one of: egress, ingress, podSelector, policyTypes)"
+    ]
+
+
+def test_warnings_do_not_reject() -> None:
+    text = HEAD + "  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.1/8}\n  - from:\n    - podSelector:\n        matchLabels: {app: }\n"
+    found = problems(text)
+    assert [p.severity for p in found] == ["warning", "warning", "warning"]
+    assert [str(p) for p in found] == [
+        "t.yaml:6 spec.podSelector: absent: treated as {} which selects every pod in the namespace (warning)",
+        "t.yaml:9 spec.ingress[0].from[0].ipBlock.cidr: has bits set beyond the prefix length: it means 10.0.0.0/8 "
+        "(or did you mean 10.0.0.1/32?) (warning)",
+        't.yaml:12 spec.ingress[1].from[0].podSelector.matchLabels.app: null is read as the empty string "" (warning)',
+    ]
+    (doc,) = load_text(text, "t.yaml")
+    assert len(check_policy(doc.value, file="t.yaml", lines=doc.lines)) == 3
+
+
+def test_check_policy_raises_first_error_with_count_in_hint() -> None:
+    text = HEAD + "  podSelector: {}\n  ingress:\n  - ports:\n    - port: 0\n    - protocol: ICMP\n"
+    (doc,) = load_text(text, "t.yaml")
+    with pytest.raises(PolicyError) as err:
+        check_policy(doc.value, file="t.yaml", line=doc.line, lines=doc.lines)
+    assert str(err.value) == "t.yaml:10 spec.ingress[0].ports[0].port: must be between 1 and 65535, inclusive"
+    assert err.value.hint == "1 more problem(s) in this policy; the Kubernetes API server would reject this policy"
+    assert (err.value.file, err.value.line, err.value.path) == ("t.yaml", 10, "spec.ingress[0].ports[0].port")
+
+
+def test_without_line_map_every_problem_carries_the_document_line() -> None:
+    doc = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "p"},
+           "spec": {"podSelector": {}, "egress": [{"ports": [{"port": 0}]}]}}
+    assert [str(p) for p in validate_policy(doc, file="x", line=40)] == [
+        "x:40 spec.egress[0].ports[0].port: must be between 1 and 65535, inclusive"
+    ]
+
+
+def test_model_objects_are_validated_through_their_yaml() -> None:
+    assert validate_policy(NetworkPolicy(name="ok", namespace="ns")) == []
+    assert [p.reason for p in validate_policy(NetworkPolicy(name="Not OK", namespace="ns"))] == [
+        f"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and {ALNUM}"
+    ]
