@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from recommender.io.schema import COLUMN_NAMES, NORMALIZED_COLUMNS
 from recommender.synth import build_cluster, write_calico, write_demo, write_inventory
 from recommender.synth.traffic import Traffic
+from recommender.synth.writers import FORMATS, write_format
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
@@ -135,6 +137,19 @@ def _expected_identity(kind, ns, workload, ip):
     return ip
 
 
+def assert_shows_expected(cluster, seen: dict[tuple, set[str]], fmt: str) -> None:
+    """Every expected connection is among ``seen`` (identity, identity, PROTO, port) → actions,
+    with the right final action (deny when any record of it was denied)."""
+    exp = cluster.expected_connections().astype(object).where(lambda d: d.notna(), None)
+    assert len(exp) > 50
+    for e in exp.itertuples():
+        key = (_expected_identity(e.src_kind, e.src_namespace, e.src_workload, e.src_ip),
+               _expected_identity(e.dst_kind, e.dst_namespace, e.dst_workload, e.dst_ip), e.protocol, e.port)
+        assert key in seen, f"expected connection missing from {fmt} output: {key}"
+        final = "deny" if "deny" in seen[key] else "allow"
+        assert final == e.action, key
+
+
 def test_every_expected_connection_appears_in_calico(small, calico_rows):
     by_aggr = {w.aggregated_name: (w.namespace, w.name) for w in small.workloads}
     seen: dict[tuple, set[str]] = {}
@@ -142,13 +157,7 @@ def test_every_expected_connection_appears_in_calico(small, calico_rows):
         key = (_calico_identity(r, "source", by_aggr), _calico_identity(r, "dest", by_aggr), r["proto"].upper(),
                r["dest_port"])
         seen.setdefault(key, set()).add(r["action"])
-    exp = small.expected_connections().astype(object).where(lambda d: d.notna(), None)
-    for e in exp.itertuples():
-        key = (_expected_identity(e.src_kind, e.src_namespace, e.src_workload, e.src_ip),
-               _expected_identity(e.dst_kind, e.dst_namespace, e.dst_workload, e.dst_ip), e.protocol, e.port)
-        assert key in seen, f"expected connection missing from Calico output: {key}"
-        final = "deny" if "deny" in seen[key] else "allow"
-        assert final == e.action, key
+    assert_shows_expected(small, seen, "Calico")
 
 
 def test_calico_record_budget_is_exact(small, tmp_path):
@@ -210,3 +219,154 @@ def test_traffic_instances_reference_real_endpoints(small):
     assert len(t) > len(small.conns)
     assert int(t.src.max()) < len(t.endpoints) and int(t.dst.max()) < len(t.endpoints)
     assert set(t.conn.tolist()) == set(range(len(small.conns)))
+
+
+# -- VPC, Hubble, normalized --------------------------------------------------
+
+def _ip_identity(cluster):
+    pods = {p.ip: (p.namespace, p.workload) for p in cluster.pods if not p.host_network}
+    nodes = {n.ip for n in cluster.nodes}
+    return lambda ip: pods.get(ip) or (("host",) if ip in nodes else ip)
+
+
+def test_vpc_records_follow_the_s3_layout(small, tmp_path, samples):
+    from recommender.synth.vpc import write_vpc
+    path = tmp_path / "vpc.log"
+    n = write_vpc(small, path, windows=2)
+    header, *lines = path.read_text().splitlines()
+    real = (samples / "aws-vpc" / "valid_vpc_flow_log_multi.log").read_text().splitlines()[0].split()
+    fields = header.split()
+    assert fields[: len(real)] == real
+    assert fields[len(real):] == ["tcp-flags", "pkt-srcaddr", "pkt-dstaddr", "flow-direction"]
+    assert len(lines) == n
+    ident = _ip_identity(small)
+    names = {6: "TCP", 17: "UDP", 132: "SCTP"}
+    seen: dict[tuple, set[str]] = {}
+    for line in lines:
+        rec = dict(zip(fields, line.split(" ")))
+        assert len(line.split(" ")) == len(fields) and rec["version"] == "5" and rec["log-status"] == "OK"
+        assert rec["interface-id"].startswith("eni-0") and rec["flow-direction"] in ("ingress", "egress")
+        assert int(rec["start"]) <= int(rec["end"])
+        proto = int(rec["protocol"])
+        flags = int(rec["tcp-flags"])
+        assert flags in ((2, 3, 18, 19) if proto == 6 else (0,))
+        if flags in (18, 19):
+            continue                                    # replies come from the server port
+        key = (ident(rec["srcaddr"]), ident(rec["dstaddr"]), names[proto], int(rec["dstport"]))
+        seen.setdefault(key, set()).add("deny" if rec["action"] == "REJECT" else "allow")
+    assert_shows_expected(small, seen, "VPC")
+
+
+def test_vpc_tcp_replies_answer_their_requests(small, tmp_path):
+    from recommender.synth.vpc import write_vpc
+    path = tmp_path / "vpc.log"
+    write_vpc(small, path)
+    recs = [line.split(" ") for line in path.read_text().splitlines()[1:]]
+    requests = {(r[3], r[4], r[5], r[6]) for r in recs if r[14] in ("2", "3")}
+    replies = [(r[4], r[3], r[6], r[5]) for r in recs if r[14] in ("18", "19")]
+    assert replies and all(rep in requests for rep in replies)
+
+
+@pytest.fixture(scope="module")
+def hubble_flows(small, tmp_path_factory) -> list[dict]:
+    from recommender.synth.hubble import write_hubble
+    path = tmp_path_factory.mktemp("hubble") / "flows.json"
+    write_hubble(small, path, windows=2)
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_hubble_lines_use_the_real_jsonpb_shape(hubble_flows, samples):
+    real_keys: set[str] = set()
+    for f in sorted((samples / "hubble").glob("*.json")):
+        for line in f.read_text().splitlines():
+            real_keys |= set(json.loads(line)["flow"])
+    newer = {"drop_reason", "drop_reason_desc"}
+    times = []
+    for obj in hubble_flows:
+        assert set(obj) == {"flow", "node_name", "time"}
+        flow = obj["flow"]
+        assert set(flow) <= real_keys | newer, set(flow) - real_keys
+        assert flow["time"] == obj["time"] and flow["Type"] in ("L3_L4", "L7")
+        times.append(flow["time"])
+        for side in ("source", "destination"):
+            ep = flow[side]
+            if "pod_name" in ep:
+                assert f"k8s:io.kubernetes.pod.namespace={ep['namespace']}" in ep["labels"]
+                assert not any("pod-template-hash" in lab for lab in ep["labels"])
+                assert ep["workloads"][0]["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+            else:
+                assert ep["labels"][0].startswith("reserved:")
+    assert times == sorted(times)
+    assert any(f["flow"].get("l7", {}).get("dns") for f in hubble_flows)
+    assert any(f["flow"]["verdict"] == "DROPPED" for f in hubble_flows)
+    syn_ack = [f["flow"] for f in hubble_flows if f["flow"]["l4"].get("TCP", {}).get("flags") == {"SYN": True, "ACK": True}]
+    assert syn_ack and all(f["is_reply"] for f in syn_ack)
+
+
+def test_every_expected_connection_appears_in_hubble(small, hubble_flows):
+    def identity(ep: dict, ip: str):
+        if "pod_name" in ep:
+            return (ep["namespace"], ep["workloads"][0]["name"])
+        if ep["labels"][0] in ("reserved:host", "reserved:remote-node"):
+            return ("host",)
+        return ip
+    names = {"TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP"}
+    seen: dict[tuple, set[str]] = {}
+    for obj in hubble_flows:
+        f = obj["flow"]
+        if f["is_reply"]:
+            continue
+        (proto, l4), = f["l4"].items()
+        key = (identity(f["source"], f["IP"]["source"]), identity(f["destination"], f["IP"]["destination"]),
+               names[proto], l4["destination_port"])
+        seen.setdefault(key, set()).add("deny" if f["verdict"] == "DROPPED" else "allow")
+    assert_shows_expected(small, seen, "Hubble")
+
+
+def test_parquet_has_the_normalized_schema(small, tmp_path):
+    import duckdb
+    from recommender.synth.normalized import write_parquet
+    path = tmp_path / "flows.parquet"
+    n = write_parquet(small, path, windows=2)
+    con = duckdb.connect()
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+    assert [(r[0], r[1]) for r in described] == [(c.name, c.type) for c in NORMALIZED_COLUMNS]
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0] == n
+    rows = con.execute(f"SELECT src_kind, src_namespace, src_workload, src_ip, dst_kind, dst_namespace, dst_workload,"
+                       f" dst_ip, protocol, dst_port, action FROM read_parquet('{path}')").fetchall()
+    ident = {"pod": lambda ns, w, ip: (ns, w), "host": lambda ns, w, ip: ("host",)}
+    seen: dict[tuple, set[str]] = {}
+    for sk, sns, sw, sip, dk, dns, dw, dip, proto, port, action in rows:
+        key = (ident.get(sk, lambda *a: sip)(sns, sw, sip), ident.get(dk, lambda *a: dip)(dns, dw, dip), proto, port)
+        seen.setdefault(key, set()).add(action)
+    assert_shows_expected(small, seen, "Parquet")
+    web = con.execute(f"SELECT src_labels['app'] FROM read_parquet('{path}') WHERE src_workload = 'web' LIMIT 1")
+    assert web.fetchone()[0] == "web"
+
+
+def test_csv_has_the_normalized_columns_and_json_nested_values(small, tmp_path):
+    import csv
+    from recommender.synth.normalized import write_csv
+    path = tmp_path / "flows.csv"
+    n = write_csv(small, path, windows=1)
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == COLUMN_NAMES and len(rows) == n
+    pods = [r for r in rows if r["src_kind"] == "pod"]
+    assert all(isinstance(json.loads(r["src_labels"]), dict) for r in pods)
+    denied = [r for r in rows if r["action"] == "deny"]
+    assert denied and all(json.loads(r["policies"]) for r in denied)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_write_format_writes_exactly_n_records_reproducibly(fmt, tmp_path):
+    from recommender.synth import ClusterSize
+    size = ClusterSize(tenants=3, workloads_per_tenant=8, nodes=3)
+    a, n = write_format(fmt, tmp_path / "a", records=700, size=size, seed=9)
+    b, _ = write_format(fmt, tmp_path / "b", records=700, size=size, seed=9)
+    assert n == 700
+    assert a.read_bytes() == b.read_bytes()
+    if fmt in ("calico", "hubble"):
+        assert len(a.read_text().splitlines()) == 700
+    if fmt == "vpc":
+        assert len(a.read_text().splitlines()) == 701 and (tmp_path / "a" / "inventory.json").is_file()

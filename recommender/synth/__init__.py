@@ -11,13 +11,17 @@ truth an ingest must recover. Same seed and arguments → same bytes.
 
 from recommender.synth.calico import write_calico
 from recommender.synth.cluster import Cluster, Conn, External, Port, SynthPod, Workload
-from recommender.synth.demo import DEMO_SEED, write_demo, write_expected
+from recommender.synth.hubble import write_hubble
 from recommender.synth.inventory import inventory_objects, write_inventory
+from recommender.synth.normalized import write_csv, write_parquet
 from recommender.synth.topology import SIZES, ClusterSize, build_cluster
 from recommender.synth.traffic import Traffic
+from recommender.synth.vpc import write_vpc
+from recommender.synth.writers import DEMO_SEED, FORMATS, write_demo, write_expected, write_format
 
 __all__ = [
     "DEMO_SEED",
+    "FORMATS",
     "SIZES",
     "Cluster",
     "ClusterSize",
@@ -30,7 +34,12 @@ __all__ = [
     "build_cluster",
     "inventory_objects",
     "write_calico",
+    "write_csv",
     "write_demo",
     "write_expected",
+    "write_format",
+    "write_hubble",
     "write_inventory",
+    "write_parquet",
+    "write_vpc",
 ]

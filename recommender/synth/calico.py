@@ -25,8 +25,7 @@ from typing import BinaryIO
 import numpy as np
 
 from recommender.synth.cluster import Cluster
-from recommender.synth.sink import LineSink
-from recommender.synth.traffic import Ep, Traffic, common_labels, label_strings
+from recommender.synth.traffic import Ep, LineSink, Traffic, active_rows, common_labels, label_strings
 
 WINDOW_SECONDS = 300
 AGGREGATED_NAMESPACES = frozenset({"kube-system", "monitoring"})
@@ -143,11 +142,7 @@ def write_calico(cluster: Cluster, out: str | Path | BinaryIO, *, records: int |
         for win in traffic.windows(WINDOW_SECONDS, stream=10):
             if sink.full or (windows is not None and win.index >= windows):
                 break
-            pos = np.searchsorted(win.active, inst)
-            pos = np.minimum(pos, len(win.active) - 1)
-            mask = win.active[pos] == inst
-            rows = np.flatnonzero(mask)
-            k = pos[rows]
+            rows, k = active_rows(win, inst)
             m = merged[rows]
             flows = win.flows[k] * m
             dst = is_dst[rows]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -127,6 +129,17 @@ class Traffic:
             w += 1
 
 
+def active_rows(win: Window, inst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For output rows belonging to instances ``inst``: the rows active in
+    ``win`` (ascending) and each one's position in the window's arrays."""
+    if not len(win.active):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    pos = np.minimum(np.searchsorted(win.active, inst), len(win.active) - 1)
+    rows = np.flatnonzero(win.active[pos] == inst)
+    return rows, pos[rows]
+
+
 def label_strings(labels: tuple[tuple[str, str], ...]) -> list[str]:
     return [f"{k}={v}" for k, v in labels]
 
@@ -139,3 +152,39 @@ def common_labels(cluster: Cluster) -> dict[str, tuple[tuple[str, str], ...]]:
         key = f"{p.namespace}/{p.workload}"
         out[key] = set(p.labels) if key not in out else out[key] & set(p.labels)
     return {k: tuple(sorted(v)) for k, v in out.items()}
+
+class LineSink:
+    def __init__(self, target: str | Path | BinaryIO, limit: int | None = None, header: str | None = None) -> None:
+        if isinstance(target, (str, Path)):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            self._fh: BinaryIO = open(target, "wb")
+            self._owned = True
+        else:
+            self._fh, self._owned = target, False
+        self.limit = limit
+        self.count = 0
+        if header is not None:
+            self._fh.write((header + "\n").encode())
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.count >= self.limit
+
+    def write(self, lines: list[str]) -> None:
+        if self.limit is not None and self.count + len(lines) > self.limit:
+            lines = lines[: self.limit - self.count]
+        if lines:
+            self._fh.write(("\n".join(lines) + "\n").encode())
+            self.count += len(lines)
+
+    def close(self) -> None:
+        if self._owned:
+            self._fh.close()
+        else:
+            self._fh.flush()
+
+    def __enter__(self) -> "LineSink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
