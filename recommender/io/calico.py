@@ -38,9 +38,10 @@ from pathlib import Path
 
 import duckdb
 
-from recommender.errors import InputError
 from recommender.io import lines as L
+from recommender.io.pipeline import LineFormat, read_line_file
 from recommender.io.readers import Progress, ReadStats
+from recommender.io.schema import COLUMN_NAMES
 from recommender.io.sqlexpr import sql_str
 
 FORMAT = "calico"
@@ -116,10 +117,10 @@ SELECT *, {_ERROR} AS err FROM (
   FROM {source} WHERE {_MARK} IS NULL GROUP BY ALL)""")
 
 
-def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, int, int]:
+def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, dict[str, int], int]:
     """Normalize the valid groups, drop duplicate-reporter records, insert into ``target``.
 
-    Returns (accepted records, duplicate-reporter records, connections)."""
+    Returns (accepted records, {"duplicate reporter": records}, connections)."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
 WITH v AS (
   SELECT make_timestamp(start_time * 1000000) AS ws, make_timestamp(end_time * 1000000) AS we,
@@ -148,10 +149,9 @@ SELECT min(ws) AS window_start, max(we) AS window_end, {_CONN.replace('action', 
   min(ws) AS first_seen, max(we) AS last_seen, '{FORMAT}' AS format, {sql_str(file)} AS file,
   min(first)::BIGINT AS line, sum(n)::BIGINT AS records, sum(n_all - n)::BIGINT AS dup
 FROM w GROUP BY ALL""")
-    from recommender.io.schema import COLUMN_NAMES
     con.execute(f"INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {', '.join(COLUMN_NAMES)} FROM {t}_out")
     acc, dup, conns = con.execute(f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), count(*) FROM {t}_out").fetchone()
-    return int(acc), int(dup), int(conns)
+    return int(acc), {DUPLICATE_REPORTER: int(dup)}, int(conns)
 
 
 def _check_line(line: bytes) -> str | None:
@@ -187,73 +187,10 @@ def _value_errors(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[int
 
 def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
          progress: Progress | None = None) -> ReadStats:
-    file = str(path)
-    stats = ReadStats(file=file, format=FORMAT)
     t = "_calico"
-    scan: L.ScanResult | None = None
-    temps: list[str] = []
-    data_path = file
-    try:
-        if not L.is_gzip(file) and not L.ends_with_newline(file):
-            n, text = L.last_line(file)
-            if _check_line(text) is not None:   # a file still being written: read all but the last line
-                scan = L.ScanResult(truncated_last_line=L.BadLine(n, L.TRUNCATED_LAST_LINE, text[:2000].decode("utf-8", "replace")))
-                data_path = L.temp_path(".jsonl")
-                temps.append(data_path)
-                L.copy_without_last_line(file, data_path)
-        try:
-            L.run_query(con, lambda: _aggregate(con, _source(data_path), t), progress, file)
-        except duckdb.Error as err:
-            scan, data_path = _slow_path(con, file, t, skip_bad, err)
-            temps.append(data_path)
-        first_bad = con.execute(f"SELECT min(first), arg_min(err, first) FROM {t}_l1 WHERE err IS NOT NULL").fetchone()
-        bad_rows: list[tuple[int, str]] = []
-        if first_bad[0] is not None:
-            if not skip_bad:
-                o = int(first_bad[0])
-                raise InputError(first_bad[1], file=file, line=L.nonblank_line_numbers(file, {o}).get(o, (o, ""))[0],
-                                 hint="fix the record, or use --skip-bad to reject bad records and continue")
-            bad_rows = _value_errors(con, _source(data_path))
-        valid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {t}_l1 WHERE err IS NULL").fetchone()[0]
-        accepted, dup, conns = _finish(con, t, target, file)
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {t}_l1; DROP TABLE IF EXISTS {t}_out")
-        for tmp in temps:
-            Path(tmp).unlink(missing_ok=True)
-    rejected = _rejections(file, scan, bad_rows)
-    L.insert_rejected(con, FORMAT, file, rejected)
-    stats.records = int(valid) + len(rejected) + (1 if scan and scan.truncated_last_line else 0)
-    stats.accepted, stats.rejected, stats.connections = accepted, len(rejected), conns
-    stats.skip(DUPLICATE_REPORTER, dup)
-    L.note_truncation(stats, scan)
-    return stats
-
-
-def _rejections(file: str, scan: L.ScanResult | None, bad_rows: list[tuple[int, str]]) -> list[L.BadLine]:
-    out = list(scan.bad) if scan else []
-    where = L.nonblank_line_numbers(file, {int(o) for o, _ in bad_rows})
-    out += [L.BadLine(where.get(int(o), (o, ""))[0], r, where.get(int(o), (o, ""))[1]) for o, r in bad_rows]
-    return sorted(out, key=lambda b: b.line)
-
-
-def _slow_path(con: duckdb.DuckDBPyConnection, file: str, t: str, skip_bad: bool,
-               err: duckdb.Error) -> tuple[L.ScanResult, str]:
-    """DuckDB refused the file: find the bad lines in Python, then read a copy with them masked."""
-    scan = L.scan_lines(file, _check_line, stop_at_first=not skip_bad, tolerate_gzip_eof=skip_bad)
-    if scan.bad and not skip_bad:
-        b = scan.bad[0]
-        raise InputError(b.reason, file=file, line=b.line,
-                         hint="fix the record, or use --skip-bad to reject bad records and continue")
-    if not scan.bad and not scan.truncated_last_line and not scan.truncated_stream:
-        raise InputError(f"cannot read as a Calico flow log: {str(err).splitlines()[0]}", file=file)
-    drop = {b.line for b in scan.bad}
-    if scan.truncated_last_line:
-        drop.add(scan.truncated_last_line.line)
-    clean = L.temp_path(".jsonl")
-    L.write_clean_copy(file, clean, drop, json.dumps({_MARK: True}).encode())
-    try:
-        _aggregate(con, _source(clean), t)
-    except duckdb.Error as e2:
-        Path(clean).unlink(missing_ok=True)
-        raise InputError(f"cannot read as a Calico flow log: {str(e2).splitlines()[0]}", file=file) from None
-    return scan, clean
+    fmt = LineFormat(
+        name=FORMAT, table=t, check_line=_check_line, marker=json.dumps({_MARK: True}).encode(),
+        aggregate=lambda c, data: _aggregate(c, _source(data), t),
+        value_errors=lambda c, data: _value_errors(c, _source(data)),
+        finish=lambda c, target_, file: _finish(c, t, target_, file), suffix=".jsonl")
+    return read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)

@@ -143,13 +143,15 @@ Checker = Callable[[bytes], str | None]
 """``check(line) -> reason`` for a bad line, ``None`` for a good one."""
 
 
-def scan_lines(path: str | Path, check: Checker, *, stop_at_first: bool, tolerate_gzip_eof: bool = False) -> ScanResult:
-    """Check every non-blank line; the unparsable unterminated last line is classified separately."""
+def scan_lines(path: str | Path, check: Checker, *, stop_at_first: bool, tolerate_gzip_eof: bool = False,
+               skip_first: int = 0) -> ScanResult:
+    """Check every non-blank line (after ``skip_first`` header lines); the unparsable
+    unterminated last line is classified separately."""
     res = ScanResult()
     pending: BadLine | None = None   # a bad line that may turn out to be the (truncated) last one
     try:
         for n, line, had_nl in iter_lines(path):
-            if not line.strip():
+            if n <= skip_first or not line.strip():
                 continue
             if pending is not None:
                 res.bad.append(pending)

@@ -70,7 +70,7 @@ def connect(db: PathLike = ":memory:") -> duckdb.DuckDBPyConnection:
                          hint="is another `recommend` process using it? pass another --db") from None
     spill = Path(tempfile.gettempdir()) / "recommender-duckdb"
     spill.mkdir(exist_ok=True)
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'; SET preserve_insertion_order = false; "
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'; SET preserve_insertion_order = false; SET TimeZone = 'UTC'; "
                 f"SET temp_directory = '{spill}'")
     install_macros(con)
     for ddl in (schema.connections_ddl(), schema.PODS_DDL, schema.NAMESPACES_DDL, schema.REJECTED_DDL,
@@ -131,6 +131,19 @@ class FlowStore:
             ns = Namespace(name=name, labels=Labels.of(dict(labels or {})))
             out.append(Namespace(name=name, labels=ns.effective_labels()))
         return out
+
+    def export(self, path: PathLike, format: str = "parquet") -> Path:
+        """Write ``connections`` as normalized Parquet or CSV (labels/policies as JSON text in CSV)."""
+        if format == "parquet":
+            sql, opts = f"SELECT * FROM connections ORDER BY {_ORDER}", "FORMAT parquet"
+        elif format == "csv":
+            cols = ", ".join(f"to_json({c}) AS {c}" if c.endswith("_labels") or c == "policies" else c
+                             for c in schema.COLUMN_NAMES)
+            sql, opts = f"SELECT {cols} FROM connections ORDER BY {_ORDER}", "FORMAT csv, HEADER true"
+        else:
+            raise UsageError(f"cannot export as {format!r} (use parquet or csv)")
+        self.con.execute(f"COPY ({sql}) TO '{str(path).replace(chr(39), chr(39) * 2)}' ({opts})")
+        return Path(path)
 
     def rejected(self) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM rejected ORDER BY file, line").df()

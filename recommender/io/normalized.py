@@ -1,0 +1,250 @@
+"""The documented normalized format: CSV or Parquet in the ``connections`` schema.
+
+Why this exists: it is how users bring anything we have no reader for (GCP or
+Azure flow logs, Goldmane, their own exports) and how a store is exported and
+re-imported losslessly. Columns are those of ``schema.NORMALIZED_COLUMNS``:
+``src_kind``, ``dst_kind``, ``protocol`` and ``action`` are required, the rest
+optional (absent or empty → NULL; ``flows`` and ``records`` default to 1 per
+row; ``first_seen``/``last_seen`` default to the window; ``format``/``file``/
+``line`` default to this file, so an exported store keeps its provenance).
+
+CSV is read as text and checked here: labels are a JSON object
+(``{"app":"web"}``) or ``k=v;k=v``; policies a JSON array (``["ns/a"]``) or
+``a;b``; timestamps ISO 8601 (UTC); ``line`` numbers count the header as line 1.
+Parquet may use native types (MAP labels, LIST policies, TIMESTAMP) or text.
+Values are validated (kind, protocol, port, action, IP, numbers) and reported
+as ``FILE:LINE: reason``. Rows that are equal on the key columns are merged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import duckdb
+
+from recommender.errors import InputError
+from recommender.io import lines as L
+from recommender.io.pipeline import LineFormat, read_line_file
+from recommender.io.readers import Progress, ReadStats
+from recommender.io.schema import COLUMN_NAMES, ENDPOINT_KINDS, KEY_COLUMNS, NORMALIZED_COLUMNS
+from recommender.io.sqlexpr import sql_str
+
+FORMAT = "normalized"
+REQUIRED = tuple(c.name for c in NORMALIZED_COLUMNS if c.required)
+_TYPES = {c.name: c.type for c in NORMALIZED_COLUMNS}
+_MARK = "__rejected__"
+_T = "_norm"
+_KINDS = ", ".join(sql_str(k) for k in ENDPOINT_KINDS)
+_NUMERIC = ("flows", "packets", "bytes", "records", "line")
+_TIMES = ("window_start", "window_end", "first_seen", "last_seen")
+
+
+def sniff(head: bytes) -> bool:
+    if head.startswith(L.PARQUET_MAGIC):
+        return True
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lower()
+    cols = {c.strip().strip('"') for c in first.split(",")}
+    return set(REQUIRED) <= cols
+
+
+def _is_text(t: str | None) -> bool:
+    return t is not None and t.upper() in ("VARCHAR", "JSON")
+
+
+def _conv(col: str, t: str | None) -> str:
+    """SQL for column ``col`` (input type ``t``, None when absent) converted to its schema type."""
+    want = _TYPES[col]
+    if t is None:
+        return {"flows": "1", "records": "1"}.get(col, f"NULL::{want}")
+    if col.endswith("_labels"):
+        return f"rec_text_labels({col})" if _is_text(t) else f"rec_map_labels({col})"
+    if col == "policies":
+        src = (f"""(CASE WHEN starts_with(trim({col}), '[') THEN TRY_CAST(TRY_CAST({col} AS JSON) AS VARCHAR[])
+                    ELSE list_filter(list_transform(string_split({col}, ';'), lambda s: trim(s)), lambda s: s <> '') END)"""
+               if _is_text(t) else col)
+        return f"(CASE WHEN len({src}) > 0 THEN list_sort(list_distinct({src})) END)"
+    if col in _TIMES and _is_text(t):   # offsets are honoured; naive times are UTC (the store sets TimeZone)
+        return f"timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ))"
+    if col in _TIMES and "TIME ZONE" in t.upper():
+        return f"timezone('UTC', {col})"
+    if col in _TIMES and not _is_text(t) and "TIMESTAMP" not in t.upper():
+        return f"make_timestamp(CAST({col} AS BIGINT) * 1000000)"
+    if col.endswith("_kind"):
+        return f"lower(trim({col}))"
+    if col == "protocol":
+        return f"rec_protocol({col})"
+    if col == "action":
+        return f"lower(trim({col}))"
+    if col.endswith(("_ip", "_namespace", "_pod", "_workload")) or col in ("format", "file"):
+        return f"NULLIF(trim({col}), '')"
+    return f"TRY_CAST({col} AS {want})"
+
+
+def _row_errors(types: dict[str, str | None]) -> str:
+    """Per-record validation for the non-key columns (numbers, timestamps) that are aggregated away."""
+    checks = [f"WHEN {c} IS NOT NULL AND {_conv(c, types[c])} IS NULL THEN "
+              f"{sql_str(c + ': not ' + ('an integer' if c in _NUMERIC else 'a timestamp'))} || ' ' || to_json({c}::VARCHAR)"
+              for c in (*_NUMERIC, *_TIMES) if types.get(c) is not None and _is_text(types[c])]
+    checks += [f"WHEN {c} < 0 THEN {sql_str(c + ': negative')}" for c in _NUMERIC
+               if types.get(c) is not None and not _is_text(types[c])]
+    return f"CASE {' '.join(checks)} END" if checks else "NULL::VARCHAR"
+
+
+def _key_errors(types: dict[str, str | None]) -> str:
+    """Validation of the key columns, evaluated on grouped raw values."""
+    w = []
+    for side in ("src", "dst"):
+        w.append(f"WHEN {side}_kind IS NULL OR trim({side}_kind) = '' THEN 'missing required field {side}_kind'")
+        w.append(f"WHEN lower(trim({side}_kind)) NOT IN ({_KINDS}) THEN 'invalid {side}_kind ' || to_json({side}_kind) "
+                 f"|| ' (expected one of {', '.join(ENDPOINT_KINDS)})'")
+        if types.get(f"{side}_ip") is not None:
+            w.append(f"WHEN NOT rec_ip_ok(NULLIF(trim({side}_ip), '')) THEN 'invalid IP address in {side}_ip: ' || to_json({side}_ip)")
+        if _is_text(types.get(f"{side}_labels")):
+            w.append(f"WHEN rec_text_labels_bad({side}_labels) THEN 'invalid {side}_labels ' || to_json({side}_labels) "
+                     "|| ' (expected a JSON object or k=v;k=v)'")
+    w.append("WHEN protocol IS NULL OR trim(protocol::VARCHAR) = '' THEN 'missing required field protocol'")
+    w.append("WHEN rec_protocol(protocol) IS NULL THEN 'unknown protocol ' || to_json(protocol::VARCHAR)")
+    w.append("WHEN action IS NULL OR trim(action) = '' THEN 'missing required field action'")
+    w.append("WHEN lower(trim(action)) NOT IN ('allow', 'deny') THEN 'invalid action ' || to_json(action) || ' (expected allow or deny)'")
+    if types.get("dst_port") is not None:
+        port = _conv("dst_port", types["dst_port"]).replace("INTEGER", "BIGINT")
+        w.append(f"WHEN dst_port IS NOT NULL AND {port} IS NULL THEN 'dst_port: not an integer ' || to_json(dst_port::VARCHAR)")
+        w.append(f"ELSE rec_port_error(rec_protocol(protocol), {port})")
+    if _is_text(types.get("policies")):
+        w.insert(0, "WHEN starts_with(trim(policies), '[') AND TRY_CAST(TRY_CAST(policies AS JSON) AS VARCHAR[]) IS NULL "
+                    "THEN 'policies: invalid JSON array ' || to_json(policies)")
+    return f"CASE {' '.join(w)} END"
+
+
+class _Plan:
+    """The SQL for one file, derived from the columns it has."""
+
+    def __init__(self, path: str, types: dict[str, str | None], parquet: bool, header: int) -> None:
+        self.path, self.types, self.parquet, self.header = path, types, parquet, header
+        self.keys = [c for c in KEY_COLUMNS if types.get(c) is not None]
+
+    def source(self, data: str) -> str:
+        if self.parquet:
+            return f"(SELECT *, file_row_number + 1 AS ordinality FROM read_parquet({sql_str(data)}, file_row_number = true))"
+        comp = "gzip" if L.is_gzip(data) else "none"
+        return (f"read_csv({sql_str(data)}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+                f"escape = '\"', compression = '{comp}', strict_mode = true) WITH ORDINALITY")
+
+    def where(self) -> str:
+        return "TRUE" if self.parquet else f"src_kind IS DISTINCT FROM '{_MARK}'"
+
+    def aggregate(self, con: duckdb.DuckDBPyConnection, data: str) -> None:
+        t = self.types
+        prov = (f"struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
+                f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), "
+                f"format := coalesce({_conv('format', t.get('format'))}, '{FORMAT}'))")
+        keys = ", ".join(self.keys)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_l1 AS
+SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
+  SELECT {keys}, {_row_errors(t)} AS row_err, count(*) AS n, min(ordinality) AS first, min({prov}) AS prov,
+    min({_conv('window_start', t.get('window_start'))}) AS window_start, max({_conv('window_end', t.get('window_end'))}) AS window_end,
+    min({_conv('first_seen', t.get('first_seen'))}) AS first_seen, max({_conv('last_seen', t.get('last_seen'))}) AS last_seen,
+    sum({_conv('flows', t.get('flows'))}) AS flows, sum({_conv('packets', t.get('packets'))}) AS packets,
+    sum({_conv('bytes', t.get('bytes'))}) AS bytes, sum({_conv('records', t.get('records'))}) AS records
+  FROM {self.source(data)} WHERE {self.where()} GROUP BY ALL)""")
+
+    def value_errors(self, con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, str]]:
+        return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, coalesce({_key_errors(self.types)}, "
+                           f"{_row_errors(self.types)}) AS e FROM {self.source(data)} WHERE {self.where()}) "
+                           "WHERE e IS NOT NULL ORDER BY 1").fetchall()
+
+    def finish(self, con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int, dict[str, int], int]:
+        t = self.types
+        conv = {c: _conv(c, t.get(c)) for c in KEY_COLUMNS}
+        conv["dst_port"] = f"rec_port(rec_protocol(protocol), {conv['dst_port']})"
+        normalized = ", ".join(f"{conv[c]} AS {c}" for c in KEY_COLUMNS)
+        agg = {"window_start": "min(window_start)", "window_end": "max(window_end)",
+               "first_seen": "coalesce(min(first_seen), min(window_start))",
+               "last_seen": "coalesce(max(last_seen), max(window_end))",
+               "flows": "sum(flows)::BIGINT", "packets": "sum(packets)::BIGINT", "bytes": "sum(bytes)::BIGINT",
+               "format": "min(prov).format", "file": "min(prov).file", "line": "min(prov).line::BIGINT",
+               "records": "sum(records)::BIGINT"}
+        cols = ", ".join(c if c in KEY_COLUMNS else f"{agg[c]} AS {c}" for c in COLUMN_NAMES)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_out AS
+SELECT {cols}, sum(n)::BIGINT AS n FROM (
+  SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records, n
+  FROM {_T}_l1 WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}""")
+        con.execute(f"INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {', '.join(COLUMN_NAMES)} FROM {_T}_out")
+        acc, conns = con.execute(f"SELECT coalesce(sum(n), 0), count(*) FROM {_T}_out").fetchone()
+        return int(acc), {}, int(conns)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: str, parquet: bool) -> dict[str, str]:
+    try:
+        if parquet:
+            rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(path)})").fetchall()
+            return {r[0].lower(): r[1] for r in rows}
+        header = next(iter(L.iter_lines(path)))[1].decode("utf-8", "replace")
+    except (duckdb.Error, StopIteration) as e:
+        raise InputError(f"cannot read as {FORMAT} {'Parquet' if parquet else 'CSV'}: {str(e).splitlines()[0] if str(e) else 'empty'}",
+                         file=path) from None
+    return {c.strip().lower(): "VARCHAR" for c in next(csv.reader([header]))}
+
+
+def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
+         progress: Progress | None = None) -> ReadStats:
+    file = str(path)
+    parquet = L.read_head(file, 4).startswith(L.PARQUET_MAGIC)
+    cols = _columns(con, file, parquet)
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        raise InputError(f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+                         file=file, line=None if parquet else 1,
+                         hint=f"the normalized format needs at least {', '.join(REQUIRED)} (see the README)")
+    unknown = sorted(set(cols) - set(COLUMN_NAMES))
+    types: dict[str, str | None] = {c: cols.get(c) for c in COLUMN_NAMES}
+    plan = _Plan(file, types, parquet, 0 if parquet else 1)
+    if parquet:
+        stats = _read_parquet(con, file, plan, target=target, skip_bad=skip_bad, progress=progress)
+    else:
+        header = list(cols)
+        marker = ",".join(_MARK if c == "src_kind" else "" for c in header).encode()
+        fmt = LineFormat(name=FORMAT, table=_T, check_line=_csv_checker(len(header)), marker=marker,
+                         aggregate=plan.aggregate, value_errors=plan.value_errors, finish=plan.finish,
+                         header_lines=1, suffix=".csv")
+        stats = read_line_file(con, file, fmt, target=target, skip_bad=skip_bad, progress=progress)
+    if unknown:
+        stats.notes.append(f"{file}: ignored unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    return stats
+
+
+def _csv_checker(width: int) -> L.Checker:
+    def check(line: bytes) -> str | None:
+        try:
+            rows = list(csv.reader(io.StringIO(line.decode("utf-8")), strict=True))
+        except (csv.Error, UnicodeDecodeError) as e:
+            return f"malformed CSV ({e})"
+        if len(rows) != 1 or len(rows[0]) != width:
+            return f"expected {width} fields, got {len(rows[0]) if rows else 0}"
+        return None
+    return check
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, file: str, plan: _Plan, *, target: str, skip_bad: bool,
+                  progress: Progress | None) -> ReadStats:
+    """Parquet has no lines: a file DuckDB cannot read is one error; bad values are located by row."""
+    stats = ReadStats(file=file, format=FORMAT)
+    try:
+        L.run_query(con, lambda: plan.aggregate(con, file), progress, file)
+        first, reason = con.execute(f"SELECT min(first), arg_min(err, first) FROM {_T}_l1 WHERE err IS NOT NULL").fetchone()
+        bad: list[L.BadLine] = []
+        if first is not None:
+            if not skip_bad:
+                raise InputError(reason, file=file, line=int(first), hint="row numbers count from 1")
+            bad = [L.BadLine(int(o), r, "") for o, r in plan.value_errors(con, file)]
+        valid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {_T}_l1 WHERE err IS NULL").fetchone()[0]
+        stats.accepted, _, stats.connections = plan.finish(con, target, file)
+    except duckdb.Error as e:
+        raise InputError(f"cannot read as {FORMAT} Parquet: {str(e).strip().splitlines()[0]}", file=file) from None
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_T}_l1; DROP TABLE IF EXISTS {_T}_out")
+    L.insert_rejected(con, FORMAT, file, bad)
+    stats.records, stats.rejected = int(valid) + len(bad), len(bad)
+    return stats

@@ -1,0 +1,135 @@
+"""The read pipeline every line-oriented reader shares: fast path first, Python only on failure.
+
+Why this exists: the Calico, normalized-CSV (and, if they want it, VPC and
+Hubble) readers all need the same control flow, and getting it right once
+matters more than getting it fast three times:
+
+1. a plain file whose unterminated last line does not parse is being written:
+   read a copy without that line and count it as skipped "truncated last line";
+2. DuckDB aggregates the file into ``{table}_l1`` (one row per distinct raw
+   value set, with ``n`` records, ``first`` record ordinal and ``err``, the
+   validation error of the group or NULL);
+3. if DuckDB refuses the file, Python scans its lines with ``check_line`` to
+   name the first bad one (``FILE:LINE: reason``) or, with ``skip_bad``, writes
+   a copy in which bad lines are replaced by a marker record, and DuckDB reads
+   that;
+4. groups with a validation error stop the ingest at the first bad record, or
+   with ``skip_bad`` are listed per record (a second DuckDB pass, only then);
+5. ``finish`` normalizes the valid groups into the staging table.
+
+Record ordinals count non-blank lines (after ``header_lines``); they are mapped
+back to exact file lines only for records that are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from recommender.errors import InputError
+from recommender.io import lines as L
+from recommender.io.readers import Progress, ReadStats
+
+Con = duckdb.DuckDBPyConnection
+HINT = "fix the record, or use --skip-bad to reject bad records and continue"
+
+
+@dataclass
+class LineFormat:
+    name: str                                                   # the FORMAT name
+    table: str                                                  # prefix of the reader's temp tables
+    check_line: L.Checker                                       # why DuckDB would refuse a line (None: fine)
+    marker: bytes                                               # stands in for a bad line; aggregate drops it
+    aggregate: Callable[[Con, str], None]                       # data path -> creates {table}_l1
+    value_errors: Callable[[Con, str], list[tuple[int, str]]]   # data path -> [(ordinal, reason)]
+    finish: Callable[[Con, str, str], tuple[int, dict[str, int], int]]  # (target, file) -> accepted, skipped, conns
+    header_lines: int = 0
+    suffix: str = ".txt"
+
+
+def read_line_file(con: Con, path: str | Path, fmt: LineFormat, *, target: str, skip_bad: bool,
+                   progress: Progress | None = None) -> ReadStats:
+    file = str(path)
+    stats = ReadStats(file=file, format=fmt.name)
+    scan: L.ScanResult | None = None
+    temps: list[str] = []
+    data_path = file
+    bad_rows: list[tuple[int, str]] = []
+    try:
+        if not L.is_gzip(file) and not L.ends_with_newline(file):
+            n, text = L.last_line(file)
+            if n > fmt.header_lines and fmt.check_line(text) is not None:
+                scan = L.ScanResult(truncated_last_line=L.BadLine(n, L.TRUNCATED_LAST_LINE, _text(text)))
+                data_path = L.temp_path(fmt.suffix)
+                temps.append(data_path)
+                L.copy_without_last_line(file, data_path)
+        try:
+            L.run_query(con, lambda: fmt.aggregate(con, data_path), progress, file)
+        except duckdb.Error as err:
+            scan, data_path = _slow_path(con, file, fmt, skip_bad, err)
+            temps.append(data_path)
+        first, reason = con.execute(f"SELECT min(first), arg_min(err, first) FROM {fmt.table}_l1 "
+                                    "WHERE err IS NOT NULL").fetchone()
+        if first is not None:
+            if not skip_bad:
+                o = int(first) + fmt.header_lines
+                line = L.nonblank_line_numbers(file, {o}).get(o, (o, ""))[0]
+                raise InputError(reason, file=file, line=line, hint=HINT)
+            bad_rows = fmt.value_errors(con, data_path)
+        valid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {fmt.table}_l1 WHERE err IS NULL").fetchone()[0]
+        accepted, skipped, conns = fmt.finish(con, target, file)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {fmt.table}_l1; DROP TABLE IF EXISTS {fmt.table}_out")
+        for tmp in temps:
+            Path(tmp).unlink(missing_ok=True)
+    rejected = _rejections(file, scan, bad_rows, fmt.header_lines)
+    L.insert_rejected(con, fmt.name, file, rejected)
+    stats.records = int(valid) + len(rejected) + (1 if scan and scan.truncated_last_line else 0)
+    stats.accepted, stats.rejected, stats.connections = accepted, len(rejected), conns
+    for why, count in skipped.items():
+        stats.skip(why, count)
+    L.note_truncation(stats, scan)
+    return stats
+
+
+def _text(b: bytes) -> str:
+    return b[:2000].decode("utf-8", "replace")
+
+
+def _rejections(file: str, scan: L.ScanResult | None, bad_rows: list[tuple[int, str]],
+                header_lines: int) -> list[L.BadLine]:
+    out = list(scan.bad) if scan else []
+    where = L.nonblank_line_numbers(file, {int(o) + header_lines for o, _ in bad_rows})
+    for o, r in bad_rows:
+        line, text = where.get(int(o) + header_lines, (int(o) + header_lines, ""))
+        out.append(L.BadLine(line, r, text))
+    return sorted(out, key=lambda b: b.line)
+
+
+def _slow_path(con: Con, file: str, fmt: LineFormat, skip_bad: bool, err: duckdb.Error) -> tuple[L.ScanResult, str]:
+    """DuckDB refused the file: find the bad lines in Python, then read a copy with them masked."""
+    scan = L.scan_lines(file, fmt.check_line, stop_at_first=not skip_bad, tolerate_gzip_eof=skip_bad,
+                        skip_first=fmt.header_lines)
+    if scan.bad and not skip_bad:
+        b = scan.bad[0]
+        raise InputError(b.reason, file=file, line=b.line, hint=HINT)
+    if not scan.bad and not scan.truncated_last_line and not scan.truncated_stream:
+        raise InputError(f"cannot read as {fmt.name}: {_first_line(err)}", file=file)
+    drop = {b.line for b in scan.bad}
+    if scan.truncated_last_line:
+        drop.add(scan.truncated_last_line.line)
+    clean = L.temp_path(fmt.suffix)
+    L.write_clean_copy(file, clean, drop, fmt.marker)
+    try:
+        fmt.aggregate(con, clean)
+    except duckdb.Error as e2:
+        Path(clean).unlink(missing_ok=True)
+        raise InputError(f"cannot read as {fmt.name}: {_first_line(e2)}", file=file) from None
+    return scan, clean
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
