@@ -1,0 +1,252 @@
+"""``generate(...)``: observed flows in, verified least-privilege policies out.
+
+The one public entry point of the recommender. It wires the stages together —
+identities (``identity``), edges and rules (``synthesis``), bounded widening
+(``widen``), profile merging (``merge``), naming and rendering (``output``) —
+and then *verifies* the result with the evaluator before anyone writes it:
+every observed allowed connection must be admitted, and what the policies
+admit beyond the observations is measured, not guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from recommender.errors import UsageError
+from recommender.model import NetworkPolicy
+from recommender.recommend import identity, output, report, synthesis, verify
+from recommender.recommend.identity import IdentityMap, endpoint_key_sql
+from recommender.recommend.merge import Group, group_targets
+from recommender.recommend.synthesis import EGRESS, INGRESS, Edge, Options, Stats
+
+KINDS = ("k8s", "calico-staged", "calico-staged-native")
+SOURCE_VIEW = "_rec_conns"
+
+
+@dataclass
+class RuleProvenance:
+    namespace: str
+    policy: str
+    direction: str
+    index: int
+    peers: tuple[str, ...]
+    ports: str
+    stats: Stats
+
+
+@dataclass
+class Recommendation:
+    """Recommended policies with their verification, summary and provenance."""
+
+    policies: tuple[NetworkPolicy, ...]
+    kind: str
+    summary: dict[str, Any]
+    verification: pd.DataFrame
+    provenance: list[RuleProvenance] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tier: str = "default"
+
+    @property
+    def ok(self) -> bool:
+        return self.summary.get("verification", {}).get("not_admitted", 0) == 0
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [output.render(p, self.kind, self.tier) for p in self.policies]
+
+    def yaml(self) -> str:
+        return output.dump(self.documents())
+
+    def by_namespace(self) -> dict[str, str]:
+        """YAML per namespace, for ``-o DIR``."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for p, doc in zip(self.policies, self.documents()):
+            groups.setdefault(p.namespace, []).append(doc)
+        return {ns: output.dump(docs) for ns, docs in sorted(groups.items())}
+
+    def failures(self) -> list[str]:
+        """The observed connections the policies do not admit, one line each."""
+        v = self.verification
+        if not len(v) or "allowed" not in v.columns:
+            return []
+        bad = v[~v["allowed"].astype(bool)]
+        return [verify.describe(row) for row in bad.to_dict("records")]
+
+    def write(self, target: str | Path) -> list[Path]:
+        """Write to a directory (one file per namespace) or one multi-document file."""
+        return output.write(self, target)
+
+    def report(self, fmt: str = "json") -> str:
+        from recommender.recommend.report import render_report
+
+        return render_report(self, fmt)
+
+
+def _open_store(flows: Any, inventory: Sequence[str | Path], db: str) -> duckdb.DuckDBPyConnection:
+    if isinstance(flows, duckdb.DuckDBPyConnection):
+        return flows
+    if hasattr(flows, "con"):
+        if inventory:
+            raise UsageError("inventory= is only accepted with flow paths",
+                             hint="load the inventory with load_flows(paths, inventory=...) instead")
+        return flows.con
+    if isinstance(flows, (str, Path)):
+        flows = [flows]
+    from recommender import load_flows  # H1's store; imported late so the recommender has no import cycle
+
+    return load_flows([str(p) for p in flows], inventory=[str(i) for i in inventory], db=db).con
+
+
+def _prepare_source(con: duckdb.DuckDBPyConnection, include_denied: bool) -> dict[str, int]:
+    actions = "('allow', 'deny')" if include_denied else "('allow')"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {SOURCE_VIEW} AS SELECT * FROM connections WHERE lower(action) IN {actions}")
+    total, denied = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE lower(action) = 'deny') FROM connections"
+    ).fetchone()
+    return {"connections": int(total), "denied": int(denied)}
+
+
+def _endpoints(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    sides = [
+        f"SELECT {endpoint_key_sql(s)} AS k, {s}_kind AS kind, {s}_ip AS ip, {s}_namespace AS ns, "
+        f"{s}_pod AS pod, {s}_workload AS wl, {s}_labels AS labels FROM {SOURCE_VIEW}"
+        for s in ("src", "dst")
+    ]
+    return con.execute(
+        f"SELECT k, any_value(kind), any_value(ip), any_value(ns), any_value(pod), any_value(wl), any_value(labels) "
+        f"FROM ({' UNION ALL '.join(sides)}) GROUP BY k ORDER BY k"
+    ).fetchall()
+
+
+def generate(
+    flows: Any,
+    *,
+    inventory: Sequence[str | Path] = (),
+    kind: str = "k8s",
+    namespaces: Iterable[str] = (),
+    exclude_namespaces: Iterable[str] = (),
+    include_system: bool = False,
+    default_deny: bool = True,
+    include_denied: bool = False,
+    port_range_slack: int = 0,
+    cidr_max_prefix: int | None = None,
+    cidr_min_addresses: int | None = None,
+    allow_any_external: bool = False,
+    existing: Any = None,
+    tier: str = "default",
+    db: str = ":memory:",
+) -> Recommendation:
+    """Recommend least-privilege policies for the observed ``flows`` and verify them.
+
+    ``flows`` is a ``FlowStore``, a DuckDB connection holding a ``connections``
+    table (and optionally ``pods``/``namespaces``), or flow file paths.
+    ``existing`` is a ``PolicySet``, policies, or policy file paths.
+    """
+    if kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    if port_range_slack < 0:
+        raise UsageError("--port-range-slack must be ≥ 0")
+    if cidr_max_prefix is not None and not 0 <= cidr_max_prefix <= 32:
+        raise UsageError("--cidr-max-prefix must be between 0 and 32")
+    if cidr_min_addresses is not None and cidr_max_prefix is None:
+        raise UsageError("--cidr-min-addresses needs --cidr-max-prefix")
+    opts = Options(tuple(namespaces), tuple(exclude_namespaces), include_system, default_deny, include_denied,
+                   port_range_slack, cidr_max_prefix, cidr_min_addresses, allow_any_external)
+    con = _open_store(flows, inventory, db)
+    existing_policies = verify.load_existing(existing)
+    syn = synthesize(con, opts, existing_policies)
+    verification, ver_summary = verify.verify(
+        con, SOURCE_VIEW, syn.ep_map, syn.replies, (*existing_policies, *syn.policies), syn.ids,
+    )
+    ids, policies = syn.ids, syn.policies
+    summary = report.summarize(
+        ids, opts, syn.counts, policies, ver_summary, syn.widening, syn.replies, syn.edges, syn.groups, kind, tier,
+        syn.existing_cover,
+    )
+    summary["warnings"] = syn.warnings
+    rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, syn.warnings, tier)
+    for ns, text in rec.by_namespace().items():
+        summary["namespaces"][ns]["yaml_lines"] = text.count("\n")
+    return rec
+
+
+@dataclass
+class Synthesis:
+    """Everything synthesis produced, before verification."""
+
+    ids: IdentityMap
+    ep_map: dict[str, str]
+    counts: dict[str, int]
+    edges: dict[Edge, Stats]
+    replies: set[Edge]
+    groups: list[Group]
+    policies: list[NetworkPolicy]
+    provenance: list[RuleProvenance]
+    widening: dict[str, int]
+    warnings: list[str]
+    existing_cover: dict[str, int]
+
+
+def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = ()) -> Synthesis:
+    """Policies for the ``connections`` table in ``con`` (no verification)."""
+    counts = _prepare_source(con, opts.include_denied)
+    ids, ep_map = identity.resolve(con, _endpoints(con))
+    edges = synthesis.collect_edges(con, SOURCE_VIEW, ep_map)
+    replies = synthesis.reply_edges(edges)
+    for e in replies:
+        del edges[e]
+    skip, existing_cover = verify.existing_coverage(con, SOURCE_VIEW, ep_map, existing, ids)
+    targets, notes = synthesis.gather_items(ids, edges, opts, skip)
+    groups = group_targets(ids, targets)
+    policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts)
+    warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed})
+    return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
+                     existing_cover)
+
+
+def _assemble(
+    ids: IdentityMap, targets: dict[str, synthesis.TargetItems], groups: list[Group], opts: Options
+) -> tuple[list[NetworkPolicy], list[RuleProvenance], dict[str, int], list[str]]:
+    policies: list[NetworkPolicy] = []
+    provenance: list[RuleProvenance] = []
+    widening = {"ports": 0, "addresses": 0}
+    unexpressed: list[str] = []
+    namespaces = sorted({g.namespace for g in groups} | _requested(ids, opts))
+    taken: dict[str, set[str]] = {ns: set() for ns in namespaces}
+    if opts.default_deny:
+        for ns in namespaces:
+            taken[ns].add(output.DEFAULT_DENY)
+            policies.append(output.default_deny(ns))
+    for g in sorted(groups, key=lambda g: (g.namespace, g.name)):
+        items = targets[g.members[0]]
+        name = output.unique_name(g.name, taken[g.namespace])
+        rules: dict[str, list[synthesis.BuiltRule]] = {}
+        for direction, bucket in ((INGRESS, items.ingress), (EGRESS, items.egress)):
+            rules[direction] = synthesis.build_rules(ids, g.namespace, bucket, opts, unexpressed)
+            for i, br in enumerate(rules[direction]):
+                widening["ports"] += br.widened_ports
+                widening["addresses"] += br.widened_addresses
+                provenance.append(RuleProvenance(g.namespace, name, direction, i, br.peers,
+                                                 output.ports_text(br.rule.ports), br.stats))
+        total = Stats()
+        for br in (*rules[INGRESS], *rules[EGRESS]):
+            total.add(br.stats)
+        policies.append(output.workload_policy(
+            name, g, tuple(br.rule for br in rules[INGRESS]), tuple(br.rule for br in rules[EGRESS]), total,
+        ))
+    policies.sort(key=lambda p: (p.namespace, p.name != output.DEFAULT_DENY, p.name))
+    return policies, provenance, widening, sorted(set(unexpressed))
+
+
+def _requested(ids: IdentityMap, opts: Options) -> set[str]:
+    """Namespaces named with --namespace that exist (inventory or flows) even without traffic."""
+    known = {wl.namespace for wl in ids.workloads.values()}
+    return {ns for ns in opts.namespaces if ns in known and opts.covers(ns)}
+
+
+__all__ = ["Edge", "KINDS", "Recommendation", "RuleProvenance", "generate"]

@@ -1,0 +1,338 @@
+"""Workload identity: which workload each observed endpoint belongs to, and how to select it.
+
+Policies must name workloads, not pods: a pod that restarts gets a new name and
+IP, and a replica that was idle during the capture must still be admitted. So
+each distinct endpoint of the ``connections`` table is mapped to an identity —
+a workload (namespace + name, selected by stable labels) or an address (only
+an ``ipBlock`` can match it) — using the best evidence available, in order:
+
+1. the inventory owner (Deployment via ReplicaSet, StatefulSet, DaemonSet, CronJob via Job);
+2. the workload the exporter reported (Hubble ``workloads``);
+3. Calico ``*_name_aggr`` prefixes (``web-7d4b9c6f5-*`` → ``web``);
+4. the pod name without its generated suffix (``web-7d4b9c6f5-abcde`` → ``web``, ``db-0`` → ``db``).
+
+The selector of a workload is the smallest set of *stable* labels whose
+``matchLabels`` selects every known pod of the workload and no other known pod
+of its namespace (``selectors.choose_selector``).
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import combinations
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from recommender.model import LabelSelector, Labels
+
+# Kubernetes' safe alphabet for generated suffixes (k8s.io/apimachinery rand.SafeEncodeString).
+_SAFE = set("bcdfghjklmnpqrstvwxz2456789")
+_RS_POD = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{6,10})-[a-z0-9]{5}$")
+_GEN_POD = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{5})$")
+_ORDINAL_POD = re.compile(r"^(?P<base>.+)-\d+$")
+_RS_NAME = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{6,10})$")
+_JOB_NAME = re.compile(r"^(?P<base>.+)-\d{6,}$")
+
+
+def _generated(segment: str) -> bool:
+    """A generated hash has a digit or uses only the vowel-free safe alphabet."""
+    return any(c.isdigit() for c in segment) or set(segment) <= _SAFE
+
+
+def _strip(pattern: re.Pattern[str], name: str) -> str | None:
+    m = pattern.match(name)
+    return m.group("base") if m and _generated(m.group("hash")) else None
+
+ADDRESS_KINDS = frozenset({"host", "network", "world", "service", "kube-apiserver", "health", "unknown"})
+
+
+def strip_pod_suffix(name: str) -> str:
+    """``web-7d4b9c6f5-abcde`` → ``web``; ``agent-x7k2p`` → ``agent``; ``db-0`` → ``db``."""
+    base = _strip(_RS_POD, name) or _strip(_GEN_POD, name)
+    if base:
+        return base
+    m = _ORDINAL_POD.match(name)
+    return m.group("base") if m else name
+
+
+def workload_from_aggr(name: str) -> str:
+    """Calico ``*_name_aggr`` (``web-7d4b9c6f5-*``, ``db-*``) → ``web`` / ``db``."""
+    base = name.rstrip("*").rstrip("-")
+    return _strip(_RS_NAME, base) or base
+
+
+def workload_from_owner(kind: str | None, name: str | None, pod: str) -> str:
+    """The top-level controller name from a pod's direct owner reference."""
+    if not name:
+        return strip_pod_suffix(pod)
+    if kind == "ReplicaSet":
+        return _strip(_RS_NAME, name) or name
+    if kind == "Job":
+        m = _JOB_NAME.match(name)
+        return m.group("base") if m else name
+    return name
+
+
+@dataclass
+class Workload:
+    """A set of pods that share one policy: their label sets and how they were identified."""
+
+    namespace: str
+    name: str
+    source: str                                        # inventory | hubble | calico-aggr | pod-name | labels
+    pods: set[str] = field(default_factory=set)        # known pod names (inventory + flows)
+    label_sets: set[Labels] = field(default_factory=set)
+    pods_by_labels: dict[Labels, set[str]] = field(default_factory=dict)
+    selector: LabelSelector = field(default_factory=LabelSelector)
+    exact: bool = True
+    also_selects: tuple[str, ...] = ()                 # other known pods the selector selects
+
+    @property
+    def key(self) -> str:
+        return f"pod:{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an endpoint is for policy purposes: a workload, an address, or nothing expressible."""
+
+    key: str
+    kind: str                      # "workload" | "address" | "none"
+    endpoint_kind: str             # the schema's endpoint kind
+    namespace: str | None = None
+    workload: str | None = None
+    ip: str | None = None
+
+
+@dataclass
+class IdentityMap:
+    """Endpoint keys → identities, plus every known workload (flows + inventory)."""
+
+    identities: dict[str, Identity]               # identity key → identity
+    workloads: dict[str, Workload]                # identity key → workload
+    pod_workload: dict[tuple[str, str], str]      # (namespace, pod) → workload key
+    namespace_labels: dict[str, Labels]
+    warnings: list[str] = field(default_factory=list)
+
+
+def endpoint_key_sql(side: str) -> str:
+    """A SQL expression that identifies one distinct endpoint of ``side`` (src/dst)."""
+    cols = [f"{side}_kind", f"{side}_ip", f"{side}_namespace", f"{side}_pod", f"{side}_workload"]
+    parts = ", ".join(f"coalesce({c}, '')" for c in cols)
+    return f"concat_ws('|', {parts}, coalesce(CAST({side}_labels AS VARCHAR), ''))"
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return bool(con.execute(q, [name]).fetchone()[0])
+
+
+def _inventory(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    if not _table_exists(con, "pods"):
+        return []
+    rows = con.execute(
+        "SELECT namespace, name, labels, ips, host_network, owner_kind, owner_name, workload, node "
+        "FROM pods ORDER BY namespace, name"
+    ).fetchall()
+    keys = ("namespace", "name", "labels", "ips", "host_network", "owner_kind", "owner_name", "workload", "node")
+    return [dict(zip(keys, r)) for r in rows]
+
+
+def _namespace_labels(con: duckdb.DuckDBPyConnection) -> dict[str, Labels]:
+    if not _table_exists(con, "namespaces"):
+        return {}
+    return {n: Labels.of(l or {}) for n, l in con.execute("SELECT name, labels FROM namespaces").fetchall()}
+
+
+def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[IdentityMap, dict[str, str]]:
+    """Map distinct endpoints ``(key, kind, ip, namespace, pod, workload, labels)`` to identities.
+
+    Returns the identity map and ``endpoint key → identity key``.
+    """
+    workloads: dict[str, Workload] = {}
+    pod_wl: dict[tuple[str, str], str] = {}
+    by_ip: dict[str, dict[str, Any]] = {}
+    inv_by_pod: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(ns: str, name: str, source: str, pod: str | None, labels: Labels | None) -> Workload:
+        key = f"pod:{ns}/{name}"
+        wl = workloads.get(key)
+        if wl is None:
+            wl = workloads[key] = Workload(ns, name, source)
+        if pod:
+            wl.pods.add(pod)
+            pod_wl.setdefault((ns, pod), key)
+        if labels is not None:
+            wl.label_sets.add(labels)
+            if pod:
+                wl.pods_by_labels.setdefault(labels, set()).add(pod)
+        return wl
+
+    node_ips: dict[str, str] = {}
+    for _, kind, ip, _, _, wl_name, _ in endpoints:
+        if kind == "host" and ip and wl_name:
+            node_ips.setdefault(wl_name, ip)
+    for p in _inventory(con):
+        inv_by_pod[(p["namespace"], p["name"])] = p
+        for ip in p["ips"] or ():
+            by_ip[ip] = p
+        if p["host_network"]:
+            if p.get("node") and p["ips"]:
+                node_ips.setdefault(p["node"], sorted(p["ips"])[0])
+            continue
+        name = p["workload"] or workload_from_owner(p["owner_kind"], p["owner_name"], p["name"])
+        add(p["namespace"], name, "inventory", p["name"], Labels.of(p["labels"] or {}))
+
+    identities: dict[str, Identity] = {}
+    ep_map: dict[str, str] = {}
+    warnings: list[str] = []
+    for ekey, kind, ip, ns, pod, wl_name, labels in endpoints:
+        if kind == "host" and not ip and wl_name in node_ips:
+            ip = node_ips[wl_name]      # a host endpoint known by node name: its node IP
+        ident = _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add)
+        identities.setdefault(ident.key, ident)
+        ep_map[ekey] = ident.key
+    for wl in workloads.values():
+        identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
+    _choose_selectors(workloads, pod_wl, warnings)
+    return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), warnings), ep_map
+
+
+def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Identity:
+    kind = (kind or "unknown").lower()
+    inv = None
+    if kind == "pod" or kind == "unknown":
+        if ns and pod:
+            inv = inv_by_pod.get((ns, pod))
+        if inv is None and ip and (kind == "pod" or ns is None):
+            cand = by_ip.get(ip)
+            if cand is not None and (ns is None or cand["namespace"] == ns):
+                inv = cand
+    if inv is not None and inv["host_network"]:
+        return _address("host", ip)
+    if inv is not None:
+        name = inv["workload"] or workload_from_owner(inv["owner_kind"], inv["owner_name"], inv["name"])
+        wl = add(inv["namespace"], name, "inventory", inv["name"], None)
+        inv_labels = Labels.of(inv["labels"] or {})
+        if labels and not inv["labels"]:
+            inv_labels = Labels.of(labels)
+        wl.label_sets.add(inv_labels)
+        wl.pods_by_labels.setdefault(inv_labels, set()).add(inv["name"])
+        return Identity(wl.key, "workload", "pod", wl.namespace, wl.name)
+    if kind == "pod" and ns:
+        flow_labels = Labels.of(labels) if labels else None
+        if wl_name and wl_name.endswith("*"):
+            wl = add(ns, workload_from_aggr(wl_name), "calico-aggr", pod, flow_labels)
+        elif wl_name:
+            wl = add(ns, wl_name, "hubble", pod, flow_labels)
+        elif pod:
+            wl = add(ns, strip_pod_suffix(pod), "pod-name", pod, flow_labels)
+        elif flow_labels:
+            wl = add(ns, _name_from_labels(flow_labels), "labels", None, flow_labels)
+        else:
+            return Identity(f"none:pod:{ns}", "none", "pod", ns)
+        return Identity(wl.key, "workload", "pod", wl.namespace, wl.name)
+    return _address(kind if kind != "pod" else "unknown", ip, wl_name)
+
+
+def _address(kind: str, ip: str | None, name: str | None = None) -> Identity:
+    if ip:
+        return Identity(f"ip:{ip}", "address", kind, ip=ip)
+    return Identity(f"none:{kind}:{name or ''}", "none", kind, workload=name)
+
+
+def _name_from_labels(labels: Labels) -> str:
+    for key in ("app.kubernetes.io/name", "app", "k8s-app", "name"):
+        if key in labels:
+            return labels[key]
+    return "unnamed"
+
+
+def _choose_selectors(workloads: dict[str, Workload], pod_wl: dict[tuple[str, str], str], warnings: list[str]) -> None:
+    """Give each workload the smallest stable selector unique within its namespace."""
+    by_ns: dict[str, list[Workload]] = {}
+    for wl in workloads.values():
+        by_ns.setdefault(wl.namespace, []).append(wl)
+    for ns, members in by_ns.items():
+        # other known pods: (label set, pod names) per workload
+        for wl in members:
+            others: dict[Labels, list[str]] = {}
+            for other in members:
+                if other is wl:
+                    continue
+                for ls in other.label_sets:
+                    names = sorted(other.pods_by_labels.get(ls, ())) or [f"{other.name} (workload)"]
+                    others.setdefault(ls, []).extend(f"{ns}/{n}" for n in names)
+            known = {ls for ls in wl.label_sets if len(ls)} or wl.label_sets
+            selector, exact, hit = choose_selector(known, list(others))
+            wl.selector = selector
+            wl.exact = exact
+            wl.also_selects = tuple(sorted({n for ls in hit for n in others[ls]}))
+            if not exact:
+                warnings.append(
+                    f"{ns}/{wl.name}: no stable label selector selects only this workload; "
+                    f"{selector_text(selector)} also selects {', '.join(wl.also_selects)}"
+                )
+
+
+def selector_text(sel: LabelSelector) -> str:
+    if sel.is_empty:
+        return "{} (every pod of the namespace)"
+    parts = [f"{k}={v}" for k, v in sel.match_labels]
+    parts += [f"{r.key} {r.operator} ({','.join(r.values)})" for r in sel.match_expressions]
+    return ",".join(parts)
+
+
+# Labels that change per pod, per rollout or per release: never part of a selector.
+NOISY_LABELS = frozenset({
+    "pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name",
+    "pod-template-generation", "controller-uid", "batch.kubernetes.io/controller-uid", "job-name",
+    "batch.kubernetes.io/job-name", "apps.kubernetes.io/pod-index", "helm.sh/chart", "chart",
+    "app.kubernetes.io/version", "version",
+})
+PREFERRED_KEYS = (
+    "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+    "app", "k8s-app", "component", "tier",
+)
+MAX_SEARCH_KEYS = 12
+
+
+def is_stable(key: str) -> bool:
+    return key not in NOISY_LABELS
+
+
+def _rank(key: str) -> tuple[int, str]:
+    return (PREFERRED_KEYS.index(key), "") if key in PREFERRED_KEYS else (len(PREFERRED_KEYS), key)
+
+
+def choose_selector(
+    mine: set[Labels], others: list[Labels]
+) -> tuple[LabelSelector, bool, list[Labels]]:
+    """The smallest stable ``matchLabels`` that selects every label set in ``mine`` and none of ``others``.
+
+    Returns ``(selector, exact, others_it_selects)``. Candidate pairs are the stable
+    labels every pod of the workload carries; subsets are tried by size, then by
+    preference of their keys (well-known keys first). When no subset is exact, the
+    tightest selector (all candidates) is reduced to the smallest subset selecting
+    the same other pods.
+    """
+    common: dict[str, str] | None = None
+    for ls in sorted(mine, key=lambda l: l.pairs):
+        pairs = {k: v for k, v in ls.pairs if is_stable(k)}
+        common = pairs if common is None else {k: v for k, v in common.items() if pairs.get(k) == v}
+    candidates = sorted((common or {}).items(), key=lambda kv: _rank(kv[0]))[:MAX_SEARCH_KEYS]
+    others = [o for o in others if len(o)]
+
+    def hits(pairs: tuple[tuple[str, str], ...]) -> list[Labels]:
+        return [o for o in others if all(o.get(k) == v for k, v in pairs)]
+
+    full = tuple(candidates)
+    target = hits(full)
+    exact = not target
+    for size in range(1, len(full) + 1):
+        for combo in combinations(full, size):   # combinations keep preference order
+            if len(hits(combo)) == len(target):
+                return LabelSelector.of(dict(combo)), exact, target
+    return LabelSelector.of(dict(full)), exact, target

@@ -1,0 +1,112 @@
+"""One policy for workloads that talk exactly alike — but only when that is provably no wider.
+
+Large clusters have many workloads with identical communication profiles
+(replicated tenants, sharded workers). Their policies would be identical up to
+the pod selector, so one policy with a shared selector is easier to review.
+Profiles (direction, peer, protocol, port) are vectorized into a sparse binary
+matrix and clustered with scikit-learn's DBSCAN under the Manhattan metric with
+``eps`` below 1: on binary vectors a distance below 1 is a distance of 0, so a
+cluster is exactly a set of identical profiles, found without a quadratic scan
+in Python.
+
+A cluster is merged only when a shared selector exists that selects, among
+every known pod of the namespace, exactly the union of the members' pods: then
+the merged policy selects the same pods with the same rules, so it admits
+nothing the separate policies would not. ``prove_shared`` checks this
+explicitly; otherwise the members keep their own policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sklearn.cluster import DBSCAN
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from recommender.model import LabelSelector, Labels, Requirement
+from recommender.recommend.identity import IdentityMap, Workload, choose_selector
+from recommender.recommend.synthesis import TargetItems
+
+
+@dataclass(frozen=True)
+class Group:
+    """The workloads one policy serves, and the selector that selects exactly them."""
+
+    namespace: str
+    name: str
+    members: tuple[str, ...]         # workload identity keys, sorted
+    selector: LabelSelector
+    merged: bool = False
+
+
+def group_targets(ids: IdentityMap, targets: dict[str, TargetItems]) -> list[Group]:
+    """Groups of identical-profile workloads (merged when provable), singletons otherwise."""
+    by_ns: dict[str, list[str]] = {}
+    for key in sorted(targets):
+        by_ns.setdefault(ids.workloads[key].namespace, []).append(key)
+    groups: list[Group] = []
+    for ns, keys in sorted(by_ns.items()):
+        for cluster in identical_profiles([targets[k].profile() for k in keys]):
+            members = [keys[i] for i in cluster]
+            shared = prove_shared(ids, ns, members) if len(members) > 1 else None
+            if shared is not None:
+                names = [ids.workloads[k].name for k in members]
+                groups.append(Group(ns, "-".join(names) if len(names) <= 3 else f"{names[0]}-and-{len(names) - 1}-more",
+                                    tuple(members), shared, True))
+            else:
+                groups.extend(_single(ids, k) for k in members)
+    return groups
+
+
+def _single(ids: IdentityMap, key: str) -> Group:
+    wl = ids.workloads[key]
+    return Group(wl.namespace, wl.name, (key,), wl.selector)
+
+
+def identical_profiles(profiles: list[frozenset]) -> list[list[int]]:
+    """Indices of identical profiles, clustered (each list sorted; lists in first-index order)."""
+    if len(profiles) < 2:
+        return [[i] for i in range(len(profiles))]
+    vectors = MultiLabelBinarizer(sparse_output=True).fit_transform([sorted(map(repr, p)) for p in profiles])
+    labels = DBSCAN(eps=0.5, min_samples=1, metric="manhattan").fit_predict(vectors)
+    clusters: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        clusters.setdefault(int(label), []).append(i)
+    return sorted(clusters.values(), key=lambda c: c[0])
+
+
+def selected(selector: LabelSelector, label_sets: set[Labels]) -> set[Labels]:
+    return {ls for ls in label_sets if selector.matches(ls)}
+
+
+def prove_shared(ids: IdentityMap, ns: str, members: list[str]) -> LabelSelector | None:
+    """A selector selecting exactly the members' known pods in ``ns``, or None.
+
+    Tries the smallest common stable ``matchLabels`` first, then ``key In (values…)``
+    over a key every member's own selector uses.
+    """
+    wls: list[Workload] = [ids.workloads[k] for k in members]
+    if not all(wl.exact for wl in wls):
+        return None
+    mine: set[Labels] = set().union(*(wl.label_sets for wl in wls))
+    others: set[Labels] = set()
+    for wl in ids.workloads.values():
+        if wl.namespace == ns and wl.key not in members:
+            others |= wl.label_sets
+    others -= mine
+    candidates: list[LabelSelector] = []
+    sel, exact, _ = choose_selector(mine, list(others))
+    if exact and not sel.is_empty:
+        candidates.append(sel)
+    keys = [set(dict(wl.selector.match_labels)) for wl in wls]
+    if all(len(k) == 1 for k in keys) and len(set.union(*keys)) == 1 and not any(wl.selector.match_expressions for wl in wls):
+        key = next(iter(keys[0]))
+        values = tuple(sorted({dict(wl.selector.match_labels)[key] for wl in wls}))
+        candidates.append(LabelSelector.of(None, [Requirement(key, "In", values)]))
+    for cand in candidates:
+        # the proof: over every known pod of the namespace, the shared selector selects
+        # exactly what the members' own selectors select together.
+        union = set().union(*(selected(wl.selector, mine | others) for wl in wls))
+        if selected(cand, mine | others) == union and selected(cand, mine) == mine:
+            return cand
+    return None

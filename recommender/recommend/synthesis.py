@@ -1,0 +1,283 @@
+"""Rules from observed traffic: who may talk to whom, on exactly which ports.
+
+Connections are aggregated in DuckDB to *edges* — (source identity, destination
+identity, protocol, port) with counters and provenance — so Python only ever
+sees the distinct edges, never the raw flows. Each edge gives an egress item to
+its source workload and an ingress item to its destination workload (when that
+workload is covered). Items become rules: peers with the same port set share a
+rule; ports are exact unless a bounded widening applies (``widen``).
+
+Guards that keep the rules least-privilege: reply traffic to ephemeral ports
+(≥ 32768) never becomes a rule; DNS to kube-dns becomes the canonical kube-dns
+rule (UDP and TCP 53); endpoints that no selector or ipBlock can express are
+reported instead of being papered over with a wide rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from recommender.model import IPBlock, LabelSelector, Peer, PortSpec, Rule
+from recommender.recommend.identity import Identity, IdentityMap, endpoint_key_sql
+from recommender.recommend.widen import aggregate_addresses, compress_ports
+
+EPHEMERAL_MIN = 32768
+PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
+NODELOCAL_DNS = "169.254.20.10"
+KUBE_DNS_KEY = "dns:kube-dns"
+NS_LABEL = "kubernetes.io/metadata.name"
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+SYSTEM_PREFIXES = ("calico-", "tigera-", "cilium")
+INGRESS, EGRESS = "Ingress", "Egress"
+
+
+def is_system_namespace(ns: str) -> bool:
+    return ns in SYSTEM_NAMESPACES or ns.startswith(SYSTEM_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Options:
+    namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+    include_system: bool = False
+    default_deny: bool = True
+    include_denied: bool = False
+    port_range_slack: int = 0
+    cidr_max_prefix: int | None = None
+    cidr_min_addresses: int | None = None
+    allow_any_external: bool = False
+
+    def covers(self, ns: str) -> bool:
+        if self.namespaces and ns not in self.namespaces:
+            return False
+        if ns in self.exclude_namespaces:
+            return False
+        return self.include_system or bool(self.namespaces and ns in self.namespaces) or not is_system_namespace(ns)
+
+
+@dataclass
+class Stats:
+    """Provenance of an edge or a rule: what was observed, where, and when."""
+
+    connections: int = 0
+    flows: int = 0
+    bytes: int = 0
+    first_seen: Any = None
+    last_seen: Any = None
+    formats: set[str] = field(default_factory=set)
+    samples: set[str] = field(default_factory=set)
+
+    def add(self, other: "Stats") -> None:
+        self.connections += other.connections
+        self.flows += other.flows
+        self.bytes += other.bytes
+        if other.first_seen is not None and (self.first_seen is None or other.first_seen < self.first_seen):
+            self.first_seen = other.first_seen
+        if other.last_seen is not None and (self.last_seen is None or other.last_seen > self.last_seen):
+            self.last_seen = other.last_seen
+        self.formats |= other.formats
+        self.samples = set(sorted(self.samples | other.samples)[:3])
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    protocol: str
+    port: int | None
+
+
+def collect_edges(
+    con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str]
+) -> dict[Edge, Stats]:
+    """Aggregate the ``source`` relation (connections schema) to identity edges."""
+    frame = pd.DataFrame({"ekey": list(ep_map.keys()), "ident": list(ep_map.values())})
+    con.register("_rec_ep", frame)
+    try:
+        rows = con.execute(
+            f"""
+            WITH c AS (SELECT *, {endpoint_key_sql('src')} AS sk, {endpoint_key_sql('dst')} AS dk FROM {source})
+            SELECT s.ident, d.ident, upper(coalesce(c.protocol, 'TCP')), c.dst_port,
+                   count(*), coalesce(sum(c.flows), 0), coalesce(sum(c.bytes), 0),
+                   min(c.first_seen), max(c.last_seen), list(DISTINCT c.format),
+                   min(coalesce(c.file, '?') || ':' || coalesce(CAST(c.line AS VARCHAR), '?'), 3)
+            FROM c JOIN _rec_ep s ON c.sk = s.ekey JOIN _rec_ep d ON c.dk = d.ekey
+            GROUP BY ALL
+            """
+        ).fetchall()
+    finally:
+        con.unregister("_rec_ep")
+    edges: dict[Edge, Stats] = {}
+    for src, dst, proto, port, n, flows, nbytes, first, last, formats, samples in rows:
+        edges[Edge(src, dst, proto, None if port is None else int(port))] = Stats(
+            int(n), int(flows), int(nbytes), first, last,
+            {f for f in formats or () if f}, set(samples or ()),
+        )
+    return edges
+
+
+def reply_edges(edges: dict[Edge, Stats]) -> set[Edge]:
+    """Edges to an ephemeral port whose reverse direction talks to a service port: replies."""
+    service = {(e.src, e.dst) for e in edges if e.port is not None and e.port < EPHEMERAL_MIN}
+    return {e for e in edges if e.port is not None and e.port >= EPHEMERAL_MIN and (e.dst, e.src) in service}
+
+
+PortKey = tuple[str, int | None]     # (protocol, port); port None = every port of a port-less protocol
+
+
+@dataclass
+class TargetItems:
+    """Everything one workload must be allowed: peer identity → ports → provenance, per direction."""
+
+    ingress: dict[str, dict[PortKey, Stats]] = field(default_factory=lambda: defaultdict(dict))
+    egress: dict[str, dict[PortKey, Stats]] = field(default_factory=lambda: defaultdict(dict))
+
+    def profile(self) -> frozenset[tuple[str, str, str, int | None]]:
+        out = {(INGRESS, p, k[0], k[1]) for p, ports in self.ingress.items() for k in ports}
+        out |= {(EGRESS, p, k[0], k[1]) for p, ports in self.egress.items() for k in ports}
+        return frozenset(out)
+
+
+def _is_kube_dns(ids: IdentityMap, ident: Identity, edge: Edge) -> bool:
+    if edge.port != 53 or edge.protocol not in ("UDP", "TCP"):
+        return False
+    if ident.kind == "address":
+        return ident.ip == NODELOCAL_DNS
+    wl = ids.workloads.get(ident.key)
+    return (
+        wl is not None and wl.namespace == "kube-system" and bool(wl.label_sets)
+        and all(ls.get("k8s-app") == "kube-dns" for ls in wl.label_sets)
+    )
+
+
+def gather_items(
+    ids: IdentityMap, edges: dict[Edge, Stats], opts: Options, skip: set[tuple[str, Edge]] = frozenset()
+) -> tuple[dict[str, TargetItems], list[str]]:
+    """Per covered workload, the peers and ports it needs. ``skip`` holds (direction, edge)
+    pairs that existing policies already admit."""
+    targets: dict[str, TargetItems] = {}
+    notes: list[str] = []
+
+    def covered(ident: Identity) -> bool:
+        return ident.kind == "workload" and opts.covers(ident.namespace or "")
+
+    for edge in sorted(edges, key=lambda e: (e.src, e.dst, e.protocol, e.port or -1)):
+        stats = edges[edge]
+        src, dst = ids.identities[edge.src], ids.identities[edge.dst]
+        ports: list[PortKey] = [(edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)]
+        if covered(src) and (EGRESS, edge) not in skip:
+            peer = dst.key
+            if _is_kube_dns(ids, dst, edge):
+                peer = KUBE_DNS_KEY if dst.kind == "workload" else dst.key
+                ports = [("UDP", 53), ("TCP", 53)]
+            bucket = targets.setdefault(src.key, TargetItems()).egress[peer]
+            for pk in ports:
+                bucket.setdefault(pk, Stats())
+            bucket[(edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)].add(stats)
+            ports = [(edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)]
+        if covered(dst) and (INGRESS, edge) not in skip:
+            bucket = targets.setdefault(dst.key, TargetItems()).ingress[src.key]
+            bucket.setdefault(ports[0], Stats()).add(stats)
+    for edge in edges:
+        for ident in (ids.identities[edge.src], ids.identities[edge.dst]):
+            if ident.endpoint_kind == "kube-apiserver" and ident.ip:
+                notes.append(f"kube-apiserver endpoint {ident.ip} allowed as an ipBlock: API server addresses can change")
+            elif ident.endpoint_kind == "service" and ident.ip:
+                notes.append(f"unresolved Service address {ident.ip} allowed as an ipBlock: "
+                             "policies apply after DNAT, give --inventory so it resolves to pods")
+    return targets, sorted(set(notes))
+
+
+@dataclass
+class BuiltRule:
+    rule: Rule
+    stats: Stats
+    peers: tuple[str, ...]           # identity keys the rule stands for
+    widened_ports: int = 0
+    widened_addresses: int = 0
+
+
+def peer_for(ids: IdentityMap, key: str, own_ns: str) -> Peer | None:
+    """The NetworkPolicy peer that selects identity ``key`` as seen from namespace ``own_ns``."""
+    if key == KUBE_DNS_KEY:
+        return Peer(pod_selector=LabelSelector.of({"k8s-app": "kube-dns"}),
+                    namespace_selector=LabelSelector.of({NS_LABEL: "kube-system"}))
+    ident = ids.identities[key]
+    if ident.kind != "workload":
+        return None
+    wl = ids.workloads[key]
+    if wl.namespace == own_ns:
+        return Peer(pod_selector=wl.selector)
+    return Peer(pod_selector=wl.selector, namespace_selector=LabelSelector.of({NS_LABEL: wl.namespace}))
+
+
+def build_rules(
+    ids: IdentityMap, own_ns: str, items: dict[str, dict[PortKey, Stats]], opts: Options, unexpressed: list[str]
+) -> list[BuiltRule]:
+    """Group peers by port set into rules; addresses may be aggregated per port set."""
+    by_ports: dict[frozenset[PortKey], list[str]] = defaultdict(list)
+    for peer, ports in items.items():
+        by_ports[frozenset(ports)].append(peer)
+    out: list[BuiltRule] = []
+    for portset, peers in by_ports.items():
+        port_specs, widened = _port_specs(portset, opts.port_range_slack)
+        stats = Stats()
+        for p in peers:
+            for s in items[p].values():
+                stats.add(s)
+        selector_peers: list[Peer] = []
+        addresses: list[str] = []
+        no_address = False
+        for key in peers:
+            peer = peer_for(ids, key, own_ns)
+            if peer is not None:
+                selector_peers.append(peer)
+                continue
+            ident = ids.identities[key]
+            if ident.ip:
+                addresses.append(ident.ip)
+            elif ident.endpoint_kind == "world" and opts.allow_any_external:
+                no_address = True
+            else:
+                unexpressed.append(f"{ident.endpoint_kind} endpoint {ident.workload or ''} without an address".strip())
+        blocks = aggregate_addresses(
+            addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
+            allow_any=opts.allow_any_external, any_without_address=no_address,
+        )
+        all_peers = sorted(set(selector_peers), key=_peer_sort_key)
+        all_peers += [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]
+        if not all_peers:
+            continue
+        out.append(BuiltRule(Rule(peers=tuple(all_peers), ports=port_specs), stats, tuple(sorted(peers)),
+                             widened, sum(b.extra for b in blocks)))
+    return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
+
+
+def _port_specs(portset: frozenset[PortKey], slack: int) -> tuple[tuple[PortSpec, ...] | None, int]:
+    if any(port is None for _, port in portset):
+        return None, 0          # a port-less protocol (ICMP…): only an all-ports rule admits it
+    specs: list[PortSpec] = []
+    widened = 0
+    for proto in sorted({p for p, _ in portset}):
+        ranges, extra = compress_ports([port for p, port in portset if p == proto], slack)
+        widened += extra
+        specs.extend(PortSpec(protocol=proto, port=start, end_port=end) for start, end in ranges)
+    return tuple(specs), widened
+
+
+def _peer_sort_key(p: Peer) -> tuple:
+    ns = p.namespace_selector.match_labels if p.namespace_selector else ()
+    pod = p.pod_selector.match_labels if p.pod_selector else ()
+    pod_ex = tuple((r.key, r.operator, r.values) for r in p.pod_selector.match_expressions) if p.pod_selector else ()
+    return (p.ip_block is not None, ns, pod, pod_ex, p.ip_block.cidr if p.ip_block else "")
+
+
+def _ports_sort_key(ports: tuple[PortSpec, ...] | None) -> tuple:
+    if ports is None:
+        return (1,)
+    return (0, tuple((p.protocol or "TCP", p.port if isinstance(p.port, int) else -1, p.end_port or 0) for p in ports))

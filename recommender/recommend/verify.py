@@ -1,0 +1,172 @@
+"""Proof before writing: evaluate the recommendation against what was observed.
+
+The recommender never trusts its own synthesis. Every observed allowed
+connection (minus reply traffic, which stateful policy admits anyway) is
+evaluated with the engine's exact NetworkPolicy evaluator against the new
+policies (plus ``--existing`` ones); anything not admitted fails the run.
+Over-permission is measured on the known endpoints: the (source workload,
+destination workload, protocol, port) combinations the policies admit that
+were never observed. The same evaluator tells which existing policies
+already cover which flows, so ``--existing`` only adds what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from recommender.model import Labels, Namespace, NetworkPolicy, Pod
+from recommender.recommend.identity import IdentityMap, endpoint_key_sql
+from recommender.recommend.synthesis import EGRESS, INGRESS, Edge
+
+CHECK_TABLE = "_rec_check"
+
+
+def load_existing(existing: Any) -> tuple[NetworkPolicy, ...]:
+    """``existing`` as policies: None, a PolicySet, policies, or paths to policy files."""
+    if existing is None:
+        return ()
+    if hasattr(existing, "policies"):
+        return tuple(existing.policies)
+    if isinstance(existing, (str, Path)):
+        existing = [existing]
+    items = list(existing)
+    if all(isinstance(p, NetworkPolicy) for p in items):
+        return tuple(items)
+    from recommender.io.policies import load_policies
+
+    return tuple(load_policies([str(p) for p in items]).policies)
+
+
+def _check_table(
+    con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], ids: IdentityMap,
+    replies: set[Edge] = frozenset(),
+) -> str:
+    """A temp table of the connections to verify, each tagged with its source and destination
+    identities and whether it is reply traffic; rows in a deterministic order. An endpoint
+    whose address identity resolution inferred (a host known by node name) gets that address."""
+    frame = pd.DataFrame({
+        "ekey": list(ep_map.keys()), "ident": list(ep_map.values()),
+        "ip": [ids.identities[i].ip for i in ep_map.values()],
+    })
+    rep = pd.DataFrame({
+        "s": [e.src for e in replies], "d": [e.dst for e in replies],
+        "p": [e.protocol for e in replies], "port": pd.array([e.port for e in replies], dtype="Int32"),
+    })
+    con.register("_rec_ep2", frame)
+    con.register("_rec_rep", rep)
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {CHECK_TABLE} AS
+            SELECT c.* EXCLUDE (sk, dk) REPLACE (coalesce(c.src_ip, s.ip) AS src_ip, coalesce(c.dst_ip, d.ip) AS dst_ip),
+                   s.ident AS src_identity, d.ident AS dst_identity,
+                   r.s IS NOT NULL AS is_reply
+            FROM (SELECT *, {endpoint_key_sql('src')} AS sk, {endpoint_key_sql('dst')} AS dk FROM {source}) c
+            JOIN _rec_ep2 s ON c.sk = s.ekey JOIN _rec_ep2 d ON c.dk = d.ekey
+            LEFT JOIN _rec_rep r ON r.s = s.ident AND r.d = d.ident AND r.p = upper(c.protocol) AND r.port = c.dst_port
+            ORDER BY c.sk, c.dk, c.protocol, c.dst_port, c.action, c.file, c.line
+            """
+        )
+    finally:
+        con.unregister("_rec_ep2")
+        con.unregister("_rec_rep")
+    return CHECK_TABLE
+
+
+def model_pods(ids: IdentityMap) -> tuple[list[Pod], list[Namespace]]:
+    """Known pods (inventory + flows) and namespaces, as the evaluator's model objects."""
+    pods: list[Pod] = []
+    for wl in sorted(ids.workloads.values(), key=lambda w: w.key):
+        for ls, names in sorted(wl.pods_by_labels.items(), key=lambda kv: kv[0].pairs):
+            pods.extend(Pod(wl.namespace, n, ls) for n in sorted(names))
+    names = {wl.namespace for wl in ids.workloads.values()} | set(ids.namespace_labels)
+    namespaces = [Namespace(n, ids.namespace_labels.get(n, Labels())) for n in sorted(names)]
+    return pods, namespaces
+
+
+def _admitters(value: Any) -> tuple[str, ...]:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ()
+    if isinstance(value, str):
+        return tuple(v for v in value.split(",") if v)
+    return tuple(str(v) for v in value)
+
+
+def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection, where: str,
+              ids: IdentityMap) -> pd.DataFrame:
+    """Verdicts for the rows of the check table matching ``where``, joined to their identities."""
+    from recommender.engine.evaluate import evaluate
+
+    pods, namespaces = model_pods(ids)
+    rows = con.sql(f"SELECT * FROM {CHECK_TABLE} WHERE {where}")
+    tags = con.execute(f"SELECT src_identity, dst_identity, file, line FROM {CHECK_TABLE} WHERE {where}").df()
+    if not len(tags):
+        return tags.assign(allowed=pd.Series([], dtype=bool), reason=pd.Series([], dtype=str))
+    result = evaluate(list(policies), rows, pods=pods, namespaces=namespaces)
+    return pd.concat([result.reset_index(drop=True), tags.reset_index(drop=True)], axis=1)
+
+
+def existing_coverage(
+    con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], existing: Sequence[NetworkPolicy],
+    ids: IdentityMap,
+) -> tuple[set[tuple[str, Edge]], dict[str, int]]:
+    """(direction, edge) pairs every connection of which an existing policy rule already admits,
+    and per existing policy the number of connections it admits."""
+    if not existing:
+        return set(), {}
+    _check_table(con, source, ep_map, ids)
+    result = _evaluate(existing, con, "true", ids)
+    covered: dict[tuple[str, Edge], bool] = {}
+    per_policy: dict[str, int] = {}
+    for i, row in enumerate(result.itertuples(index=False)):
+        edge = Edge(row.src_identity, row.dst_identity, str(row.protocol).upper(),
+                    None if pd.isna(row.dst_port) else int(row.dst_port))
+        for direction, col in ((EGRESS, "egress_admitted_by"), (INGRESS, "ingress_admitted_by")):
+            refs = _admitters(result.at[i, col])
+            covered[(direction, edge)] = covered.get((direction, edge), True) and bool(refs)
+            for ref in {r.rsplit(" ", 1)[0] for r in refs}:
+                per_policy[ref] = per_policy.get(ref, 0) + 1
+    return {k for k, v in covered.items() if v}, dict(sorted(per_policy.items()))
+
+
+def verify(
+    con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], replies: set[Edge],
+    policies: Sequence[NetworkPolicy], ids: IdentityMap,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Evaluate every observed connection (replies excluded) against ``policies``."""
+    _check_table(con, source, ep_map, ids, replies)
+    verification = _evaluate(policies, con, "NOT is_reply", ids)
+    n_replies = con.execute(f"SELECT count(*) FILTER (WHERE is_reply) FROM {CHECK_TABLE}").fetchone()[0]
+    admitted = int(verification["allowed"].astype(bool).sum())
+    total = len(verification)
+    summary = {
+        "connections": total,
+        "admitted": admitted,
+        "not_admitted": total - admitted,
+        "coverage": 1.0 if not total else admitted / total,
+        "replies_skipped": int(n_replies),
+    }
+    return verification, summary
+
+
+def _present(value: Any) -> Any:
+    return None if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def describe(row: dict[str, Any]) -> str:
+    """One verification row as ``src → dst proto/port: reason (FILE:LINE)``."""
+    def side(prefix: str) -> str:
+        ns, pod, wl, ip, kind = (_present(row.get(f"{prefix}_{c}")) for c in ("namespace", "pod", "workload", "ip", "kind"))
+        name = pod or wl
+        who = f"{ns}/{name}" if ns and name else (name or kind or "?")
+        return f"{who}[{ip}]" if ip else str(who)
+
+    port = _present(row.get("dst_port"))
+    port_text = "" if port is None else f"/{int(port)}"
+    where = f" ({row['file']}:{row['line']})" if _present(row.get("file")) else ""
+    return f"{side('src')} → {side('dst')} {row.get('protocol')}{port_text}: {_present(row.get('reason')) or ''}{where}"

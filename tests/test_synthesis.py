@@ -1,0 +1,258 @@
+"""Rule synthesis, spec by example: each test is one requirement of `recommend generate`.
+
+``make_store`` builds the normalized ``connections`` (and ``pods``) tables by hand
+in an in-memory DuckDB, so these tests do not depend on any reader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from recommender.io.schema import COLUMN_NAMES, NAMESPACES_DDL, PODS_DDL, connections_ddl
+from recommender.recommend.calico import selector_expression, staged_native
+from recommender.recommend.generate import Synthesis, synthesize
+from recommender.recommend.output import render, safe_name
+from recommender.recommend.synthesis import Options
+from recommender.recommend.widen import aggregate_addresses, compress_ports
+from recommender.model import LabelSelector, Requirement
+
+
+def make_store(rows: list[dict[str, Any]], pods: list[dict[str, Any]] = (), namespaces: list[dict[str, Any]] = ()) -> duckdb.DuckDBPyConnection:
+    """An in-memory store from connection rows (defaults: TCP, allow, pod kind when a namespace is given)."""
+    con = duckdb.connect(":memory:")
+    for ddl in (connections_ddl(), PODS_DDL, NAMESPACES_DDL):
+        con.execute(ddl)
+    for i, r in enumerate(rows, start=1):
+        r = {"action": "allow", "protocol": "TCP", "flows": 1, "bytes": 100, "format": "normalized",
+             "file": "hand.csv", "line": i, "records": 1, **r}
+        for side in ("src", "dst"):
+            r.setdefault(f"{side}_kind", "pod" if r.get(f"{side}_namespace") else "network")
+        cols = [c for c in COLUMN_NAMES if c in r]
+        con.execute(f"INSERT INTO connections ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [r[c] for c in cols])
+    for p in pods:
+        p = {"host_network": False, "ips": [], **p}
+        con.execute(f"INSERT INTO pods ({', '.join(p)}) VALUES ({', '.join('?' * len(p))})", list(p.values()))
+    for n in namespaces:
+        con.execute("INSERT INTO namespaces (name, labels) VALUES (?, ?)", [n["name"], n.get("labels", {})])
+    return con
+
+
+def pod(ns: str, name: str, **labels: str) -> dict[str, Any]:
+    """A pod endpoint for ``make_store`` rows: ``src=pod(...)`` expanded with ``side()``."""
+    return {"namespace": ns, "pod": name, "labels": labels, "kind": "pod"}
+
+
+def conn(src: dict[str, Any] | str, dst: dict[str, Any] | str, port: int | None, protocol: str = "TCP", **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"protocol": protocol, "dst_port": port, **extra}
+    for side, ep in (("src", src), ("dst", dst)):
+        if isinstance(ep, str):
+            row[f"{side}_ip"] = ep
+            row[f"{side}_kind"] = extra.get(f"{side}_kind", "network")
+        else:
+            for k, v in ep.items():
+                row[f"{side}_{k}"] = v
+    return row
+
+
+def run(rows: list[dict[str, Any]], pods: list[dict[str, Any]] = (), **opts: Any) -> Synthesis:
+    return synthesize(make_store(rows, pods), Options(**opts))
+
+
+def spec(syn: Synthesis, name: str, ns: str | None = None) -> dict[str, Any]:
+    for p in syn.policies:
+        if p.name == name and (ns is None or p.namespace == ns):
+            return render(p, "k8s")["spec"]
+    raise KeyError(f"no policy {ns}/{name} in {[p.key for p in syn.policies]}")
+
+
+WEB = pod("shop", "web-7d4b9c6f5-abcde", app="web", **{"pod-template-hash": "7d4b9c6f5"})
+DB = pod("shop", "db-0", app="db")
+PROM = pod("monitoring", "prometheus-0", app="prometheus")
+DNS = pod("kube-system", "coredns-5d78c9869d-2xkqm", **{"k8s-app": "kube-dns"})
+
+
+def test_peer_shapes_same_namespace_other_namespace_outside() -> None:
+    syn = run([conn(WEB, DB, 5432), conn(PROM, DB, 9187), conn("203.0.113.7", WEB, 8080)])
+    assert spec(syn, "db")["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"protocol": "TCP", "port": 5432}]},
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                   "podSelector": {"matchLabels": {"app": "prometheus"}}}],
+         "ports": [{"protocol": "TCP", "port": 9187}]},
+    ]
+    assert spec(syn, "web")["ingress"] == [
+        {"from": [{"ipBlock": {"cidr": "203.0.113.7/32"}}], "ports": [{"protocol": "TCP", "port": 8080}]}
+    ]
+    assert spec(syn, "web")["egress"] == [
+        {"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"protocol": "TCP", "port": 5432}]}
+    ]
+
+
+def test_every_covered_workload_gets_both_directions() -> None:
+    s = spec(run([conn(WEB, DB, 5432)]), "db")
+    assert s["policyTypes"] == ["Ingress", "Egress"] and s["egress"] == []
+
+
+def test_peers_with_the_same_port_set_share_one_rule() -> None:
+    api = pod("shop", "api-0", app="api")
+    s = spec(run([conn(WEB, DB, 5432), conn(api, DB, 5432), conn(PROM, DB, 9187)]), "db")
+    assert len(s["ingress"]) == 2
+    shared = [r for r in s["ingress"] if r["ports"] == [{"protocol": "TCP", "port": 5432}]][0]
+    assert [p["podSelector"]["matchLabels"]["app"] for p in shared["from"]] == ["api", "web"]
+
+
+def test_port_runs_become_ranges_only_when_fully_observed() -> None:
+    media = pod("shop", "media-0", app="media")
+    rows = [conn("192.0.2.10", media, p, "UDP") for p in (10000, 10001, 10002, 10004)]
+    s = spec(run(rows), "media")
+    assert s["ingress"][0]["ports"] == [{"protocol": "UDP", "port": 10000, "endPort": 10002},
+                                        {"protocol": "UDP", "port": 10004}]
+    syn = run(rows, port_range_slack=1)
+    assert spec(syn, "media")["ingress"][0]["ports"] == [{"protocol": "UDP", "port": 10000, "endPort": 10004}]
+    assert syn.widening["ports"] == 1
+
+
+def test_sctp_ports_and_port_less_protocols() -> None:
+    s = spec(run([conn(WEB, DB, 3868, "SCTP"), conn(WEB, DB, 3869, "SCTP")]), "web")
+    assert s["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                            "ports": [{"protocol": "SCTP", "port": 3868, "endPort": 3869}]}]
+    # ICMP has no port: only a rule without ports admits it (and it subsumes the peer's other ports)
+    s = spec(run([conn(WEB, DB, 3868, "SCTP"), conn(WEB, DB, None, "ICMP")]), "web")
+    assert s["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]
+
+
+def test_reply_traffic_to_ephemeral_ports_never_becomes_a_rule() -> None:
+    syn = run([conn(WEB, DB, 5432), conn(DB, WEB, 43012), conn(DB, WEB, 40000)])
+    assert spec(syn, "db")["egress"] == [] and len(syn.replies) == 2
+    # a high port with no service traffic in the other direction is a real listener
+    s = spec(run([conn(WEB, DB, 40000)]), "db")
+    assert s["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 40000}]
+
+
+def test_dns_to_kube_dns_allows_udp_and_tcp_53() -> None:
+    syn = run([conn(WEB, DNS, 53, "UDP"), conn(WEB, "169.254.20.10", 53, "UDP")])
+    assert spec(syn, "web")["egress"] == [
+        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+                {"ipBlock": {"cidr": "169.254.20.10/32"}}],
+         "ports": [{"protocol": "TCP", "port": 53}, {"protocol": "UDP", "port": 53}]}
+    ]
+    assert {p.namespace for p in syn.policies} == {"shop"}          # kube-system is a peer only
+
+
+def test_system_namespaces_only_with_include_system() -> None:
+    syn = run([conn(WEB, DNS, 53, "UDP")], include_system=True)
+    assert "coredns" in {p.name for p in syn.policies if p.namespace == "kube-system"}
+
+
+def test_denied_flows_are_not_allowed_unless_asked() -> None:
+    rows = [conn(WEB, DB, 5432), conn(WEB, DB, 22, action="deny")]
+    assert spec(run(rows), "db")["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 5432}]
+    assert run(rows).counts["denied"] == 1
+    ports = spec(run(rows, include_denied=True), "db")["ingress"][0]["ports"]
+    assert ports == [{"protocol": "TCP", "port": 22}, {"protocol": "TCP", "port": 5432}]
+
+
+def test_default_deny_per_covered_namespace() -> None:
+    syn = run([conn(WEB, DB, 5432), conn(PROM, WEB, 9090)])
+    denies = [p for p in syn.policies if p.name == "default-deny"]
+    assert [p.namespace for p in denies] == ["monitoring", "shop"]
+    assert render(denies[0], "k8s")["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert not [p for p in run([conn(WEB, DB, 5432)], default_deny=False).policies if p.name == "default-deny"]
+
+
+def test_namespace_filters() -> None:
+    rows = [conn(WEB, DB, 5432), conn(PROM, WEB, 9090)]
+    assert {p.namespace for p in run(rows, namespaces=("monitoring",)).policies} == {"monitoring"}
+    assert {p.namespace for p in run(rows, exclude_namespaces=("monitoring",)).policies} == {"shop"}
+
+
+def test_external_addresses_exact_by_default_and_ipv6() -> None:
+    s = spec(run([conn(WEB, "2001:db8::1", 443), conn(WEB, "198.51.100.9", 443)]), "web")
+    assert s["egress"][0]["to"] == [{"ipBlock": {"cidr": "198.51.100.9/32"}}, {"ipBlock": {"cidr": "2001:db8::1/128"}}]
+
+
+def test_cidr_aggregation_within_bounds_only() -> None:
+    rows = [conn(WEB, f"203.0.113.{i}", 443) for i in (10, 11, 12, 13)] + [conn(WEB, f"10.1.0.{i}", 443) for i in (1, 2, 3)]
+    syn = run(rows, cidr_max_prefix=24, cidr_min_addresses=3)
+    to = spec(syn, "web")["egress"][0]["to"]
+    assert {"ipBlock": {"cidr": "203.0.113.8/29"}} in to                 # smallest CIDR holding .10-.13
+    assert {"ipBlock": {"cidr": "10.1.0.1/32"}} in to                    # private: never aggregated
+    assert syn.widening["addresses"] == 8 - 4
+    assert len(spec(run(rows, cidr_max_prefix=24, cidr_min_addresses=5), "web")["egress"][0]["to"]) == 7
+
+
+def test_any_external_only_when_asked() -> None:
+    to = spec(run([conn(WEB, "198.51.100.9", 443)], allow_any_external=True), "web")["egress"][0]["to"]
+    assert to == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16"]}}]
+
+
+def test_host_endpoint_by_node_name_gets_the_node_ip() -> None:
+    node = {"kind": "host", "workload": "ip-10-0-1-10"}
+    rows = [conn(PROM, node, 9100), {**conn(node, "10.0.32.15", 443), "src_ip": "10.0.1.10", "src_kind": "host"}]
+    s = spec(run(rows), "prometheus")
+    assert s["egress"] == [{"to": [{"ipBlock": {"cidr": "10.0.1.10/32"}}], "ports": [{"protocol": "TCP", "port": 9100}]}]
+
+
+def test_calico_aggregated_pods_without_ip_or_name_use_labels() -> None:
+    web = {"namespace": "shop", "workload": "web-7d4b9c6f5-*", "labels": {"app": "web"}, "kind": "pod"}
+    db = {"namespace": "shop", "workload": "db-*", "labels": {"app": "db"}, "kind": "pod"}
+    s = spec(run([conn(web, db, 5432)]), "db")
+    assert s["podSelector"] == {"matchLabels": {"app": "db"}}
+    assert s["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "web"}}}]
+
+
+def test_inventory_owner_wins_and_covers_held_out_replicas() -> None:
+    pods = [{"namespace": "shop", "name": f"web-7d4b9c6f5-{s}", "labels": {"app": "web", "pod-template-hash": "7d4b9c6f5"},
+             "owner_kind": "ReplicaSet", "owner_name": "web-7d4b9c6f5", "workload": "storefront"} for s in ("abcde", "fghij")]
+    syn = run([conn(WEB, DB, 5432)], pods)
+    assert "storefront" in {p.name for p in syn.policies}
+    assert syn.ids.workloads["pod:shop/storefront"].pods == {"web-7d4b9c6f5-abcde", "web-7d4b9c6f5-fghij"}
+
+
+def test_identical_profiles_merge_only_when_provably_no_wider() -> None:
+    w1 = pod("jobs", "worker-a-0", app="worker-a", role="worker")
+    w2 = pod("jobs", "worker-b-0", app="worker-b", role="worker")
+    q = pod("jobs", "queue-0", app="queue")
+    syn = run([conn(w1, q, 5672), conn(w2, q, 5672)])
+    merged = [g for g in syn.groups if g.merged]
+    assert len(merged) == 1 and merged[0].selector == LabelSelector.of({"role": "worker"})
+    assert spec(syn, "worker-a-worker-b")["podSelector"] == {"matchLabels": {"role": "worker"}}
+    # a third pod with role=worker that talks differently: role=worker is no longer exact → app In (…)
+    w3 = pod("jobs", "worker-c-0", app="worker-c", role="worker")
+    syn = run([conn(w1, q, 5672), conn(w2, q, 5672), conn(w3, q, 15672)])
+    merged = [g for g in syn.groups if g.merged]
+    assert merged[0].selector == LabelSelector.of(None, [Requirement("app", "In", ("worker-a", "worker-b"))])
+
+
+def test_names_are_dns_safe_and_files_cannot_escape() -> None:
+    assert safe_name("web") == "web"
+    bad = safe_name("../../etc/Passwd")
+    assert "/" not in bad and ".." not in bad and len(bad) <= 63
+    assert safe_name("x" * 80) != safe_name("x" * 81) and len(safe_name("x" * 80)) == 63
+
+
+def test_port_and_address_widening_units() -> None:
+    assert compress_ports([80, 81, 82, 443]) == ([(80, 82), (443, None)], 0)
+    assert compress_ports([80, 83], slack=2) == ([(80, 83)], 2)
+    agg = aggregate_addresses(["198.51.100.1", "198.51.100.2"], max_prefix=24, min_addresses=2)
+    assert [a.cidr for a in agg] == ["198.51.100.0/30"] and agg[0].extra == 2
+    assert [a.cidr for a in aggregate_addresses(["198.51.100.1", "198.51.101.1"], max_prefix=24)] == [
+        "198.51.100.1/32", "198.51.101.1/32"]
+
+
+def test_calico_native_selectors_and_rules() -> None:
+    assert selector_expression(LabelSelector.of({"app": "web", "tier": "fe"})) == "app == 'web' && tier == 'fe'"
+    assert selector_expression(LabelSelector.of(None, [Requirement("app", "In", ("a", "b")),
+                                                       Requirement("x", "DoesNotExist")])) == "app in {'a', 'b'} && !has(x)"
+    syn = run([conn(PROM, DB, 9187), conn(WEB, DB, 5432)])
+    doc = staged_native([p for p in syn.policies if p.name == "db"][0], "platform")
+    assert doc["kind"] == "StagedNetworkPolicy" and doc["metadata"]["name"] == "platform.db"
+    assert doc["spec"]["stagedAction"] == "Set" and doc["spec"]["tier"] == "platform"
+    assert doc["spec"]["selector"] == "app == 'db'" and doc["spec"]["types"] == ["Ingress", "Egress"]
+    assert doc["spec"]["ingress"][1] == {
+        "action": "Allow", "protocol": "TCP",
+        "source": {"selector": "app == 'prometheus'", "namespaceSelector": "projectcalico.org/name == 'monitoring'"},
+        "destination": {"ports": [9187]},
+    }
