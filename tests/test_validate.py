@@ -243,3 +243,26 @@ def test_model_objects_are_validated_through_their_yaml() -> None:
     assert [p.reason for p in validate_policy(NetworkPolicy(name="Not OK", namespace="ns"))] == [
         f"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and {ALNUM}"
     ]
+
+
+def test_annotation_keys_are_checked_lower_cased_and_values_are_free_text() -> None:
+    meta = "metadata:\n  name: p\n  annotations:\n    Example.COM/Note: 'any text: yes, even this'\n    n: '=' \n"
+    text = f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n{meta}spec:\n  podSelector: {{}}\n"
+    assert problems(text) == []
+    text = text.replace("n: '=' ", "count: 3")
+    assert [str(p) for p in problems(text)] == ["t.yaml:7 metadata.annotations.count: must be a string, not a number (quote it in YAML)"]
+
+
+def test_empty_namespace_means_default() -> None:
+    text = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ''}\nspec: {podSelector: {}}\n"
+    assert problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("2001-01-01", "a date"), ("on", "a boolean"), ("0x1F", "a number"), ("1_000", "a number")],
+)
+def test_unquoted_yaml_scalars_are_not_strings(value: str, kind: str) -> None:
+    assert errors_of(f"podSelector:\n  matchExpressions:\n  - {{key: {value}, operator: Exists}}") == [
+        f"t.yaml:9 spec.podSelector.matchExpressions[0].key: must be a string, not {kind} (quote it in YAML)"
+    ]

@@ -121,13 +121,15 @@ class _Walk:
         return value
 
     def label_map(self, value: Any, path: FieldPath, check_values: bool = True) -> None:
+        """Labels (``check_values``) or annotations, whose keys the API server
+        checks lower-cased and whose values may be any string."""
         if value is None:
             return
         m = self.mapping(value, path, None)
         for key, val in (m or {}).items():
             if not isinstance(key, str):
                 continue  # reported by mapping()
-            for reason in names.qualified_name(key):
+            for reason in names.qualified_name(key if check_values else key.lower()):
                 self.add(path + (key,), f"invalid key: {reason}")
             self.label_value(val, path + (key,), check_values)
 
@@ -148,7 +150,7 @@ def _metadata(w: _Walk, value: Any) -> None:
         w.add(("metadata", "name"), f"required value{hint}")
     else:
         w.string(meta["name"], ("metadata", "name"), names.dns1123_subdomain)
-    if meta.get("namespace") is not None:
+    if meta.get("namespace") not in (None, ""):  # "" means the default namespace, as for kubectl
         w.string(meta["namespace"], ("metadata", "namespace"), names.dns1123_label)
     w.label_map(meta.get("labels"), ("metadata", "labels"))
     annotations = meta.get("annotations")

@@ -31,6 +31,9 @@ FieldPath = tuple[str | int, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# A plain "=" resolves to YAML 1.1's "value" type, which the safe loader cannot
+# build; every Kubernetes client reads it as the string "=".
+_AS_TEXT = frozenset({_STR_TAG, "tag:yaml.org,2002:value"})
 _MAX_DEPTH = 64
 _MAX_NODES = 2_000_000  # per document: stops "billion laughs" alias bombs
 
@@ -85,7 +88,7 @@ class _Builder:
         if self.budget < 0 or depth > _MAX_DEPTH:
             raise self.fail(node, path, "document is nested too deeply or expands too many aliases")
         if isinstance(node, yaml.ScalarNode):
-            if node.tag == _STR_TAG:
+            if node.tag in _AS_TEXT:
                 return node.value
             try:
                 return self.constructor.construct_object(node, deep=True)
