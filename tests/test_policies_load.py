@@ -314,3 +314,21 @@ def test_pod_with_malformed_port(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policies([path])
     assert str(err.value) == f"{path}:7 spec.containers[0].ports[0].containerPort: must be a port number between 1 and 65535"
+
+
+def test_real_kubectl_objects_are_read_or_skipped(samples: Path) -> None:
+    result = load_policies([samples / "k8s-inventory"])
+    assert result.policies == ()
+    assert sorted((s.kind, s.name) for s in result.skipped) == [("EndpointSlice", "blee/fred"), ("Service", "default/dictionary1")]
+    (pod,) = result.pods
+    assert (pod.namespace, pod.name, pod.ips, pod.owner_kind) == ("default", "nginx-7fb78fb6d8-2w75j", ("10.44.0.229",), "ReplicaSet")
+    assert [(p.port, p.protocol) for p in pod.ports] == [(80, "TCP")]
+    assert [n.name for n in result.namespaces] == ["kube-system"]
+
+
+def test_cli_reports_an_invalid_policy_with_exit_code_2(tmp_path: Path, cli) -> None:
+    path = write(tmp_path, "policies.yaml", BLOG_EXAMPLE)
+    result = cli("explain", "--policies", path, "--from", "10.0.0.1", "--to", "10.0.0.2", "--port", "80/TCP")
+    assert result.exit_code == 2
+    assert f"{path}:17 spec.ingress[0].from[0].ipBlock.except[0]: must be a strict subset of cidr 128.12.0.0/24" in result.stderr
+    assert result.stdout == ""
