@@ -1,0 +1,310 @@
+"""The SQL half of the VPC reader: stream, validate, orient, de-duplicate.
+
+Why this exists: VPC flow logs are large (tens of millions of records) and
+every record must be looked at, so the reader is set-based DuckDB SQL; this
+module keeps those statements together, apart from the file handling in
+``recommender.io.vpc``.
+
+Pipeline (two statements over the data, temp tables dropped at the end):
+
+1. ``pairs``: one streaming ``read_csv`` aggregated first per *view*
+   (interface × direction of an undirected 5-tuple) and then per undirected
+   5-tuple ("pair"), keeping for each direction the record count, packets and
+   bytes of the smallest interface id that saw it. Lines DuckDB cannot parse
+   (field count, a port above 65535, a protocol number above 255) land in
+   DuckDB's reject table with their line number; records with a bad action,
+   log-status or a missing required field are kept apart (``valid``); each
+   distinct address is validated once afterwards.
+2. Orientation, per pair (so every view of one connection — on every
+   interface, in both directions — gets the same answer):
+
+   a. TCP flags: a view whose OR-ed flags hold SYN without ACK (``flags & 18 =
+      2``: 2 SYN, 3 SYN+FIN, 6 SYN+RST…) was sent by the initiator; SYN with
+      ACK (``flags & 18 = 18``: 18, 19 with FIN…) is the server's reply. AWS
+      reports ACK only together with SYN, so 0, 1 (FIN), 4 (RST) carry no
+      direction. The majority of such evidence over the pair wins.
+   b. otherwise ports: a port below 1024 facing one at or above 1024 is the
+      server; then the endpoint (address, port) that talks to more distinct
+      peers (at least 2) is the server; then a port below 32768 facing an
+      ephemeral one (32768 and above, Linux' default range) is the server;
+      then the lower port. Equal ports and port-less protocols (ICMP…) keep
+      each record's own direction (both directions become connections).
+3. De-duplication: in the initiator's direction, the records of the smallest
+   interface id are *accepted*; the same direction on other interfaces is
+   skipped as ``duplicate ENI``; the reply direction is skipped as ``reply``
+   (packets and bytes of both directions are kept). When only replies were
+   logged, they stand in for the initiator's view, flipped. A connection is
+   ``deny`` when any interface rejected it (the server's security group
+   rejects while the client's ENI still logs ACCEPT).
+4. Aggregation to normalized rows keyed by (client address, server address,
+   protocol, server port, action); ``flows`` counts distinct 5-tuples.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import duckdb
+
+from recommender.io.readers import ReadStats
+
+_IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_RE = rf"{_IPV4_OCTET}(\.{_IPV4_OCTET}){{3}}"
+ROW_VALID = ("(status IN ('OK', 'NODATA', 'SKIPDATA') AND coalesce(action IN ('ACCEPT', 'REJECT'), TRUE) "
+             "AND (status <> 'OK' OR (src IS NOT NULL AND dst IS NOT NULL AND proto IS NOT NULL "
+             "AND action IS NOT NULL)))")
+PROTOCOL_NAME_SQL = ("CASE proto WHEN 6 THEN 'TCP' WHEN 17 THEN 'UDP' WHEN 1 THEN 'ICMP' "
+                     "WHEN 58 THEN 'ICMPv6' WHEN 132 THEN 'SCTP' ELSE CAST(proto AS VARCHAR) END")
+_counter = itertools.count()
+
+
+@dataclass
+class TempNames:
+    """Unique temp-table names for one read (several reads may share a connection)."""
+
+    n: int = field(default_factory=lambda: next(_counter))
+
+    def __getattr__(self, item: str) -> str:
+        return f"_vpc_{item}_{self.__dict__['n']}"
+
+    def all(self) -> list[str]:
+        return [getattr(self, t) for t in ("pairs", "conns", "rejk", "ipmap", "rejects", "scans")]
+
+
+def _csv_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
+             rejects: TempNames | None) -> str:
+    columns = ", ".join(f"'c{i}': '{typed.get(f, ('VARCHAR',))[0]}'" for i, f in enumerate(fields))
+    reject_opts = (f", store_rejects=true, rejects_table='{rejects.rejects}', rejects_scan='{rejects.scans}'"
+                   if rejects else ", ignore_errors=true")
+    path = csv_path.replace("'", "''")
+    return (f"read_csv('{path}', delim=' ', header={'true' if header_lines else 'false'}, quote='', escape='',"
+            f" nullstr='-', strict_mode=true, null_padding=false, auto_detect=false,"
+            f" columns={{{columns}}}{reject_opts})")
+
+
+def _records_sql(csv_sql: str, fields: tuple[str, ...]) -> str:
+    """One row per record, numbered in file order, with the fields the reader uses."""
+    col = {f: f"c{i}" for i, f in enumerate(fields)}
+
+    def pick(*names: str) -> str:
+        present = [col[n] for n in names if n in col]
+        return f"coalesce({', '.join(present)})" if len(present) > 1 else (present[0] if present else "NULL")
+
+    return f"""SELECT row_number() OVER () AS rn,
+        coalesce({pick('interface-id')}, '') AS iface,
+        {pick('pkt-srcaddr', 'srcaddr')} AS src, {pick('pkt-dstaddr', 'dstaddr')} AS dst,
+        CAST({pick('protocol')} AS INTEGER) AS proto,
+        CAST(coalesce({pick('srcport')}, -1) AS INTEGER) AS sport_raw,
+        CAST(coalesce({pick('dstport')}, -1) AS INTEGER) AS dport_raw,
+        {pick('action')} AS action, coalesce({pick('log-status')}, 'OK') AS status,
+        CAST({pick('tcp-flags')} AS INTEGER) AS flags,
+        {pick('packets')} AS packets, {pick('bytes')} AS bytes, {pick('start')} AS t0, {pick('end')} AS t1
+        FROM {csv_sql}"""
+
+
+_PAIRS = """
+CREATE TEMP TABLE {pairs} AS
+WITH r AS ({records}),
+p AS (
+  SELECT *, {valid} AS valid,
+         CASE WHEN proto IN (6, 17, 132) THEN sport_raw ELSE -1 END AS sp,
+         CASE WHEN proto IN (6, 17, 132) THEN dport_raw ELSE -1 END AS dp,
+         CASE WHEN proto = 6 AND flags & 18 = 2 THEN 1 WHEN proto = 6 AND flags & 18 = 18 THEN -1 ELSE 0 END AS ev
+  FROM r
+), d AS (
+  SELECT *, (src, sp) <= (dst, dp) AS a FROM p
+), views AS (
+  SELECT CASE WHEN a THEN src ELSE dst END AS lo_ip, CASE WHEN a THEN sp ELSE dp END AS lo_port,
+         CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
+         proto, status, valid, iface, a,
+         sum(CASE WHEN a THEN ev ELSE -ev END) AS e, bool_or(action = 'REJECT') AS rej,
+         count(*) AS n, sum(packets) AS packets, sum(bytes) AS bytes, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
+  FROM d GROUP BY ALL
+)
+SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, sum(e) AS e, bool_or(rej) AS rej,
+       sum(n) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
+       coalesce(sum(n) FILTER (WHERE a), 0) AS n_a, coalesce(sum(n) FILTER (WHERE NOT a), 0) AS n_b,
+       -- per direction, the view of the smallest interface id (struct min compares `i` first)
+       min(CASE WHEN a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS va,
+       min(CASE WHEN NOT a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS vb
+FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
+"""
+
+
+def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, fields: tuple[str, ...],
+               header_lines: int, typed: dict[str, tuple[str, str]]) -> None:
+    """Step 1: the single streaming pass over the file."""
+    records = _records_sql(_csv_sql(csv_path, fields, header_lines, typed, names), fields)
+    con.execute(_PAIRS.format(pairs=names.pairs, records=records, valid=ROW_VALID))
+
+
+def non_ipv4_sql(names: TempNames) -> str:
+    return (f"SELECT ip FROM (SELECT DISTINCT ip FROM (SELECT lo_ip AS ip FROM {names.pairs} UNION ALL "
+            f"SELECT hi_ip FROM {names.pairs}) WHERE ip IS NOT NULL) WHERE NOT regexp_full_match(ip, '{IPV4_RE}')"
+            f" ORDER BY ip")
+
+
+def rewrite_ips(con: duckdb.DuckDBPyConnection, names: TempNames, rewrites: list[tuple[str, str]]) -> None:
+    """Canonical IPv6 spelling, so that enrichment joins on the same text as the inventory."""
+    con.execute(f"CREATE TEMP TABLE {names.ipmap} (raw VARCHAR, norm VARCHAR)")
+    con.executemany(f"INSERT INTO {names.ipmap} VALUES (?, ?)", rewrites)
+    for side in ("lo_ip", "hi_ip"):
+        con.execute(f"UPDATE {names.pairs} SET {side} = m.norm FROM {names.ipmap} m WHERE {side} = m.raw")
+
+
+def _ip_list(ips: list[str]) -> str:
+    return "[" + ", ".join("'" + ip.replace("'", "''") + "'" for ip in ips) + "]::VARCHAR[]"
+
+
+@dataclass
+class BadInput:
+    """Malformed records found by the fast path: DuckDB parse rejects and invalid records."""
+
+    reject_lines: dict[int, str]        # file line -> DuckDB's message
+    invalid: int                        # records that parsed but are invalid
+    bad_ips: list[str]
+    header_lines: int
+    names: TempNames
+
+    @property
+    def count(self) -> int:
+        return len(self.reject_lines) + self.invalid
+
+    def _skips(self) -> list[int]:
+        # Record rn comes after reject j when rn > L_j - header - j (j 1-based over sorted rejects).
+        return [line - self.header_lines - j for j, line in enumerate(sorted(self.reject_lines), start=1)]
+
+    def line_of(self, rn: int) -> int:
+        return rn + self.header_lines + sum(1 for k in self._skips() if k < rn)
+
+    def line_sql(self) -> str:
+        """SQL turning column ``rn`` into a file line once parse rejects were set aside."""
+        if not self.reject_lines:
+            return f"rn + {self.header_lines}"
+        return f"rn + {self.header_lines} + (SELECT count(*) FROM {self.names.rejk} k WHERE k.k < rn)"
+
+    def invalid_lines(self, con: duckdb.DuckDBPyConnection, csv_path: str, fields: tuple[str, ...],
+                      typed: dict[str, tuple[str, str]], first_only: bool) -> list[int]:
+        """Lines of the records that parsed but are invalid (a second scan, on the error path only)."""
+        if not self.invalid:
+            return []
+        records = _records_sql(_csv_sql(csv_path, fields, self.header_lines, typed, None), fields)
+        ips = _ip_list(self.bad_ips)
+        # Every typed column must be read (hash) so that DuckDB rejects exactly the lines of the first
+        # pass: with projection pushdown, a cast error in an unread column does not drop the line.
+        query = (f"SELECT {'min(rn)' if first_only else 'rn'} FROM ({records})"
+                 f" WHERE hash(sport_raw, dport_raw, proto, flags, packets, bytes, t0, t1) IS NOT NULL"
+                 f" AND (NOT {ROW_VALID} OR list_contains({ips}, src) OR list_contains({ips}, dst))")
+        return [self.line_of(rn) for (rn,) in con.execute(query).fetchall() if rn is not None]
+
+
+def find_bad(con: duckdb.DuckDBPyConnection, names: TempNames, bad_ips: list[str], header_lines: int) -> BadInput:
+    """Step 1b: collect parse rejects and invalid records; mark pairs with invalid addresses."""
+    rejects = dict(con.execute(
+        f"SELECT line, first(error_message ORDER BY column_idx) FROM {names.rejects} GROUP BY line").fetchall())
+    if bad_ips:
+        ips = _ip_list(bad_ips)
+        con.execute(f"UPDATE {names.pairs} SET valid = FALSE WHERE list_contains({ips}, lo_ip)"
+                    f" OR list_contains({ips}, hi_ip)")
+    invalid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {names.pairs} WHERE NOT valid").fetchone()[0]
+    bad = BadInput(rejects, int(invalid), bad_ips, header_lines, names)
+    if rejects:
+        con.execute(f"CREATE TEMP TABLE {names.rejk} (k BIGINT)")
+        con.executemany(f"INSERT INTO {names.rejk} VALUES (?)", [(k,) for k in bad._skips()])
+    return bad
+
+
+def insert_rejected(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, str, str, str]]) -> None:
+    if rows:
+        con.executemany("INSERT INTO rejected (file, line, format, reason, text) VALUES (?, ?, ?, ?, ?)", rows)
+
+
+_CONNECTIONS = """
+CREATE TEMP TABLE {conns} AS
+WITH ok AS (
+  SELECT * EXCLUDE (va, vb), va.n AS rn_a, vb.n AS rn_b, va.p AS pk_a, vb.p AS pk_b, va.b AS by_a, vb.b AS by_b
+  FROM {pairs} WHERE status = 'OK' AND valid
+),
+undecided AS (
+  SELECT * FROM ok WHERE e = 0 AND lo_port >= 1024 AND hi_port >= 1024 AND lo_port <> hi_port
+), peers AS (
+  SELECT ip, port, proto, count(DISTINCT (pip, pport)) AS peers FROM (
+    SELECT lo_ip AS ip, lo_port AS port, proto, hi_ip AS pip, hi_port AS pport FROM ok
+    UNION ALL SELECT hi_ip, hi_port, proto, lo_ip, lo_port FROM ok) x
+  SEMI JOIN (SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided
+             UNION SELECT hi_ip, hi_port, proto FROM undecided) w USING (ip, port, proto)
+  GROUP BY ip, port, proto
+), decided AS (
+  SELECT o.*, CASE
+      WHEN e > 0 THEN TRUE WHEN e < 0 THEN FALSE
+      WHEN o.lo_port < 0 OR o.hi_port < 0 OR o.lo_port = o.hi_port THEN NULL
+      WHEN o.lo_port < 1024 AND o.hi_port >= 1024 THEN FALSE
+      WHEN o.hi_port < 1024 AND o.lo_port >= 1024 THEN TRUE
+      WHEN pl.peers > ph.peers AND pl.peers >= 2 THEN FALSE
+      WHEN ph.peers > pl.peers AND ph.peers >= 2 THEN TRUE
+      WHEN (o.lo_port < 32768) <> (o.hi_port < 32768) THEN o.hi_port < 32768
+      ELSE o.lo_port > o.hi_port END AS lo_client
+  FROM ok o
+  LEFT JOIN peers pl ON pl.ip = o.lo_ip AND pl.port = o.lo_port AND pl.proto = o.proto
+  LEFT JOIN peers ph ON ph.ip = o.hi_ip AND ph.port = o.hi_port AND ph.proto = o.proto
+), oriented AS (
+  -- prim: the direction whose records are the initiator's view (the reply direction when only it was seen)
+  SELECT *, CASE WHEN lo_client THEN n_a > 0 OR n_b = 0 ELSE n_b = 0 END AS prim_a FROM decided
+  WHERE lo_client IS NOT NULL
+), conns AS (
+  SELECT CASE WHEN lo_client THEN lo_ip ELSE hi_ip END AS cip, CASE WHEN lo_client THEN hi_ip ELSE lo_ip END AS sip,
+         CASE WHEN lo_client THEN hi_port ELSE lo_port END AS sport, proto, rej, t0, t1, rn,
+         CASE WHEN prim_a THEN rn_a ELSE rn_b END AS accepted,
+         CASE WHEN prim_a THEN n_b ELSE n_a END AS replies,
+         CASE WHEN prim_a THEN n_a - rn_a ELSE n_b - rn_b END AS dups,
+         coalesce(pk_a + pk_b, pk_a, pk_b) AS packets, coalesce(by_a + by_b, by_a, by_b) AS bytes
+  FROM oriented
+  UNION ALL
+  SELECT lo_ip, hi_ip, hi_port, proto, rej, t0, t1, rn, rn_a, 0, n_a - rn_a, pk_a, by_a
+  FROM decided WHERE lo_client IS NULL AND n_a > 0
+  UNION ALL
+  SELECT hi_ip, lo_ip, lo_port, proto, rej, t0, t1, rn, rn_b, 0, n_b - rn_b, pk_b, by_b
+  FROM decided WHERE lo_client IS NULL AND n_b > 0
+)
+SELECT * FROM conns
+"""
+
+_INSERT = """
+INSERT INTO {target} (window_start, window_end, src_ip, src_kind, dst_ip, dst_kind, protocol, dst_port, action,
+                      flows, packets, bytes, first_seen, last_seen, format, file, line, records)
+SELECT make_timestamp(CAST(min(t0) AS BIGINT) * 1000000), make_timestamp(CAST(max(t1) AS BIGINT) * 1000000),
+       cip, 'network', sip, 'network', {proto_name}, CASE WHEN sport < 0 THEN NULL ELSE sport END,
+       CASE WHEN rej THEN 'deny' ELSE 'allow' END,
+       count(*), sum(packets), sum(bytes),
+       make_timestamp(CAST(min(t0) AS BIGINT) * 1000000), make_timestamp(CAST(max(t1) AS BIGINT) * 1000000),
+       'vpc', ?, min({line_sql}), sum(accepted)
+FROM {conns} GROUP BY cip, sip, proto, sport, rej
+ORDER BY cip, sip, proto, sport, rej
+"""
+
+_COUNTS = "SELECT coalesce(sum(accepted), 0), coalesce(sum(replies), 0), coalesce(sum(dups), 0) FROM {conns}"
+
+
+def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, target: str, file: str,
+                      stats: ReadStats, line_sql: str) -> None:
+    """Steps 2–4: orientation, de-duplication, aggregation into ``target``; fills ``stats``."""
+    for status, count in con.execute(
+            f"SELECT status, sum(n) FROM {names.pairs} WHERE valid GROUP BY status ORDER BY status").fetchall():
+        stats.records += int(count)
+        if status != "OK":
+            stats.skip(status, int(count))
+    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns))
+    before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
+                               line_sql=line_sql), [file])
+    stats.connections += con.execute(f"SELECT count(*) FROM {target}").fetchone()[0] - before
+    accepted, replies, dups = con.execute(_COUNTS.format(conns=names.conns)).fetchone()
+    stats.accepted += int(accepted)
+    stats.skip("reply", int(replies))
+    stats.skip("duplicate ENI", int(dups))
+
+
+def drop(con: duckdb.DuckDBPyConnection, names: TempNames) -> None:
+    for table in names.all():
+        con.execute(f"DROP TABLE IF EXISTS {table}")
