@@ -1,0 +1,142 @@
+"""Cilium Hubble flow exports (``hubble observe -o json`` / ``-o jsonpb``, optionally gzip).
+
+Why this exists: Hubble is the only source that sees Cilium's identities and
+policy verdicts, but it reports one event per packet and observation point,
+both directions, plus L7 records. This reader collapses those events into
+distinct connections seen from the initiator (the rules are in
+``hubble_sql`` and the README section "Hubble"):
+
+* lines are ``GetFlowsResponse`` wrappers (``{"flow": …, "node_name", "time"}``)
+  or bare ``Flow`` objects; ``node_status`` / ``lost_events`` lines and flows
+  with verdicts other than FORWARDED/DROPPED/AUDIT are skipped with a reason;
+* replies (``is_reply``, deprecated ``reply``, SYN+ACK, ICMP echo replies,
+  or inferred from the conversation/ports) never create connections; they are
+  counted in the packets of their connection, or skipped when their request
+  was not captured;
+* L7 records are folded into the L3/L4 connection they duplicate, and create
+  the connection only when no L3/L4 event of it was captured (DNS seen only
+  by the proxy must still yield a connection to port 53);
+* reserved identities become endpoint kinds (world, host, health,
+  kube-apiserver, unknown) and workloads ``reserved:<name>``.
+
+Fast path: one ``read_json`` scan with explicit column types. Python reads
+lines only after DuckDB refused the file (to name the bad line) or when a
+record failed validation (to fetch its line number and text).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from recommender.io import hubble_sql as Q
+from recommender.io import lines as L
+from recommender.io.pipeline import LineFormat, read_line_file
+from recommender.io.readers import Progress, ReadStats
+from recommender.io.sqlexpr import install_macros
+
+FORMAT = "hubble"
+REPLY_WITHOUT_REQUEST = "reply without its request"
+L7_DUPLICATE = "L7 record (its L3/L4 flow is present)"
+_T = "_hubble"
+
+
+def sniff(head: bytes) -> bool:
+    """A JSON line with a Hubble ``flow`` wrapper, node status, or a bare flow's typical keys."""
+    text = head.lstrip()
+    if text[:1] != b"{":
+        return False
+    if any(k in text for k in (b'"flow":{', b'"flow": {', b'"node_status":', b'"lost_events":')):
+        return True
+    return b'"verdict":' in text and any(k in text for k in (b'"l4":', b'"IP":', b'"event_type":', b'"Type":'))
+
+
+def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
+         progress: Progress | None = None) -> ReadStats:
+    install_macros(con)
+    return read_line_file(con, path, _FORMAT, target=target, skip_bad=skip_bad, progress=progress)
+
+
+def _classify(con: duckdb.DuckDBPyConnection, data: str, table: str, per_record: bool = False) -> None:
+    """Group the events of ``data`` into ``table`` with ``status`` and ``err`` (the validation error)."""
+    sql = Q.classify_sql(Q.source_sql(data, "gzip" if L.is_gzip(data) else "none"), f"{table}_l0")
+    if per_record:
+        sql = sql.replace("count(*) AS n,", "ord, count(*) AS n,")
+    con.execute(sql)
+    con.execute(Q.validate_sql(f"{table}_l0"))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *, CASE WHEN starts_with(status, 'bad:') "
+                f"THEN substr(status, 5) END AS err FROM {table}_l0; DROP TABLE {table}_l0")
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, data: str) -> None:
+    _classify(con, data, f"{_T}_l1")
+
+
+def _value_errors(con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, str]]:
+    """Every (record ordinal, reason) that fails validation; only called with skip_bad when some did."""
+    _classify(con, data, f"{_T}_bad", per_record=True)
+    rows = con.execute(f"SELECT ord, err FROM {_T}_bad WHERE err IS NOT NULL ORDER BY ord").fetchall()
+    con.execute(f"DROP TABLE {_T}_bad")
+    return [(int(o), str(r)) for o, r in rows]
+
+
+def _finish(con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int, dict[str, int], int]:
+    """Orient and insert the usable events; returns (accepted, skipped by reason, connections)."""
+    con.execute(Q.oriented_sql(f"{_T}_l1", f"{_T}_out"))
+    inserted = con.execute(Q.insert_sql(f"{_T}_out", f"{_T}_l1", target, file, FORMAT)).fetchone()
+    skipped = {str(s)[5:]: int(n) for s, n in con.execute(
+        f"SELECT status, sum(n) FROM {_T}_l1 WHERE starts_with(status, 'skip:') GROUP BY ALL ORDER BY ALL").fetchall()}
+    acc, orphan, dup = con.execute(f"SELECT coalesce(sum(accepted), 0), coalesce(sum(orphan), 0), "
+                                   f"coalesce(sum(l7_dup), 0) FROM {_T}_out").fetchone()
+    for why, n in ((REPLY_WITHOUT_REQUEST, int(orphan)), (L7_DUPLICATE, int(dup))):
+        if n:
+            skipped[why] = skipped.get(why, 0) + n
+    return int(acc), skipped, int(inserted[0]) if inserted else 0
+
+
+def _check_line(line: bytes) -> str | None:
+    """Why DuckDB's JSON reader would refuse this line: invalid JSON, or a field of the wrong type."""
+    try:
+        rec = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        if isinstance(e, json.JSONDecodeError):
+            return f"invalid JSON ({e.msg} at column {e.colno})"
+        return f"invalid UTF-8 ({e.reason})"
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {type(rec).__name__}"
+    return _type_error(rec, Q.COLUMNS, "")
+
+
+def _type_error(value: Any, spec: Any, path: str) -> str | None:
+    """First field of ``value`` that does not fit ``spec`` (a ``hubble_sql.COLUMNS`` shape), as a reason."""
+    if value is None or spec == "JSON":
+        return None
+    where = path or "record"
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return f"{where}: expected an object, got {json.dumps(value)[:60]}"
+        for k, sub in spec.items():
+            err = _type_error(value.get(k), sub, f"{path}.{k}" if path else k)
+            if err:
+                return err
+        return None
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            return f"{where}: expected a list, got {json.dumps(value)[:60]}"
+        return next((e for i, v in enumerate(value) if (e := _type_error(v, spec[0], f"{where}[{i}]"))), None)
+    if spec == "BIGINT":
+        ok = (isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63) or (
+            isinstance(value, str) and value.strip().lstrip("-").isdigit())
+        return None if ok else f"{where}: expected an integer, got {json.dumps(value)[:60]}"
+    if spec == "BOOLEAN":
+        return None if isinstance(value, bool) else f"{where}: expected true or false, got {json.dumps(value)[:60]}"
+    if isinstance(value, dict | list):
+        return f"{where}: expected a string, got {json.dumps(value)[:60]}"
+    return None
+
+
+_FORMAT = LineFormat(name=FORMAT, table=_T, check_line=_check_line, marker=json.dumps({Q.MARK: True}).encode(),
+                     aggregate=_aggregate, value_errors=_value_errors, finish=_finish, suffix=".json")

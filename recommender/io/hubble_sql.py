@@ -1,0 +1,301 @@
+"""The SQL that turns Hubble flow events into distinct connections.
+
+Why this exists: Hubble reports *events* (one per packet and observation
+point, plus L7 records), not connections. Deciding which side initiated a
+connection needs the whole file at once (a reply may be marked only on the
+other packet of the pair), so the reader works in three set-based steps, all in
+DuckDB:
+
+1. ``classify_sql`` — one scan of the file, grouped on the raw per-event values
+   (5-tuple, direction signals, verdict, policies, endpoint metadata); every
+   event gets a status: usable, ``skip:<reason>`` or ``bad:<reason>``.
+2. ``connections_sql`` — orient every usable event: explicit signals first
+   (``is_reply``, TCP SYN/SYN+ACK, deprecated ``reply``, ICMP echo types, L7
+   REQUEST/RESPONSE), then the other packets of the same conversation, then
+   ports (see ``README``: "Hubble"); group by the oriented 5-tuple; replies and
+   L7 duplicates are folded in or counted as skipped.
+3. normalize endpoints (reserved identities → kinds, label cleanup) on those
+   few rows and GROUP BY the normalized connection key.
+
+``COLUMNS`` is also the schema the Python slow path checks bad lines against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recommender.io.sqlexpr import sql_str
+
+MARK = "__rejected__"
+AUDIT_MARK = "(audit)"
+
+_EP: dict[str, Any] = {"ID": "BIGINT", "identity": "BIGINT", "namespace": "VARCHAR", "labels": ["VARCHAR"],
+                       "pod_name": "VARCHAR", "workloads": [{"name": "VARCHAR", "kind": "VARCHAR"}]}
+_PORTS: dict[str, Any] = {"source_port": "BIGINT", "destination_port": "BIGINT"}
+_POLICY: list[Any] = [{"name": "VARCHAR", "namespace": "VARCHAR", "kind": "VARCHAR"}]
+_ICMP: dict[str, Any] = {"type": "BIGINT", "code": "BIGINT"}
+FLOW: dict[str, Any] = {
+    "time": "VARCHAR", "verdict": "VARCHAR", "drop_reason": "BIGINT", "drop_reason_desc": "VARCHAR",
+    "ethernet": {"source": "VARCHAR"}, "IP": {"source": "VARCHAR", "destination": "VARCHAR"},
+    "l4": {"TCP": {**_PORTS, "flags": {"SYN": "BOOLEAN", "ACK": "BOOLEAN"}}, "UDP": _PORTS, "SCTP": _PORTS,
+           "ICMPv4": _ICMP, "ICMPv6": _ICMP},
+    "source": _EP, "destination": _EP, "Type": "VARCHAR", "reply": "BOOLEAN", "is_reply": "JSON",
+    "l7": {"type": "VARCHAR"},
+    "egress_allowed_by": _POLICY, "ingress_allowed_by": _POLICY,
+    "egress_denied_by": _POLICY, "ingress_denied_by": _POLICY,
+}
+# A line is a GetFlowsResponse wrapper {"flow": …, "node_name", "time"} or a bare Flow.
+COLUMNS: dict[str, Any] = {"flow": FLOW, **FLOW, "node_status": "JSON", "lost_events": "JSON", MARK: "BOOLEAN"}
+
+
+def sql_type(spec: Any) -> str:
+    """DuckDB type of a column spec: a type name, ``[elem]`` for lists, a dict for structs."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, list):
+        return sql_type(spec[0]) + "[]"
+    return "STRUCT(" + ", ".join(f'"{k}" {sql_type(v)}' for k, v in spec.items()) + ")"
+
+
+def source_sql(path: str, compression: str, *, ignore_errors: bool = False) -> str:
+    cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(sql_type(v))}" for k, v in COLUMNS.items()) + "}"
+    return (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
+            f"compression='{compression}', maximum_object_size=67108864, "
+            f"ignore_errors={str(ignore_errors).lower()}) WITH ORDINALITY")
+
+
+_VERDICTS = {"1": "FORWARDED", "2": "DROPPED", "3": "ERROR", "4": "AUDIT", "5": "REDIRECTED", "6": "TRACED",
+             "7": "TRANSLATED", "0": "VERDICT_UNKNOWN"}
+# Drop reasons that are policy decisions (flow.proto DropReason names and numbers).
+_POLICY_DROPS = ("POLICY_DENIED", "POLICY_DENY", "AUTH_REQUIRED", "133", "181", "189")
+_ICMP4_REPLIES = (0, 3, 4, 5, 11, 12, 14, 16, 18)   # echo reply and error/reply messages
+_ICMP6_REPLIES = (1, 2, 3, 4, 129)
+
+
+def _f(name: str) -> str:
+    """A flow field from either the wrapper's ``flow`` object or a bare flow line."""
+    return f'coalesce(flow."{name}", "{name}")'
+
+
+def _names(col: str) -> str:
+    return (f"coalesce(list_transform({col}, lambda p: CASE WHEN coalesce(p.namespace, '') = '' THEN p.name "
+            f"ELSE p.namespace || '/' || p.name END), [])")
+
+
+# Policy names per event, computed after the first GROUP BY (most events carry none).
+POLICIES = f"""CASE verdict WHEN 'FORWARDED' THEN list_concat({_names('eab')}, {_names('iab')})
+    WHEN 'DROPPED' THEN list_concat({_names('edb')}, {_names('idb')})
+    ELSE list_concat(['{AUDIT_MARK}'], {_names('eab')}, {_names('iab')}, {_names('edb')}, {_names('idb')}) END"""
+
+
+def endpoint(p: str) -> str:
+    """The endpoint struct of side ``p`` (``s``/``d``) from the grouped raw columns."""
+    return (f"struct_pack(identity := {p}_id, namespace := nullif({p}_ns, ''), labels := {p}_labels, "
+            f"pod := nullif({p}_pod, ''), workload := nullif({p}_wl, ''))")
+
+
+def _ok(expr: str, name: str) -> str:
+    return f"CASE WHEN status IS NULL THEN {expr} END AS {name}"
+
+
+def classify_sql(source: str, table: str) -> str:
+    """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason.
+
+    Only cheap per-event work happens here; addresses, ports, policy names and
+    endpoints are validated/derived on the grouped rows (``validate_sql``,
+    ``oriented_sql``)."""
+    verdict = f"upper(coalesce({_f('verdict')}, ''))"
+    bare = " OR ".join(f'"{k}" IS NOT NULL' for k in ("verdict", "IP", "l4", "source", "destination", "Type", "l7"))
+    l4 = _f("l4")
+    sides = ", ".join(
+        f"{e}.identity AS {p}_id, {e}.namespace AS {p}_ns, {e}.pod_name AS {p}_pod, "
+        f"{e}.workloads[1].name AS {p}_wl, {e}.labels AS {p}_lab"
+        for p, e in (("s", _f("source")), ("d", _f("destination"))))
+    keys = ", ".join(_ok(f"{p}_{k}", f"{p}_{k}") for p in "sd" for k in ("id", "ns", "pod", "wl"))
+    pols = ", ".join(_ok(f, n) for f, n in (("egress_allowed_by", "eab"), ("ingress_allowed_by", "iab"),
+                                                  ("egress_denied_by", "edb"), ("ingress_denied_by", "idb")))
+    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
+WITH r AS (
+  SELECT ordinality AS ord, flow IS NOT NULL OR {bare} AS is_flow,
+    node_status IS NOT NULL AS ns, lost_events IS NOT NULL AS le,
+    {_f('time')} AS time_text, TRY_CAST({_f('time')} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS ts,
+    CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
+    coalesce(CAST({_f('drop_reason_desc')} AS VARCHAR), CAST({_f('drop_reason')} AS VARCHAR)) AS drop_reason,
+    upper(coalesce({_f('Type')}, '')) AS type, {_f('l7')}.type AS l7_type, {_f('l7')} IS NOT NULL AS has_l7,
+    {_f('IP')}.source AS ip_s, {_f('IP')}.destination AS ip_d, {_f('IP')} IS NOT NULL AS has_ip,
+    {_f('ethernet')} IS NOT NULL AS has_eth, {l4} IS NOT NULL AS has_l4,
+    CASE WHEN {l4}."TCP" IS NOT NULL THEN 'TCP' WHEN {l4}."UDP" IS NOT NULL THEN 'UDP'
+         WHEN {l4}."SCTP" IS NOT NULL THEN 'SCTP' WHEN {l4}."ICMPv4" IS NOT NULL THEN 'ICMP'
+         WHEN {l4}."ICMPv6" IS NOT NULL THEN 'ICMPv6' END AS proto,
+    coalesce({l4}."TCP".source_port, {l4}."UDP".source_port, {l4}."SCTP".source_port, 0) AS sp,
+    coalesce({l4}."TCP".destination_port, {l4}."UDP".destination_port, {l4}."SCTP".destination_port, 0) AS dp,
+    coalesce({l4}."TCP".flags."SYN", false) AS syn, coalesce({l4}."TCP".flags."ACK", false) AS ack,
+    coalesce({l4}."ICMPv4".type, {l4}."ICMPv6".type, 0) AS icmp_type,
+    CASE CAST({_f('is_reply')} AS VARCHAR) WHEN 'true' THEN true WHEN 'false' THEN false WHEN '{{}}' THEN false
+         ELSE TRY_CAST(json_extract_string({_f('is_reply')}, '$.value') AS BOOLEAN) END AS is_reply,
+    coalesce({_f('reply')}, false) AS reply, {sides},
+    {_f('egress_allowed_by')} AS egress_allowed_by, {_f('ingress_allowed_by')} AS ingress_allowed_by,
+    {_f('egress_denied_by')} AS egress_denied_by, {_f('ingress_denied_by')} AS ingress_denied_by
+  FROM {source} WHERE {MARK} IS NULL),
+x AS (
+  SELECT *, type = 'L7' OR (type = '' AND has_l7) AS is_l7 FROM r),
+y AS (
+  SELECT *, CASE
+    WHEN NOT is_flow THEN CASE WHEN ns THEN 'skip:node status event' WHEN le THEN 'skip:lost events notice'
+                               ELSE 'skip:not a flow record' END
+    WHEN time_text IS NOT NULL AND ts IS NULL THEN 'bad:time: invalid timestamp ' || to_json(time_text)
+    WHEN type = 'SOCK' THEN 'skip:socket-level (SOCK) event'
+    WHEN verdict NOT IN ('FORWARDED', 'DROPPED', 'AUDIT')
+      THEN 'skip:verdict ' || CASE WHEN verdict = '' THEN 'missing' ELSE verdict END
+    WHEN verdict = 'DROPPED' AND drop_reason IS NOT NULL AND upper(drop_reason) NOT IN {_POLICY_DROPS}
+      THEN 'skip:dropped for a non-policy reason'
+    WHEN is_l7 AND (NOT has_ip OR proto IS NULL) THEN 'skip:L7 record without IP or l4'
+    WHEN NOT has_ip AND NOT has_l4 AND has_eth THEN 'skip:L2 event without IP'
+    WHEN NOT has_ip THEN 'bad:IP: missing in an L3/L4 flow'
+    WHEN coalesce(ip_s, '') = '' THEN 'bad:IP.source: missing'
+    WHEN coalesce(ip_d, '') = '' THEN 'bad:IP.destination: missing'
+    WHEN NOT has_l4 THEN 'bad:l4: missing in an L3/L4 flow'
+    WHEN proto IS NULL THEN 'skip:unsupported l4 protocol'
+  END AS status FROM x)
+SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 'sip')}, {_ok('ip_d', 'dip')},
+  {_ok('sp', 'sport')}, {_ok('dp', 'dport')},
+  CASE WHEN status IS NOT NULL THEN NULL
+    WHEN is_reply IS NOT NULL THEN CASE WHEN is_reply THEN -1 ELSE 1 END
+    WHEN proto = 'TCP' AND syn THEN CASE WHEN ack THEN -1 ELSE 1 END
+    WHEN reply THEN -1
+    WHEN proto = 'ICMP' THEN CASE WHEN icmp_type IN {_ICMP4_REPLIES} THEN -1 ELSE 1 END
+    WHEN proto = 'ICMPv6' THEN CASE WHEN icmp_type IN {_ICMP6_REPLIES} THEN -1 ELSE 1 END
+    WHEN is_l7 AND upper(l7_type) = 'RESPONSE' THEN -1
+    WHEN is_l7 AND upper(l7_type) = 'REQUEST' THEN 1
+    ELSE 0 END AS dir,
+  {_ok('verdict', 'verdict')}, {pols}, {keys},
+  any_value(s_lab) FILTER (WHERE status IS NULL) AS s_labels, any_value(d_lab) FILTER (WHERE status IS NULL) AS d_labels,
+  count(*) AS n, min(ord) AS first, min(ts) AS t0, max(ts) AS t1
+FROM y
+GROUP BY ALL"""
+
+
+def validate_sql(table: str) -> str:
+    """Mark grouped rows with an invalid address or port as bad (runs once per distinct value, not per event)."""
+    port = ("CASE WHEN {c} < 0 OR {c} > 65535 THEN 'bad:l4.' || proto || '.{f}: invalid port ' || {c} "
+            "|| ' (expected 0-65535)' END")
+    return f"""UPDATE {table} SET status = coalesce(
+    CASE WHEN NOT rec_ip_ok(sip) THEN 'bad:IP.source: invalid IP address ' || to_json(sip) END,
+    CASE WHEN NOT rec_ip_ok(dip) THEN 'bad:IP.destination: invalid IP address ' || to_json(dip) END,
+    {port.format(c='sport', f='source_port')}, {port.format(c='dport', f='destination_port')})
+WHERE status IS NULL AND (NOT rec_ip_ok(sip) OR NOT rec_ip_ok(dip) OR sport NOT BETWEEN 0 AND 65535
+                          OR dport NOT BETWEEN 0 AND 65535)"""
+
+
+def _rank(port: str) -> str:
+    """0 for well-known ports, 1 for registered ones, 2 for the Linux ephemeral range (32768+)."""
+    return f"CASE WHEN {port} < 1024 THEN 0 WHEN {port} < 32768 THEN 1 ELSE 2 END"
+
+
+_ORIENT = f"""CASE WHEN dir <> 0 THEN dir
+      WHEN vote > 0 THEN CASE WHEN fwd THEN 1 ELSE -1 END
+      WHEN vote < 0 THEN CASE WHEN fwd THEN -1 ELSE 1 END
+      WHEN {_rank('dport')} < {_rank('sport')} THEN 1 WHEN {_rank('dport')} > {_rank('sport')} THEN -1
+      WHEN dport <= sport THEN 1 ELSE -1 END"""
+
+
+_CANON = ("CASE WHEN fwd THEN sip ELSE dip END AS a_ip, CASE WHEN fwd THEN sport ELSE dport END AS a_port, "
+          "CASE WHEN fwd THEN dip ELSE sip END AS b_ip, CASE WHEN fwd THEN dport ELSE sport END AS b_port")
+
+
+def oriented_sql(l1: str, table: str) -> str:
+    """CREATE ``table``: one row per oriented 5-tuple and action, with what became of its events."""
+    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
+WITH ok AS (
+  SELECT * EXCLUDE (eab, iab, edb, idb, s_id, s_ns, s_pod, s_wl, s_labels, d_id, d_ns, d_pod, d_wl, d_labels),
+    {_CANON}, {POLICIES} AS pols, {endpoint('s')} AS src, {endpoint('d')} AS dst,
+    CASE verdict WHEN 'DROPPED' THEN 'deny' ELSE 'allow' END AS action
+  FROM (SELECT *, sip < dip OR (sip = dip AND sport <= dport) AS fwd FROM {l1} WHERE status IS NULL)),
+conv AS (
+  SELECT proto, a_ip, a_port, b_ip, b_port,
+    sum(CASE WHEN dir = 0 THEN 0 WHEN (dir = 1) = fwd THEN n ELSE -n END) AS vote
+  FROM ok GROUP BY ALL),
+d AS (
+  SELECT ok.*, {_ORIENT} AS d
+  FROM ok JOIN conv USING (proto, a_ip, a_port, b_ip, b_port)),
+p AS (
+  SELECT proto, action, is_l7, d = 1 AS req,
+    CASE WHEN d = 1 THEN sip ELSE dip END AS c_ip, CASE WHEN d = 1 THEN sport ELSE dport END AS c_port,
+    CASE WHEN d = 1 THEN dip ELSE sip END AS s_ip, CASE WHEN d = 1 THEN dport ELSE sport END AS s_port,
+    CASE WHEN d = 1 THEN src ELSE dst END AS c_ep, CASE WHEN d = 1 THEN dst ELSE src END AS s_ep,
+    pols, n, first, t0, t1, first + CASE WHEN d = 1 THEN 0 ELSE 4611686018427387904 END AS pick
+  FROM d),
+c5 AS (
+  SELECT proto, c_ip, c_port, s_ip, s_port, action,
+    coalesce(sum(n) FILTER (WHERE NOT is_l7), 0) AS n4, coalesce(sum(n) FILTER (WHERE is_l7), 0) AS n7,
+    bool_or(req) AS has_req, min(first) FILTER (WHERE NOT is_l7) AS first4, min(first) AS first_any,
+    min(t0) AS t0, max(t1) AS t1, arg_min(c_ep, pick) AS c_ep, arg_min(s_ep, pick) AS s_ep,
+    list_sort(list_distinct(flatten(list(pols)))) AS pols
+  FROM p GROUP BY ALL)
+SELECT * EXCLUDE (first4, first_any),
+  CASE WHEN NOT has_req THEN 0 WHEN n4 > 0 THEN n4 ELSE n7 END AS accepted,
+  CASE WHEN NOT has_req THEN n4 + n7 ELSE 0 END AS orphan,
+  CASE WHEN has_req AND n4 > 0 THEN n7 ELSE 0 END AS l7_dup,
+  CASE WHEN n4 > 0 THEN first4 ELSE first_any END AS first
+FROM c5"""
+
+
+_RESERVED = (("kube-apiserver", 7), ("health", 4), ("host", 1), ("remote-node", 6), ("world", 2),
+             ("world-ipv4", 9), ("world-ipv6", 10), ("ingress", 8), ("init", 5), ("unmanaged", 3))
+_KIND_OF_RESERVED = {"kube-apiserver": "kube-apiserver", "health": "health", "host": "host", "remote-node": "host",
+                     "world": "world", "world-ipv4": "world", "world-ipv6": "world"}
+
+
+def _reserved(e: str) -> str:
+    """The deciding reserved identity of endpoint ``e`` (by label, else by identity number), or NULL."""
+    whens = " ".join(f"WHEN list_contains({e}.labels, 'reserved:{name}') OR {e}.identity = {num} THEN '{name}'"
+                     for name, num in _RESERVED)
+    return (f"CASE {whens} ELSE substr(list_filter({e}.labels, lambda x: starts_with(x, 'reserved:'))[1], 10) END")
+
+
+def _labels(e: str) -> str:
+    """Kubernetes labels of ``e``: ``k8s:`` (or unprefixed) labels, prefix stripped, Cilium-internal keys dropped."""
+    keep = ("list_filter({e}.labels, lambda x: starts_with(x, 'k8s:') OR strpos(x, ':') = 0 "
+            "OR (strpos(x, '=') > 0 AND strpos(x, '=') < strpos(x, ':')))").format(e=e)
+    strip = ("list_transform({keep}, lambda x: CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END "
+             "|| CASE WHEN strpos(x, '=') = 0 THEN '=' ELSE '' END)").format(keep=keep)
+    return ("rec_kv_labels(list_filter({strip}, lambda y: NOT starts_with(y, 'io.cilium.') "
+            "AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'))").format(strip=strip)
+
+
+def _side(e: str, out: str) -> str:
+    kinds = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KIND_OF_RESERVED.items())
+    return f"""{out}_res, {e}.namespace AS {out}_namespace, {e}.pod AS {out}_pod,
+    CASE WHEN {out}_res IS NOT NULL THEN coalesce(CASE {out}_res {kinds} END, 'unknown')
+         WHEN {e}.namespace IS NOT NULL AND {e}.pod IS NOT NULL THEN 'pod'
+         WHEN {e}.identity >= 16777216 OR len(list_filter({e}.labels,
+              lambda x: starts_with(x, 'cidr:') OR starts_with(x, 'fqdn:'))) > 0 THEN 'world'
+         ELSE 'unknown' END AS {out}_kind,
+    {_labels(e)} AS {out}_labels, {e}.workload AS {out}_wl"""
+
+
+def insert_sql(c5: str, l1: str, target: str, file: str, fmt: str) -> str:
+    """INSERT the connections of ``c5`` into ``target``, endpoints normalized, grouped on the schema key."""
+    return f"""INSERT INTO {target} BY NAME
+WITH e AS (
+  SELECT *, {_reserved('c_ep')} AS src_res, {_reserved('s_ep')} AS dst_res FROM {c5} WHERE has_req),
+s AS (
+  SELECT c_ip AS src_ip, {_side('c_ep', 'src')}, s_ip AS dst_ip, {_side('s_ep', 'dst')},
+    proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
+    CASE WHEN len(pols) > 0 THEN pols END AS policies,
+    CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, first, t0, t1
+  FROM e),
+k AS (
+  SELECT * EXCLUDE (src_res, dst_res, src_wl, dst_wl),
+    CASE WHEN src_res IS NOT NULL THEN 'reserved:' || src_res WHEN src_kind = 'world' THEN 'reserved:world'
+         WHEN src_kind = 'pod' THEN src_wl END AS src_workload,
+    CASE WHEN dst_res IS NOT NULL THEN 'reserved:' || dst_res WHEN dst_kind = 'world' THEN 'reserved:world'
+         WHEN dst_kind = 'pod' THEN dst_wl END AS dst_workload
+  FROM s)
+SELECT (SELECT min(t0) FROM {l1}) AS window_start, (SELECT max(t1) FROM {l1}) AS window_end,
+  src_ip, src_namespace, src_pod, src_workload, src_kind, src_labels,
+  dst_ip, dst_namespace, dst_pod, dst_workload, dst_kind, dst_labels, protocol, dst_port, action, policies,
+  count(*) AS flows, sum(packets)::BIGINT AS packets, NULL::BIGINT AS bytes, min(t0) AS first_seen,
+  max(t1) AS last_seen, {sql_str(fmt)} AS format, {sql_str(file)} AS file, min(first)::BIGINT AS line,
+  sum(accepted)::BIGINT AS records
+FROM k GROUP BY ALL"""
