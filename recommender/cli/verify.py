@@ -1,3 +1,86 @@
-"""`recommend verify`: registered on the shared typer app (see recommender.cli)."""
+"""`recommend verify` and `recommend explain`: the evaluator on the command line.
 
-from recommender.cli import app  # noqa: F401
+``verify`` checks observed traffic against policies (exit 1 when an observed
+allowed connection would be denied) and doubles as the impact preview of a
+cluster's current policies; ``explain`` answers "would this connection be
+allowed, and because of which rules?" for one connection. Both are thin:
+parse options, call one function of ``recommender.engine.verify``, render.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from recommender.cli import app
+from recommender.cli.common import OutputFormat, render_frame, stderr_console, to_json
+from recommender.errors import VerificationError
+
+VERIFY_EPILOG = """Examples:
+
+  recommend verify --policies policies/ flows.log --inventory cluster.yaml
+
+  recommend verify --policies cluster.yaml --db recommender.duckdb -o json   # flows ingested earlier
+"""
+
+EXPLAIN_EPILOG = """Examples:
+
+  recommend explain --policies cluster.yaml --from shop/web-0 --to shop/db-0 --port 5432/TCP
+
+  recommend explain --policies policies/ --inventory pods.yaml --from 10.0.0.7 --to shop/db-0 --port 53/UDP
+"""
+
+
+@app.command(epilog=VERIFY_EPILOG)
+def verify(
+    flows: Annotated[list[Path], typer.Argument(metavar="FLOWS...", help="Flow files (any supported format); none: use --db.")] = None,  # type: ignore[assignment]
+    policies: Annotated[Path, typer.Option("--policies", "-p", metavar="PATH", help="Policy YAML/JSON file or directory (may also hold Pods and Namespaces).")] = ...,  # type: ignore[assignment]
+    inventory: Annotated[list[Path], typer.Option("--inventory", "-i", metavar="FILE", help="Pod/namespace inventory; repeatable.")] = [],  # noqa: B006
+    db: Annotated[str, typer.Option("--db", help="DuckDB database of the flow store (default: in memory).")] = ":memory:",
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json (summary + denied), or csv (denied connections).")] = OutputFormat.table,
+) -> None:
+    """Check observed connections against policies: counts per namespace and direction, and every denied
+    connection with its reason. Exit 1 when a connection the exporter saw allowed would be denied."""
+    from recommender.engine.verify import verify as run_verify
+
+    report = run_verify(policies, flows or [], inventory=inventory, db=db)
+    if output is OutputFormat.json:
+        sys.stdout.write(to_json({"ok": report.ok, "failures": report.failures, "summary": _records(report.summary),
+                                  "denied": _records(report.denied)}))
+    elif output is OutputFormat.csv:
+        sys.stdout.write(report.denied.to_csv(index=False))
+    else:
+        render_frame(report.summary, output, title="connections per namespace and direction")
+        if len(report.denied):
+            render_frame(report.denied, output, title="denied connections")
+    total = len(report.results)
+    stderr_console().print(f"{total} connections, {len(report.denied)} denied by the policies, "
+                           f"{report.failures} of them observed as allowed", markup=False)
+    if not report.ok:
+        raise VerificationError(f"{report.failures} observed allowed connection(s) would be denied by the policies",
+                                hint="see the denied connections and their reasons above")
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, object]]:
+    return [{k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA else v)
+             for k, v in row.items()} for row in df.astype(object).to_dict(orient="records")]
+
+
+@app.command(epilog=EXPLAIN_EPILOG)
+def explain(
+    policies: Annotated[Path, typer.Option("--policies", "-p", metavar="PATH", help="Policy YAML/JSON file or directory.")] = ...,  # type: ignore[assignment]
+    source: Annotated[str, typer.Option("--from", metavar="NS/POD|IP", help="Source pod (must be in the inventory) or address.")] = ...,  # type: ignore[assignment]
+    destination: Annotated[str, typer.Option("--to", metavar="NS/POD|IP", help="Destination pod or address.")] = ...,  # type: ignore[assignment]
+    port: Annotated[str, typer.Option("--port", metavar="PORT/PROTO", help="Destination port and protocol, e.g. 5432/TCP, 53/UDP, ICMP.")] = ...,  # type: ignore[assignment]
+    inventory: Annotated[list[Path], typer.Option("--inventory", "-i", metavar="FILE", help="Pod/namespace inventory; repeatable.")] = [],  # noqa: B006
+) -> None:
+    """Would this connection be allowed? First line `allowed` or `denied`, then per direction the
+    isolating policies and each rule's verdict on the peer and the port."""
+    from recommender.engine.verify import explain_connection, explanation_lines
+
+    expl = explain_connection(policies, source, destination, port, inventory=inventory)
+    sys.stdout.write("\n".join(explanation_lines(expl)) + "\n")

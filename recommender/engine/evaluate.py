@@ -139,14 +139,16 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     ``pods``/``namespaces`` default to the store's inventory plus those loaded with the policies."""
     compiled, ppods, pnss = resolve_policies(policies)
     store = flows if hasattr(flows, "con") and hasattr(flows, "pods") else None
+    # Pods/namespaces loaded beside the policies come first: the store also lists pods seen only in
+    # flows (labels, no container ports), which must not shadow a full inventory object.
     if pods is None:
-        pods = _merge_inventory(store.pods() if store else (), ppods, key=lambda p: (p.namespace, p.name))
+        pods = _merge_inventory(ppods, store.pods() if store else (), key=lambda p: (p.namespace, p.name))
     if namespaces is None:
-        namespaces = _merge_inventory(store.namespaces() if store else (), pnss, key=lambda n: n.name)
+        namespaces = _merge_inventory(pnss, store.namespaces() if store else (), key=lambda n: n.name)
     if store is not None:
         flows = store.con.table("connections")
     if isinstance(flows, duckdb.DuckDBPyRelation):
-        flows = flows.fetch_arrow_table()
+        flows = flows.to_arrow_table()
     frame = None if isinstance(flows, pa.Table) else _flow_frames(flows)
     con = duckdb.connect()
     try:

@@ -90,6 +90,7 @@ class RuleCheck:
     """One rule of an isolating policy, tested against the connection."""
 
     rule: RuleRef
+    source: CompiledRule
     peer: PeerMatcher | None   # first peer that matched, None when none did
     port: PortMatcher | None   # first port that matched (None with all_ports means "all ports")
     all_ports: bool
@@ -142,7 +143,7 @@ def check_rule(rule: CompiledRule, compiled: CompiledPolicies, peer: Side, dst: 
     t = compiled.targets[rule.ref.policy]
     hit_peer = next((m for m in rule.peers if peer_matches(m, peer, ns_labels)), None)
     hit_port = next((m for m in rule.ports if port_matches(m, protocol, port, dst)), None)
-    return RuleCheck(RuleRef(t.namespace, t.name, rule.ref.direction, rule.ref.rule), hit_peer, hit_port, rule.all_ports)
+    return RuleCheck(RuleRef(t.namespace, t.name, rule.ref.direction, rule.ref.rule), rule, hit_peer, hit_port, rule.all_ports)
 
 
 def direction_reason(direction: str, *, applies: bool, kind: str, self_flow: bool, isolated_names: list[str],

@@ -1,0 +1,181 @@
+"""Verify observed traffic against policies, and explain one connection.
+
+These are the library halves of ``recommend verify`` and ``recommend
+explain``: each takes file paths (or already-loaded objects), loads flows,
+policies and inventory, evaluates, and returns a report the CLI only renders.
+``verify`` is also the impact preview of a cluster's current policies: which
+observed connections would they deny, and why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.engine.evaluate import evaluate, resolve_policies
+from recommender.engine.explain import Explanation, explain
+from recommender.errors import UsageError
+from recommender.model import Endpoint, EndpointKind, Flow, Namespace, Pod
+from recommender.model.policy import EGRESS, INGRESS
+
+PathLike = str | Path
+
+
+@dataclass
+class VerifyReport:
+    """``results``: ``evaluate`` output; ``summary``: per namespace and direction; ``denied``: connections
+    the policies deny with the reason; ``failures``: how many of them the exporter saw allowed."""
+
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    denied: pd.DataFrame
+    failures: int
+
+    @property
+    def ok(self) -> bool:
+        return self.failures == 0
+
+
+def _describe(df: pd.DataFrame, side: str) -> pd.Series:
+    """``ns/pod`` for pods, else the address (or the kind when the address is unknown); vectorized."""
+    ns, pod, work = (df[f"{side}_{c}"].astype("string") for c in ("namespace", "pod", "workload"))
+    ip, kind = df[f"{side}_ip"].astype("string"), df[f"{side}_kind"].astype("string")
+    name = pod.fillna(work).fillna("*")
+    return pd.Series(np.where((kind == "pod").fillna(False) & ns.notna(), ns.fillna("") + "/" + name.fillna(""),
+                              ip.fillna("<" + kind.fillna("unknown") + ">")), index=df.index)
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Connections, isolated, admitted and denied per (namespace, direction); the namespace is the
+    source's for egress and the destination's for ingress. Directions that do not apply are left out."""
+    parts = []
+    for direction, side in ((EGRESS, "src"), (INGRESS, "dst")):
+        d = direction.lower()
+        sub = results[results[f"{d}_applies"]]
+        grouped = pd.DataFrame({
+            "namespace": sub[f"{side}_namespace"].fillna(""), "connections": 1,
+            "isolated": sub[f"{d}_isolated"].astype(int), "admitted": sub[f"{d}_allowed"].astype(int),
+            "denied": (~sub[f"{d}_allowed"]).astype(int)}).groupby("namespace", as_index=False).sum()
+        grouped.insert(1, "direction", d)
+        parts.append(grouped)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if out.empty:
+        return pd.DataFrame(columns=["namespace", "direction", "connections", "isolated", "admitted", "denied"])
+    return out.sort_values(["namespace", "direction"], ignore_index=True)
+
+
+def verify(policies: Any, flows: Iterable[PathLike] | Any = (), *, inventory: Iterable[PathLike] = (),
+           db: PathLike = ":memory:") -> VerifyReport:
+    """Evaluate every observed connection in ``flows`` (paths, or a FlowStore) against ``policies``
+    (a path, a PolicySet or NetworkPolicies). Without flow paths, the connections already in ``db`` are used."""
+    from recommender.io.store import load_flows, open_store
+
+    inventory = list(inventory)
+    if hasattr(flows, "con"):
+        store = flows
+    else:
+        paths = list(flows)
+        if not paths and str(db) == ":memory:":
+            raise UsageError("no flows to verify", hint="give flow files, or --db PATH of a database made by `recommend ingest`")
+        store = load_flows(paths, inventory=inventory, db=db) if paths or inventory else open_store(db)
+    results = evaluate(policies, store)
+    denied = results[~results["allowed"]]
+    listing = pd.DataFrame({
+        "source": _describe(denied, "src"), "destination": _describe(denied, "dst"),
+        "protocol": denied["protocol"], "dst_port": denied["dst_port"],
+        "action": denied["action"] if "action" in denied else None, "reason": denied["reason"]})
+    listing = listing.sort_values(["source", "destination", "protocol", "dst_port"], ignore_index=True, na_position="first")
+    failures = int((listing["action"].fillna("allow") == "allow").sum()) if len(listing) else 0
+    return VerifyReport(results, summarize(results), listing, failures)
+
+
+def parse_port(text: str) -> tuple[str, int | None]:
+    """``5432/TCP``, ``5432`` (TCP), ``53/udp``, or a bare protocol (``ICMP``)."""
+    number, sep, proto = text.strip().partition("/")
+    if not sep:
+        number, proto = (number, "TCP") if number.isdigit() else ("", number)
+    if (number and not number.isdigit()) or not proto.isalnum() or (number and not 0 < int(number) < 65536):
+        raise UsageError(f"--port {text!r} is not PORT[/PROTOCOL] or PROTOCOL", hint="e.g. --port 5432/TCP, --port 53/UDP, --port ICMP")
+    return proto.upper(), int(number) if number else None
+
+
+def parse_endpoint(text: str, pods: list[Pod], option: str) -> Endpoint:
+    """``NS/POD`` (must be in the inventory) or an IP; an IP that belongs to an inventory pod is that pod."""
+    text = text.strip()
+    try:
+        ip = str(ipaddress.ip_address(text))
+    except ValueError:
+        ip = None
+    if ip is not None:
+        owner = next((p for p in pods if ip in p.ips and not p.host_network), None)
+        if owner is None:
+            host = any(ip in p.ips for p in pods)
+            return Endpoint(EndpointKind.HOST if host else EndpointKind.NETWORK, ip)
+        return Endpoint(EndpointKind.POD, ip, owner.namespace, owner.name)
+    ns, sep, name = text.partition("/")
+    if not sep or not ns or not name:
+        raise UsageError(f"{option} {text!r} is neither NAMESPACE/POD nor an IP address", hint=f"e.g. {option} shop/web-0 or {option} 10.0.0.7")
+    pod = next((p for p in pods if (p.namespace, p.name) == (ns, name)), None)
+    if pod is None:
+        raise UsageError(f"{option} {text}: no such pod in the inventory",
+                         hint="pass --inventory FILE holding it (kubectl get pods,namespaces -A -o yaml), or give its IP")
+    if pod.host_network:  # hostNetwork pods are addresses to NetworkPolicy
+        return Endpoint(EndpointKind.HOST, pod.ips[0] if pod.ips else None, pod.namespace, pod.name)
+    return Endpoint(EndpointKind.POD, pod.ips[0] if pod.ips else None, pod.namespace, pod.name)
+
+
+def explain_connection(policies: Any, source: str, destination: str, port: str, *,
+                       inventory: Iterable[PathLike] = ()) -> Explanation:
+    """Explain one connection given as CLI-style text (``NS/POD`` or IP, ``PORT/PROTO``)."""
+    from recommender.io.inventory import read_inventory
+
+    compiled, ppods, pnss = resolve_policies(policies)
+    inventory = list(inventory)
+    ipods, inss = read_inventory(inventory) if inventory else ([], [])
+    pods = list({(p.namespace, p.name): p for p in [*ipods, *ppods]}.values())
+    nss: list[Namespace] = list({n.name: n for n in [*inss, *pnss]}.values())
+    proto, number = parse_port(port)
+    flow = Flow(parse_endpoint(source, pods, "--from"), parse_endpoint(destination, pods, "--to"), proto, number)
+    return explain(compiled, flow, pods=pods, namespaces=nss)
+
+
+def explanation_lines(expl: Explanation) -> list[str]:
+    """Human-readable lines: the verdict word first, then each direction and the rules behind it."""
+    v = expl.verdict
+    lines = [v.word]
+    for d in (v.egress, v.ingress):
+        lines.append(f"{d.direction.lower()}: {'allowed' if d.allowed else 'DENIED'} - {d.reason}")
+        checks = expl.checks.get(d.direction, ())
+        with_rules = {f"{c.rule.namespace}/{c.rule.policy}" for c in checks}
+        for key in d.isolated_by:
+            if key not in with_rules:
+                lines.append(f"  {key}: selects the pod, has no {d.direction.lower()} rules")
+        for c in checks:
+            if c.peer is not None:
+                peer = f"peer matches ({c.peer.describe()})"
+                if c.peer.kind == "ipblock" and expl.sides and _side_is_pod(expl, d.direction):
+                    peer += " [ipBlock matching a pod IP is implementation-defined; most CNIs honour it]"
+            else:
+                peer = "peer does not match (" + "; ".join(m.describe() for m in c.source.peers) + ")"
+            if c.all_ports:
+                port = "all ports"
+            elif c.port is not None:
+                port = f"port matches ({c.port.describe()})"
+            else:
+                port = "port does not match (" + ", ".join(m.describe() for m in c.source.ports) + ")"
+            mark = "admits" if c.admits else "does not admit"
+            lines.append(f"  {c.rule}: {mark}: {peer}; {port}")
+    return lines
+
+
+def _side_is_pod(expl: Explanation, direction: str) -> bool:
+    if expl.sides is None:
+        return False
+    src, dst = expl.sides
+    return (dst if direction == EGRESS else src).is_pod
