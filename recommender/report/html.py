@@ -1,0 +1,169 @@
+"""Assemble the self-contained HTML report from collected views.
+
+One file, no network: the stylesheet is inlined, graphs are inline SVG, and
+drill-down is plain ``<details>``/``<summary>`` (no script at all). The page
+reads top-down: the namespace overview graph, then one collapsible section per
+namespace (its workload graph, policies with rule provenance, the pods
+default-deny isolates, its edges with verdicts), then verification, denied
+connections, external peers, top talkers and the namespace matrix.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from recommender.report import graph as g
+from recommender.report import layout, svg, tables
+from recommender.report.data import ReportData
+
+FULL_GRAPH_MAX_NODES = 60
+"""Above this many workloads the all-workloads graph is left out (the per-namespace graphs remain)."""
+
+
+def stylesheet() -> str:
+    return resources.files("recommender.report").joinpath("style.css").read_text(encoding="utf-8")
+
+
+def edge_rows(edges: pd.DataFrame) -> pd.DataFrame:
+    """Service edges as table rows: readable ends, a verdict word and the deny reasons."""
+    out = pd.DataFrame({
+        "source": edges["src_group"] + "/" + edges["src_name"],
+        "destination": edges["dst_group"] + "/" + edges["dst_name"],
+        "port": edges["port"],
+        "connections": edges["connections"],
+        "bytes": edges["bytes"],
+    })
+    if "admitted" in edges.columns:
+        out["verdict"] = np.select(
+            [edges["denied"] == 0, edges["admitted"] == 0], [g.ADMITTED, g.DENIED], default=g.PARTIAL)
+        out["reason"] = edges["reasons"]
+    else:
+        out["verdict"] = np.where(edges["observed_denied"] > 0, g.OBSERVED_DENIED, g.OBSERVED)
+    return out
+
+
+def legend(with_verdicts: bool) -> str:
+    keys = [g.ADMITTED, g.DENIED, g.PARTIAL] if with_verdicts else [g.OBSERVED, g.OBSERVED_DENIED]
+    items = "".join(f'<span style="--c:{svg.EDGE_COLOURS[k]}">{escape(svg.VERDICT_TEXT[k])}</span>' for k in keys)
+    return (f'<div class="legend">{items}<span style="--c:repeating-linear-gradient(90deg,#546e7a 0 6px,'
+            f'transparent 6px 10px)">DNS (port 53)</span><span style="--c:#e65100">dashed box: external peer</span>'
+            "</div>")
+
+
+def _graph_block(svg_text: str) -> str:
+    return f'<div class="graph-wrap">{svg_text}</div>'
+
+
+def overview_svg(edges: pd.DataFrame, prefix: str = "ov", standalone: bool = False) -> str:
+    """The namespace-level graph; each node's tooltip says how much stays inside it."""
+    graph = g.namespace_graph(edges)
+    inside = g.internal_counts(edges)
+    notes = {k: f"\n{v} connections inside" for k, v in inside.items()}
+    return svg.render(graph, layout.circle(graph), prefix=prefix, title="namespaces and the traffic between them",
+                      notes=notes, standalone=standalone)
+
+
+def workloads_svg(edges: pd.DataFrame, prefix: str = "all", standalone: bool = False) -> str:
+    """Every workload inside its namespace box."""
+    graph = g.workload_graph(edges)
+    return svg.render(graph, layout.boxes(graph), prefix=prefix, title="workloads by namespace",
+                      standalone=standalone, max_labels=30)
+
+
+def namespace_svg(edges: pd.DataFrame | g.Graph, namespace: str, prefix: str, standalone: bool = False) -> str:
+    """One namespace's workloads with the peers that call them (left) and that they call (right).
+
+    ``edges`` is a service-edge frame or the whole workload graph (cheaper when drawing many namespaces).
+    """
+    whole = edges if isinstance(edges, g.Graph) else g.workload_graph(g.touching(edges, namespace))
+    graph = g.subgraph(whole, namespace)
+    return svg.render(graph, layout.columns(graph, namespace), prefix=prefix,
+                      title=f"workloads of {namespace} and their peers", standalone=standalone)
+
+
+def _namespace_section(data: ReportData, whole: g.Graph, namespace: str, index: int) -> str:
+    edges = g.touching(data.edges, namespace)
+    rows = edge_rows(edges)
+    workloads = len({*edges.loc[edges.src_group == namespace, "src_name"],
+                     *edges.loc[edges.dst_group == namespace, "dst_name"]})
+    denied = int((rows["verdict"].isin([g.DENIED, g.PARTIAL])).sum())
+    rules = data.rules[data.rules["namespace"] == namespace] if data.rules is not None else None
+    isolated = data.isolated[data.isolated["namespace"] == namespace] if data.isolated is not None else None
+    facts = [f"{workloads} workloads", f"{len(rows)} edges"]
+    if rules is not None:
+        facts.append(f"{rules['policy'].nunique()} policies")
+        facts.append(f"{denied} denied edges" if denied else "all edges admitted")
+    side = ""
+    if rules is not None:
+        side += "<h3>Policies and rule provenance</h3>" + tables.table(
+            rules, ["policy", "selects", "direction", "rule", "peers", "ports", "admits", "provenance"],
+            empty="no policy in this namespace: nothing is isolated")
+    if isolated is not None:
+        side += "<h3>Pods default-deny isolates</h3>" + tables.table(
+            isolated, ["pod", "ingress", "egress"], empty="no known pod is selected")
+    cols = ["source", "destination", "port", "connections", "bytes", "verdict"] + (
+        ["reason"] if "reason" in rows.columns else [])
+    return (
+        f"<details><summary>{escape(namespace)} <span class=\"muted\">{escape(' · '.join(facts))}</span></summary>"
+        f'<div class="columns"><div>{_graph_block(namespace_svg(whole, namespace, f"ns{index}"))}</div>'
+        f"<div>{side}</div></div><h3>Edges</h3>{tables.table(rows, cols, row_class='verdict')}</details>"
+    )
+
+
+def _verification_section(data: ReportData) -> str:
+    if data.verification is None:
+        return ('<p class="muted">No policies were given or generated, so edges show what the exporter '
+                "observed.</p>")
+    parts = []
+    for key, value in data.verification_summary.items():
+        parts.append(f"<div>{escape(str(key))}: <b>{escape(tables.cell(value))}</b></div>")
+    return f'<div class="stats">{"".join(parts)}</div>' + tables.table(data.verification)
+
+
+def page(data: ReportData) -> str:
+    """The whole report as one HTML document."""
+    with_verdicts = "admitted" in data.edges.columns
+    stats = "".join(f"<div>{escape(str(k))}: <b>{escape(tables.cell(v))}</b></div>" for k, v in data.stats.items())
+    groups = [x for x in sorted({*data.edges["src_group"], *data.edges["dst_group"]}, key=g.group_order)
+              if x not in (g.CLUSTER_GROUP, g.EXTERNAL_GROUP)]
+    whole = g.workload_graph(data.edges)
+    n_nodes = len(whole.nodes)
+    full = ""
+    if 0 < n_nodes <= FULL_GRAPH_MAX_NODES:
+        full = f"<details open><summary>All workloads</summary>{_graph_block(workloads_svg(data.edges))}</details>"
+    rows = edge_rows(data.edges)
+    denied = rows[rows["verdict"].isin([g.DENIED, g.PARTIAL])] if with_verdicts else rows.iloc[0:0]
+    sections = "".join(_namespace_section(data, whole, ns, i) for i, ns in enumerate(groups))
+    overview = _graph_block(overview_svg(data.edges)) if not data.edges.empty else "<p>no connections</p>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(data.title)}</title><style>{stylesheet()}</style></head>
+<body>
+{svg.shared_markers()}
+<h1>{escape(data.title)}</h1>
+<p class="muted">{escape(data.subtitle)}</p>
+<div class="stats">{stats}</div>
+<h2>Service graph</h2>
+{legend(with_verdicts)}
+{overview}
+{full}
+<h2>Namespaces</h2>
+<p class="muted">Open a namespace for its workload graph, policies, isolated pods and edges.</p>
+{sections}
+<h2>Verification</h2>
+{_verification_section(data)}
+<h2>Denied connections</h2>
+{tables.table(denied, row_class="verdict", empty="none: the policies admit every observed connection")
+ if with_verdicts else '<p class="muted">no policies to check against</p>'}
+<h2>External peers</h2>
+{tables.table(data.externals, limit=500)}
+<h2>Top talkers</h2>
+{tables.table(data.talkers)}
+<h2>Namespace matrix</h2>
+{tables.heatmap(data.matrix)}
+</body></html>
+"""

@@ -1,0 +1,189 @@
+"""The HTML report: parses, is self-contained, shows every workload and edge, escapes names, colours verdicts."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+
+import recommender
+from conftest import DATA
+from explore_scenario import CONNECTIONS, EXTERNALS, WORKLOADS, ext, insert, many_workloads, pod, scenario
+from recommender.model import LabelSelector, NetworkPolicy, Peer, PortSpec, Rule
+from recommender.report import render_report, service_graph_svg
+
+
+class Page(HTMLParser):
+    """Collects tags and attributes; fails on nothing, so the assertions say what is wrong."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    page.close()
+    return page
+
+
+def svgs(html: str) -> list[ET.Element]:
+    """Every inline <svg> of the page, parsed as XML (so it is well-formed)."""
+    return [ET.fromstring(m) for m in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)]
+
+
+def graph_ids(root: ET.Element) -> tuple[set[str], set[tuple[str, str]]]:
+    nodes = {g.get("data-id") for g in root.iter("g") if g.get("data-id")}
+    edges = {(g.get("data-src"), g.get("data-dst")) for g in root.iter("g") if g.get("data-src")}
+    return nodes, edges
+
+
+EXPECTED_EDGES = {
+    ("team-a/web", "team-a/api"), ("team-a/web", "kube-system/coredns"), ("team-a/api", "team-b/db"),
+    ("team-a/api", "(external)/93.184.216.34"), ("(external)/203.0.113.7", "team-a/web"),
+    ("team-b/batch", "team-a/api"),
+}
+
+
+@pytest.fixture(scope="module")
+def plain() -> str:
+    return render_report(scenario(), generate=False)
+
+
+def test_page_parses_and_every_svg_is_well_formed(plain):
+    page = parse(plain)
+    tags = [t for t, _ in page.tags]
+    assert tags[:1] == ["html"] and "body" in tags and tags.count("svg") >= 3
+    assert len(svgs(plain)) == tags.count("svg")
+
+
+def test_every_workload_and_edge_of_the_scenario_is_drawn(plain):
+    full = next(root for root in svgs(plain) if root.get("aria-label") == "workloads by namespace")
+    nodes, edges = graph_ids(full)
+    assert nodes == WORKLOADS | {f"(external)/{ip}" for ip in EXTERNALS}
+    assert edges == EXPECTED_EDGES
+    titles = " ".join(t.text or "" for t in full.iter("title"))
+    for port in ("TCP/8080", "UDP/53", "TCP/5432", "TCP/443", "TCP/80", "TCP/9090"):
+        assert port in titles
+
+
+def test_namespace_sections_hold_each_namespace_graph(plain):
+    per_ns = {root.get("aria-label"): graph_ids(root) for root in svgs(plain)}
+    nodes, edges = per_ns["workloads of team-a and their peers"]
+    assert {"team-a/web", "team-a/api"} <= nodes
+    assert edges == {e for e in EXPECTED_EDGES if e[0].startswith("team-a/") or e[1].startswith("team-a/")}
+    summaries = [t for t, _ in parse(plain).tags if t == "summary"]
+    assert len(summaries) >= 3   # team-a, team-b, kube-system (+ the all-workloads graph)
+
+
+def test_dns_and_external_peers_are_drawn_distinctly(plain):
+    full = next(root for root in svgs(plain) if root.get("aria-label") == "workloads by namespace")
+    classes = {g.get("data-id") or (g.get("data-src"), g.get("data-dst")): g.get("class") for g in full.iter("g")}
+    assert "dns" in classes[("team-a/web", "kube-system/coredns")].split()
+    assert classes["kube-system/coredns"] == "node dns"
+    assert classes["(external)/93.184.216.34"] == "node external"
+    assert classes["team-a/web"] == "node pod"
+
+
+def test_nothing_is_loaded_from_the_network(plain):
+    page = parse(plain)
+    for tag, attrs in page.tags:
+        assert tag not in ("script", "link", "iframe", "img", "object", "embed"), tag
+        for name in ("src", "href", "xlink:href"):
+            assert attrs.get(name) is None, (tag, name, attrs.get(name))
+    assert "@import" not in plain
+    assert not re.search(r"https?://", plain)
+    assert all(u.startswith("#") for u in re.findall(r"url\(([^)]*)\)", plain))   # only in-page markers
+
+
+def test_names_are_escaped_everywhere():
+    evil = '<script>alert("x")</script>'
+    ns = '"><img src=x onerror=alert(1)>'
+    rows = [(pod(ns, "p-1", evil, {"app": evil}), pod("team-a", "api-1", "api", {"app": "api"}),
+             "TCP", 80, "allow", 1, 1),
+            (pod("team-a", "api-1", "api", {"app": "api"}), ext("10.9.9.9' onmouseover='x"), "TCP", 443, "deny", 1, 1)]
+    html = render_report(scenario(rows), generate=False)
+    assert evil not in html and ns not in html and "' onmouseover='" not in html
+    assert "&lt;script&gt;" in html
+    page = parse(html)
+    assert not [t for t, _ in page.tags if t in ("script", "img")]
+    assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
+    for root in svgs(html):   # still well-formed XML with the hostile names inside
+        assert root.tag == "svg"
+
+
+WEB = NetworkPolicy(
+    "web", "team-a", pod_selector=LabelSelector.of({"app": "web"}),
+    egress=(Rule(peers=(Peer(pod_selector=LabelSelector.of({"app": "api"})),), ports=(PortSpec("TCP", 8080),)),),
+    policy_types=("Egress",),
+)
+
+
+def test_edges_are_coloured_by_the_given_policies_with_reasons():
+    store = recommender.open_store(":memory:")
+    insert(store.con, CONNECTIONS)
+    html = render_report(store, policies=[WEB])
+    full = next(root for root in svgs(html) if root.get("aria-label") == "workloads by namespace")
+    by_pair = {(g.get("data-src"), g.get("data-dst")): g for g in full.iter("g") if g.get("data-src")}
+    assert by_pair[("team-a/web", "team-a/api")].get("class") == "edge admitted"
+    dns = by_pair[("team-a/web", "kube-system/coredns")]
+    assert dns.get("class") == "edge denied dns"
+    reason = dns.find("title").text
+    assert "denied: isolated for egress by web" in reason
+    assert by_pair[("team-a/api", "team-b/db")].get("class") == "edge admitted"   # api is not isolated
+    page_text = " ".join(parse(html).text)
+    assert "isolated for egress by web" in page_text.split("Denied connections", 1)[1]   # the table too
+    assert "Pods default-deny isolates" in page_text and "web-2" in page_text
+
+
+def test_generated_policies_are_shown_with_provenance():
+    store = recommender.open_store(":memory:")
+    insert(store.con, CONNECTIONS)
+    html = render_report(store)
+    text = " ".join(parse(html).text)
+    assert "observed connections" in text        # rule provenance
+    assert "default-deny" in text
+    edge_classes = {g.get("class") for root in svgs(html) for g in root.iter("g") if g.get("data-src")}
+    assert edge_classes <= {"edge admitted", "edge admitted dns", "edge denied", "edge partial"}
+
+
+def test_report_is_deterministic(plain):
+    assert render_report(scenario(), generate=False) == plain
+
+
+def test_two_hundred_workloads_collapse_to_namespaces_and_stay_small():
+    html = render_report(many_workloads(200), generate=False)
+    labels = [root.get("aria-label") for root in svgs(html)]
+    assert "workloads by namespace" not in labels            # too many for one readable graph
+    assert "namespaces and the traffic between them" in labels
+    assert sum(1 for label in labels if label and label.startswith("workloads of ns-")) == 20
+    assert len(html.encode()) < 600_000      # ~1.4 KB per workload; benchmarks/report_size.py checks 2,000
+
+
+def test_standalone_svg_for_notebooks_is_namespaced_xml():
+    con = scenario()
+    for level in ("namespaces", "workloads", "team-a"):
+        root = ET.fromstring(service_graph_svg(con, level=level))
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_cli_writes_one_file(cli, tmp_path):
+    bad = cli("report", tmp_path / "does-not-exist.log", "-o", tmp_path / "r.html")
+    assert bad.exit_code == 2 and "does-not-exist.log" in bad.stderr
+    assert not (tmp_path / "r.html").exists()
+    out = tmp_path / "report.html"
+    ok = cli("report", DATA / "demo" / "calico" / "flows.log", "-o", out)
+    assert ok.exit_code == 0, ok.stderr
+    assert ok.stdout == "" and "wrote" in ok.stderr
+    html = out.read_text()
+    assert "shop-frontend" in html and not re.search(r"https?://", html)
