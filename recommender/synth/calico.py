@@ -134,14 +134,8 @@ def write_calico(cluster: Cluster, out: str | Path | BinaryIO, *, records: int |
     Returns the number of lines written."""
     traffic = traffic or Traffic(cluster)
     inst, is_dst, merged, text = _rows(traffic)
-    if records is None and windows is None:
-        windows = 1
     with LineSink(out, records) as sink:
-        if not text:
-            return 0
-        for win in traffic.windows(WINDOW_SECONDS, stream=10):
-            if sink.full or (windows is not None and win.index >= windows):
-                break
+        for win in sink.windows(traffic, WINDOW_SECONDS, stream=10, count=windows):
             rows, k = active_rows(win, inst)
             m = merged[rows]
             flows = win.flows[k] * m

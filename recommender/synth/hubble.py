@@ -162,16 +162,10 @@ def write_hubble(cluster: Cluster, out: str | Path | BinaryIO, *, records: int |
     ``windows`` 10-second windows (one when neither is given). Returns lines written."""
     traffic = traffic or Traffic(cluster)
     inst, offset, text = _rows(traffic, dns_l7)
-    if records is None and windows is None:
-        windows = 1
     rng = np.random.default_rng([traffic.seed, 6])
     with LineSink(out, records) as sink:
-        if not text:
-            return 0
         stamps: dict[int, str] = {}
-        for win in traffic.windows(WINDOW_SECONDS, stream=30):
-            if sink.full or (windows is not None and win.index >= windows):
-                break
+        for win in sink.windows(traffic, WINDOW_SECONDS, stream=30, count=windows):
             rows, k = active_rows(win, inst)
             # A connection starts somewhere in the window; its events follow within a few ms.
             start_ns = rng.integers(0, WINDOW_SECONDS * 10**9 - 10**8, size=len(win.active))[k]

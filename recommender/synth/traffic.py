@@ -170,6 +170,18 @@ class LineSink:
     def full(self) -> bool:
         return self.limit is not None and self.count >= self.limit
 
+    def windows(self, traffic: Traffic, seconds: int, *, stream: int, count: int | None) -> Iterator[Window]:
+        """``traffic``'s windows until the record budget is spent or ``count``
+        windows were produced (one window when neither is set)."""
+        if count is None and self.limit is None:
+            count = 1
+        if not len(traffic):
+            return
+        for win in traffic.windows(seconds, stream=stream):
+            if self.full or (count is not None and win.index >= count):
+                return
+            yield win
+
     def write(self, lines: list[str]) -> None:
         if self.limit is not None and self.count + len(lines) > self.limit:
             lines = lines[: self.limit - self.count]

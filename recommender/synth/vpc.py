@@ -77,15 +77,9 @@ def write_vpc(cluster: Cluster, out: str | Path | BinaryIO, *, records: int | No
     is given). Returns the number of records written."""
     traffic = traffic or Traffic(cluster)
     inst, reply, pre, post = _rows(traffic)
-    if records is None and windows is None:
-        windows = 1
     rng = np.random.default_rng([traffic.seed, 4])
     with LineSink(out, records, header=HEADER) as sink:
-        if not pre:
-            return 0
-        for win in traffic.windows(WINDOW_SECONDS, stream=20):
-            if sink.full or (windows is not None and win.index >= windows):
-                break
+        for win in sink.windows(traffic, WINDOW_SECONDS, stream=20, count=windows):
             rows, k = active_rows(win, inst)
             rep = reply[rows]
             packets = np.where(rep, win.packets_in[k], win.packets_out[k])
