@@ -1,0 +1,100 @@
+"""IP → pod enrichment: which endpoints change, into what, and when it refuses to guess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from recommender.io import enrich, inventory, schema
+
+
+def pod(ns: str, name: str, ips: list[str], *, labels: dict | None = None, host: bool = False,
+        owner: tuple[str, str] | None = None) -> dict:
+    meta: dict = {"name": name, "namespace": ns, "labels": labels or {}}
+    if owner:
+        meta["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
+    return {"kind": "Pod", "metadata": meta, "spec": {"hostNetwork": host, "containers": []},
+            "status": {"podIPs": [{"ip": ip} for ip in ips]}}
+
+
+INVENTORY = [
+    pod("shop", "web-5d4f8c9b7-x2x2x", ["10.0.0.1", "fd00::1"], labels={"zone": "a", "app": "web",
+        "pod-template-hash": "5d4f8c9b7"}, owner=("ReplicaSet", "web-5d4f8c9b7")),
+    pod("shop", "old-db", ["10.0.0.2"]),            # the IP was reused by a newer pod (churn)
+    pod("shop", "new-cache", ["10.0.0.2"]),
+    pod("kube-system", "kube-proxy-a", ["192.168.0.5"], host=True),
+    pod("kube-system", "node-exporter-a", ["192.168.0.5"], host=True),
+    pod("shop", "weird", ["192.168.0.6"]),          # a pod IP that is also a node IP
+    pod("kube-system", "agent", ["192.168.0.6"], host=True),
+]
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps({"kind": "List", "items": INVENTORY}))
+    con = duckdb.connect()
+    inventory.load_inventory(con, [path])
+    con.execute(schema.connections_ddl("stage"))
+    return con
+
+
+def add(con: duckdb.DuckDBPyConnection, src: tuple[str | None, str], dst: tuple[str | None, str],
+        dst_pod: str | None = None) -> None:
+    con.execute("INSERT INTO stage (src_ip, src_kind, dst_ip, dst_kind, dst_pod, protocol, action)"
+                " VALUES (?, ?, ?, ?, ?, 'TCP', 'allow')", [src[0], src[1], dst[0], dst[1], dst_pod])
+
+
+def sides(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("SELECT src_ip, src_kind, src_namespace, src_pod, src_workload, dst_ip, dst_kind, dst_pod"
+                       " FROM stage ORDER BY src_ip, dst_ip").fetchall()
+
+
+def test_truth_table(con: duckdb.DuckDBPyConnection) -> None:
+    add(con, ("10.0.0.1", "network"), ("203.0.113.9", "network"))    # pod → outside world
+    add(con, ("fd00::1", "unknown"), ("192.168.0.5", "network"))      # IPv6 pod → node
+    add(con, ("10.0.0.2", "network"), ("10.0.0.1", "pod"), "named")   # ambiguous IP; an exporter's pod stays
+    add(con, ("192.168.0.6", "network"), ("10.0.0.1", "world"))       # pod IP = node IP; world is untouched
+    add(con, (None, "network"), ("10.0.0.1", "host"))                 # no IP; a 'host' that is a known pod
+    stats = enrich.enrich(con, "stage")
+    assert sides(con) == [
+        ("10.0.0.1", "pod", "shop", "web-5d4f8c9b7-x2x2x", "web", "203.0.113.9", "network", None),
+        ("10.0.0.2", "network", None, None, None, "10.0.0.1", "pod", "named"),
+        ("192.168.0.6", "network", None, None, None, "10.0.0.1", "world", None),
+        ("fd00::1", "pod", "shop", "web-5d4f8c9b7-x2x2x", "web", "192.168.0.5", "host", None),
+        (None, "network", None, None, None, "10.0.0.1", "pod", "web-5d4f8c9b7-x2x2x"),
+    ]
+    assert (stats.pods, stats.hosts, stats.conflicted, stats.conflicts) == (3, 1, 2, 2)
+    assert con.execute("SELECT * FROM ip_conflicts ORDER BY ip").fetchall() == [
+        ("10.0.0.2", ["shop/new-cache", "shop/old-db"]),
+        ("192.168.0.6", ["kube-system/agent", "shop/weird"]),
+    ]
+
+
+def test_labels_are_a_sorted_map(con: duckdb.DuckDBPyConnection) -> None:
+    add(con, ("10.0.0.1", "network"), ("10.0.0.9", "network"))
+    enrich.enrich(con, "stage")
+    labels = con.execute("SELECT map_keys(src_labels) FROM stage").fetchone()[0]
+    assert labels == ["app", "pod-template-hash", "zone"]
+
+
+def test_idempotent(con: duckdb.DuckDBPyConnection) -> None:
+    add(con, ("10.0.0.1", "network"), ("192.168.0.5", "network"))
+    first = enrich.enrich(con, "stage")
+    before = sides(con)
+    second = enrich.enrich(con, "stage")
+    assert sides(con) == before
+    assert (first.pods, first.hosts) == (1, 1) and (second.pods, second.hosts) == (0, 0)
+
+
+def test_without_inventory_nothing_changes() -> None:
+    con = duckdb.connect()
+    con.execute(schema.connections_ddl("stage"))
+    add(con, ("10.0.0.1", "network"), ("10.0.0.2", "network"))
+    stats = enrich.enrich(con, "stage")
+    assert stats == enrich.EnrichStats()
+    assert sides(con) == [("10.0.0.1", "network", None, None, None, "10.0.0.2", "network", None)]
+    assert con.execute("SELECT count(*) FROM ip_conflicts").fetchone()[0] == 0
