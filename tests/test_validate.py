@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from recommender.engine import k8s_names as names
 from recommender.engine.validate import check_policy, validate_policy
 from recommender.errors import PolicyError
 from recommender.io.yamlloc import load_text
@@ -266,3 +267,69 @@ def test_unquoted_yaml_scalars_are_not_strings(value: str, kind: str) -> None:
     assert errors_of(f"podSelector:\n  matchExpressions:\n  - {{key: {value}, operator: Exists}}") == [
         f"t.yaml:9 spec.podSelector.matchExpressions[0].key: must be a string, not {kind} (quote it in YAML)"
     ]
+
+
+# --- the syntax rules on their own (apimachinery util/validation semantics)
+
+GOOD_KEYS = ["app", "a-b_c.d", "9lives", "0", "x/y", "team.example.com/Owner_1", "1.2.3.4/x", "a" * 63, "a" * 253 + "/" + "b" * 63]
+BAD_KEYS = ["", "with space", "tail-", "-head", ".dot", "ünïcode", "a/b/c", "Upper.com/x", "under_score.com/x", "x.com/", "/x",
+            "a" * 64, "a" * 254 + "/x"]
+GOOD_VALUES = ["", "v", "1.10", "yes", "A_b-c.D", "x" * 63]
+BAD_VALUES = ["-a", "a-", "_a", "a b", "a/b", "x" * 64, "é"]
+GOOD_PORT_NAMES = ["http", "h2c", "a", "grpc-web", "1-a", "a-1-b-2", "x" * 15]
+BAD_PORT_NAMES = ["", "80", "1-2-3", "HTTP", "my_port", "-http", "http-", "grpc--web", "x" * 16]
+
+
+@pytest.mark.parametrize("key", GOOD_KEYS)
+def test_good_label_keys(key: str) -> None:
+    assert names.qualified_name(key) == []
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_label_keys(key: str) -> None:
+    assert names.qualified_name(key) != []
+
+
+@pytest.mark.parametrize("value", GOOD_VALUES)
+def test_good_label_values(value: str) -> None:
+    assert names.label_value(value) == []
+
+
+@pytest.mark.parametrize("value", BAD_VALUES)
+def test_bad_label_values(value: str) -> None:
+    assert names.label_value(value) != []
+
+
+@pytest.mark.parametrize("name", GOOD_PORT_NAMES)
+def test_good_port_names(name: str) -> None:
+    assert names.port_name(name) == []
+
+
+@pytest.mark.parametrize("name", BAD_PORT_NAMES)
+def test_bad_port_names(name: str) -> None:
+    assert names.port_name(name) != []
+
+
+@pytest.mark.parametrize(
+    ("name", "label_ok", "subdomain_ok"),
+    [("web", True, True), ("a.b", False, True), ("a" * 63, True, True), ("a" * 64, False, True), ("a" * 254, False, False),
+     ("Web", False, False), ("-a", False, False), ("a-", False, False), ("a..b", False, False), ("1", True, True)],
+)
+def test_dns_names(name: str, label_ok: bool, subdomain_ok: bool) -> None:
+    assert (names.dns1123_label(name) == []) is label_ok
+    assert (names.dns1123_subdomain(name) == []) is subdomain_ok
+
+
+@pytest.mark.parametrize(
+    ("cidr", "network", "errors", "warns"),
+    [
+        ("10.0.0.0/8", "10.0.0.0/8", 0, 0), ("0.0.0.0/0", "0.0.0.0/0", 0, 0), ("10.1.2.3/32", "10.1.2.3/32", 0, 0),
+        ("10.1.2.3/8", "10.0.0.0/8", 0, 1), ("2001:DB8::/32", "2001:db8::/32", 0, 0), ("::/0", "::/0", 0, 0),
+        ("10.0.0.0/33", None, 1, 0), ("10.0.0.0", None, 1, 0), ("10.0.0/8", None, 1, 0), ("010.0.0.0/8", None, 1, 0),
+        ("10.0.0.0/-1", None, 1, 0), ("2001:db8::/129", None, 1, 0), ("::ffff:1.2.3.0/120", None, 1, 0), ("fe80::1%eth0/64", None, 1, 0),
+        (" 10.0.0.0/8", None, 1, 0), ("", None, 1, 0),
+    ],
+)
+def test_cidr_parsing(cidr: str, network: str | None, errors: int, warns: int) -> None:
+    net, errs, warnings = names.parse_cidr(cidr)
+    assert (str(net) if net else None, len(errs), len(warnings)) == (network, errors, warns)
