@@ -333,3 +333,8 @@ def test_dns_names(name: str, label_ok: bool, subdomain_ok: bool) -> None:
 def test_cidr_parsing(cidr: str, network: str | None, errors: int, warns: int) -> None:
     net, errs, warnings = names.parse_cidr(cidr)
     assert (str(net) if net else None, len(errs), len(warnings)) == (network, errors, warns)
+
+
+def test_errors_come_in_line_order() -> None:
+    spec = "policyTypes: [ingress]\ningress:\n- ports:\n  - port: 0\npodSelector: {matchLabels: {a: -b}}"
+    assert [e.split(" ")[0] for e in errors_of(spec)] == ["t.yaml:7", "t.yaml:10", "t.yaml:11"]

@@ -147,3 +147,10 @@ def test_other_values_round_trip(value: object) -> None:
 def test_unsupported_value_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         dump_yaml([{"v": object()}])
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_keys_longer_than_yaml_simple_key_limit(loader: type) -> None:
+    long_key = "k" * 1500
+    doc = {"a": {long_key: "v", long_key + "x": {"n": [1, {"m": None}]}, long_key + "y": ["z"], long_key + "z": []}}
+    assert yaml.load(dump_yaml([doc]), Loader=loader) == doc

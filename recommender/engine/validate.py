@@ -318,7 +318,7 @@ def validate_policy(
     lines: Mapping[FieldPath, int] | None = None,
 ) -> list[Problem]:
     """Every problem of one NetworkPolicy (or StagedKubernetesNetworkPolicy)
-    document, errors first in document order, then warnings.
+    document: errors first, then warnings, each by line.
 
     ``lines`` maps field paths to lines (``recommender.io.yamlloc.Located.lines``);
     without it every problem carries ``line``. A ``NetworkPolicy`` model object
@@ -342,7 +342,7 @@ def validate_policy(
             w.add(("spec",), "absent: the policy selects every pod in the namespace and denies their ingress", "warning")
         else:
             _spec(w, doc["spec"], kind == STAGED_POLICY[1])
-    return sorted(w.problems, key=lambda p: p.severity != "error")
+    return sorted(w.problems, key=lambda p: (p.severity != "error", p.line or 0))
 
 
 def check_policy(

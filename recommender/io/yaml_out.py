@@ -37,6 +37,7 @@ _KEYWORDS = frozenset("y n yes no on off true false null ~".split())
 # Characters that need a double-quoted escape: C0/C1 controls, DEL, line and
 # paragraph separators (YAML 1.1 line breaks), BOM, non-characters, surrogates.
 _NEEDS_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+_MAX_SIMPLE_KEY = 1000  # YAML readers refuse implicit keys longer than 1024 characters
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
 
 
@@ -87,14 +88,22 @@ def _block(value: Any, pad: str, out: list[str]) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
-            if isinstance(item, dict) and item:
-                out.append(f"{pad}{quote_scalar(key)}:\n")
+            text = quote_scalar(key)
+            if len(text) > _MAX_SIMPLE_KEY:  # YAML limits implicit keys: use "? key" / ": value"
+                out.append(f"{pad}? {text}\n")
+                if isinstance(item, dict | list | tuple) and item:
+                    out.append(f"{pad}:\n")
+                    _block(item, pad + "  ", out)
+                else:
+                    out.append(f"{pad}: {_scalar(item)}\n")
+            elif isinstance(item, dict) and item:
+                out.append(f"{pad}{text}:\n")
                 _block(item, pad + "  ", out)
             elif isinstance(item, list | tuple) and item:
-                out.append(f"{pad}{quote_scalar(key)}:\n")
+                out.append(f"{pad}{text}:\n")
                 _block(item, pad, out)  # kubectl-style indentless sequence
             else:
-                out.append(f"{pad}{quote_scalar(key)}: {_scalar(item)}\n")
+                out.append(f"{pad}{text}: {_scalar(item)}\n")
         return
     for item in value:
         if isinstance(item, dict | list | tuple) and item:
