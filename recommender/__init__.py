@@ -13,5 +13,6 @@ __version__ = "0.1.0"
 
 from recommender.io.store import FlowStore, load_flows, open_store  # noqa: E402
 from recommender.engine.evaluate import evaluate  # noqa: E402
+from recommender.recommend import Recommendation, generate  # noqa: E402
 
-__all__ = ["__version__", "FlowStore", "evaluate", "load_flows", "open_store"]
+__all__ = ["__version__", "FlowStore", "Recommendation", "evaluate", "generate", "load_flows", "open_store"]

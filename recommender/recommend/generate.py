@@ -107,7 +107,7 @@ def _prepare_source(con: duckdb.DuckDBPyConnection, include_denied: bool) -> dic
     con.execute(f"CREATE OR REPLACE TEMP VIEW {SOURCE_VIEW} AS SELECT * FROM connections WHERE lower(action) IN {actions}")
     total, denied = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE lower(action) = 'deny') FROM connections"
-    ).fetchone()
+    ).fetchall()[0]
     return {"connections": int(total), "denied": int(denied)}
 
 
@@ -168,11 +168,27 @@ def generate(
         ids, opts, syn.counts, policies, ver_summary, syn.widening, syn.replies, syn.edges, syn.groups, kind, tier,
         syn.existing_cover,
     )
+    summary["over_permission"] = verify.over_permission(
+        con, (*existing_policies, *policies), ids, list(syn.edges), set(summary["namespaces"]),
+    )
     summary["warnings"] = syn.warnings
     rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, syn.warnings, tier)
+    _validate(rec)
     for ns, text in rec.by_namespace().items():
         summary["namespaces"][ns]["yaml_lines"] = text.count("\n")
     return rec
+
+
+def _validate(rec: Recommendation) -> None:
+    """Every document must pass the API-server validator; a failure here is our bug, not the user's."""
+    from recommender.engine.validate import validate_policy
+
+    docs = rec.documents() if rec.kind != "calico-staged-native" else [output.render(p, "k8s") for p in rec.policies]
+    for doc in docs:
+        errors = [p for p in validate_policy(doc) if p.severity == "error"]
+        if errors:
+            meta = doc["metadata"]
+            raise RuntimeError(f"generated policy {meta['namespace']}/{meta['name']} is invalid: {errors[0]}")
 
 
 @dataclass

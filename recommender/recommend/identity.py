@@ -19,12 +19,14 @@ of its namespace (``selectors.choose_selector``).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import combinations
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
+from recommender.engine import k8s_names
 from recommender.model import LabelSelector, Labels
 
 # Kubernetes' safe alphabet for generated suffixes (k8s.io/apimachinery rand.SafeEncodeString).
@@ -126,7 +128,7 @@ def endpoint_key_sql(side: str) -> str:
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return bool(con.execute(q, [name]).fetchone()[0])
+    return bool(con.execute(q, [name]).fetchall()[0][0])
 
 
 def _inventory(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -175,6 +177,8 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
         if kind == "host" and ip and wl_name:
             node_ips.setdefault(wl_name, ip)
     for p in _inventory(con):
+        if not p["namespace"] or not valid_namespace(p["namespace"]):
+            continue
         inv_by_pod[(p["namespace"], p["name"])] = p
         for ip in p["ips"] or ():
             by_ip[ip] = p
@@ -189,6 +193,10 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     ep_map: dict[str, str] = {}
     warnings: list[str] = []
     for ekey, kind, ip, ns, pod, wl_name, labels in endpoints:
+        if ns is not None and not valid_namespace(ns):
+            warnings.append(f"namespace {ns!r} is not a valid Kubernetes namespace name: its endpoints "
+                            "are treated as addresses and get no policy")
+            kind, ns, pod = ("unknown" if ip else "none"), None, None
         if kind == "host" and not ip and wl_name in node_ips:
             ip = node_ips[wl_name]      # a host endpoint known by node name: its node IP
         ident = _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add)
@@ -197,7 +205,7 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     for wl in workloads.values():
         identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
     _choose_selectors(workloads, pod_wl, warnings)
-    return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), warnings), ep_map
+    return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), sorted(set(warnings))), ep_map
 
 
 def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Identity:
@@ -299,8 +307,19 @@ PREFERRED_KEYS = (
 MAX_SEARCH_KEYS = 12
 
 
+@lru_cache(maxsize=65536)
 def is_stable(key: str) -> bool:
-    return key not in NOISY_LABELS
+    """Not a per-pod/per-rollout label, and a key the API server accepts in a selector."""
+    return key not in NOISY_LABELS and not k8s_names.qualified_name(key)
+
+
+@lru_cache(maxsize=65536)
+def valid_value(value: str) -> bool:
+    return not k8s_names.label_value(value)
+
+
+def valid_namespace(ns: str) -> bool:
+    return not k8s_names.dns1123_label(ns)
 
 
 def _rank(key: str) -> tuple[int, str]:
@@ -320,7 +339,7 @@ def choose_selector(
     """
     common: dict[str, str] | None = None
     for ls in sorted(mine, key=lambda l: l.pairs):
-        pairs = {k: v for k, v in ls.pairs if is_stable(k)}
+        pairs = {k: v for k, v in ls.pairs if is_stable(k) and valid_value(v)}
         common = pairs if common is None else {k: v for k, v in common.items() if pairs.get(k) == v}
     candidates = sorted((common or {}).items(), key=lambda kv: _rank(kv[0]))[:MAX_SEARCH_KEYS]
     others = [o for o in others if len(o)]

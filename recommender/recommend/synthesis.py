@@ -219,41 +219,52 @@ def peer_for(ids: IdentityMap, key: str, own_ns: str) -> Peer | None:
 def build_rules(
     ids: IdentityMap, own_ns: str, items: dict[str, dict[PortKey, Stats]], opts: Options, unexpressed: list[str]
 ) -> list[BuiltRule]:
-    """Group peers by port set into rules; addresses may be aggregated per port set."""
-    by_ports: dict[frozenset[PortKey], list[str]] = defaultdict(list)
-    for peer, ports in items.items():
+    """Group peers by port set into rules; addresses may be aggregated per port set.
+
+    Identities that render to the same selector peer (an inexact selector) are one
+    peer: their port sets are united, which admits nothing the peer does not already.
+    """
+    peer_ports: dict[Peer, set[PortKey]] = defaultdict(set)
+    peer_keys: dict[Peer, list[str]] = defaultdict(list)
+    by_ports: dict[frozenset[PortKey], list[str | Peer]] = defaultdict(list)
+    for key, ports in items.items():
+        peer = peer_for(ids, key, own_ns)
+        if peer is None:
+            by_ports[frozenset(ports)].append(key)
+        else:
+            peer_ports[peer] |= set(ports)
+            peer_keys[peer].append(key)
+    for peer, ports in peer_ports.items():
         by_ports[frozenset(ports)].append(peer)
     out: list[BuiltRule] = []
-    for portset, peers in by_ports.items():
+    for portset, members in by_ports.items():
         port_specs, widened = _port_specs(portset, opts.port_range_slack)
+        keys = [k for m in members for k in (peer_keys[m] if isinstance(m, Peer) else [m])]
         stats = Stats()
-        for p in peers:
-            for s in items[p].values():
-                stats.add(s)
-        selector_peers: list[Peer] = []
+        for k in keys:
+            for st in items[k].values():
+                stats.add(st)
+        selector_peers = [m for m in members if isinstance(m, Peer)]
         addresses: list[str] = []
         no_address = False
-        for key in peers:
-            peer = peer_for(ids, key, own_ns)
-            if peer is not None:
-                selector_peers.append(peer)
-                continue
+        for key in (m for m in members if isinstance(m, str)):
             ident = ids.identities[key]
             if ident.ip:
                 addresses.append(ident.ip)
             elif ident.endpoint_kind == "world" and opts.allow_any_external:
                 no_address = True
             else:
-                unexpressed.append(f"{ident.endpoint_kind} endpoint {ident.workload or ''} without an address".strip())
+                name = f" {ident.workload}" if ident.workload else ""
+                unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
         blocks = aggregate_addresses(
             addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
             allow_any=opts.allow_any_external, any_without_address=no_address,
         )
-        all_peers = sorted(set(selector_peers), key=_peer_sort_key)
+        all_peers = sorted(selector_peers, key=_peer_sort_key)
         all_peers += [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]
         if not all_peers:
             continue
-        out.append(BuiltRule(Rule(peers=tuple(all_peers), ports=port_specs), stats, tuple(sorted(peers)),
+        out.append(BuiltRule(Rule(peers=tuple(all_peers), ports=port_specs), stats, tuple(sorted(keys)),
                              widened, sum(b.extra for b in blocks)))
     return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
 

@@ -141,7 +141,7 @@ def verify(
     """Evaluate every observed connection (replies excluded) against ``policies``."""
     _check_table(con, source, ep_map, ids, replies)
     verification = _evaluate(policies, con, "NOT is_reply", ids)
-    n_replies = con.execute(f"SELECT count(*) FILTER (WHERE is_reply) FROM {CHECK_TABLE}").fetchone()[0]
+    n_replies = con.execute(f"SELECT count(*) FILTER (WHERE is_reply) FROM {CHECK_TABLE}").fetchall()[0][0]
     admitted = int(verification["allowed"].astype(bool).sum())
     total = len(verification)
     summary = {
@@ -170,3 +170,63 @@ def describe(row: dict[str, Any]) -> str:
     port_text = "" if port is None else f"/{int(port)}"
     where = f" ({row['file']}:{row['line']})" if _present(row.get("file")) else ""
     return f"{side('src')} → {side('dst')} {row.get('protocol')}{port_text}: {_present(row.get('reason')) or ''}{where}"
+
+
+MAX_PAIRS = 2_000_000
+
+
+def over_permission(
+    con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPolicy], ids: IdentityMap, edges: Sequence[Edge],
+    namespaces: set[str],
+) -> dict[str, Any]:
+    """Admitted (source workload, destination workload, protocol, port) combinations never observed.
+
+    Sources and destinations are the known workloads (one representative label set
+    each), destinations limited to covered namespaces; ports are every observed
+    (protocol, port). The combinations are built in DuckDB and judged by the same
+    evaluator as the verification. Above ``MAX_PAIRS`` combinations a deterministic
+    subset of destinations is measured, and the summary says so.
+    """
+    workloads = sorted((wl for wl in ids.workloads.values() if wl.label_sets), key=lambda w: w.key)
+    dsts = [wl for wl in workloads if wl.namespace in namespaces]
+    ports = sorted({(e.protocol, e.port) for e in edges if e.port is not None})
+    if not workloads or not dsts or not ports:
+        return {"admitted": 0, "observed": 0, "unobserved": 0, "sampled_destinations": None}
+    sampled = None
+    if len(workloads) * len(dsts) * len(ports) > MAX_PAIRS:
+        keep = max(1, MAX_PAIRS // (len(workloads) * len(ports)))
+        sampled = f"{keep} of {len(dsts)}"
+        dsts = dsts[:keep]
+
+    def frame(wls: list[Any]) -> pd.DataFrame:
+        reps = [min(wl.label_sets, key=lambda ls: ls.pairs) for wl in wls]
+        return pd.DataFrame({"ident": [wl.key for wl in wls], "ns": [wl.namespace for wl in wls],
+                             "wl": [wl.name for wl in wls], "k": [list(ls) for ls in reps],
+                             "v": [[v for _, v in ls.pairs] for ls in reps]})
+
+    con.register("_op_src", frame(workloads))
+    con.register("_op_dst", frame(dsts))
+    con.register("_op_port", pd.DataFrame({"protocol": [p for p, _ in ports], "port": [n for _, n in ports]}))
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE _rec_op AS
+            SELECT s.ident AS src_identity, d.ident AS dst_identity,
+                   s.ns AS src_namespace, s.wl AS src_workload, 'pod' AS src_kind, map(s.k, s.v) AS src_labels,
+                   d.ns AS dst_namespace, d.wl AS dst_workload, 'pod' AS dst_kind, map(d.k, d.v) AS dst_labels,
+                   p.protocol, CAST(p.port AS INTEGER) AS dst_port
+            FROM _op_src s CROSS JOIN _op_dst d CROSS JOIN _op_port p
+            ORDER BY s.ident, d.ident, p.protocol, p.port""")
+    finally:
+        for t in ("_op_src", "_op_dst", "_op_port"):
+            con.unregister(t)
+    from recommender.engine.evaluate import evaluate
+
+    pods, nss = model_pods(ids)
+    result = evaluate(list(policies), con.sql("SELECT * FROM _rec_op"), pods=pods, namespaces=nss)
+    tags = con.execute("SELECT src_identity, dst_identity, protocol, dst_port FROM _rec_op").fetchall()
+    con.execute("DROP TABLE _rec_op")
+    observed = {(e.src, e.dst, e.protocol, e.port) for e in edges}
+    allowed = result["allowed"].astype(bool).tolist()
+    admitted = sum(allowed)
+    hits = sum(1 for tag, ok in zip(tags, allowed) if ok and tag in observed)
+    return {"admitted": int(admitted), "observed": int(hits), "unobserved": int(admitted - hits),
+            "sampled_destinations": sampled}

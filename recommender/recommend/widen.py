@@ -114,20 +114,35 @@ def aggregate_addresses(
 
 
 def _bucketed(addrs: list[str], max_prefix: int, min_addresses: int) -> list[Aggregated]:
-    buckets: dict[ipaddress.IPv4Network, list[ipaddress.IPv4Address]] = {}
+    buckets: dict[ipaddress.IPv4Network, list[int]] = {}
     for a in addrs:
-        ip = ipaddress.IPv4Address(a)
-        buckets.setdefault(ipaddress.IPv4Network((int(ip), max_prefix), strict=False), []).append(ip)
+        ip = int(ipaddress.IPv4Address(a))
+        buckets.setdefault(ipaddress.IPv4Network((ip, max_prefix), strict=False), []).append(ip)
     out: list[Aggregated] = []
     for members in buckets.values():
-        if len(members) < max(min_addresses, 2):
-            out.extend(Aggregated(f"{m}/32", (str(m),)) for m in members)
-            continue
-        lo, hi = int(min(members)), int(max(members))
-        prefix = 32 - (lo ^ hi).bit_length()
-        net = ipaddress.IPv4Network((lo, prefix), strict=False)
-        out.append(Aggregated(str(net), tuple(str(m) for m in sorted(members))))
+        out.extend(_split(sorted(members), max(min_addresses, 2)))
     return out
+
+
+def _split(members: list[int], k: int) -> list[Aggregated]:
+    """The tightest CIDRs holding at least ``k`` observed addresses each; the rest stay /32.
+
+    Take the smallest CIDR covering ``members``; if one of its halves holds ``k``
+    addresses on its own, aggregate each half separately (tighter), otherwise the
+    whole CIDR is the aggregate.
+    """
+    if len(members) < k:
+        return [Aggregated(f"{ipaddress.IPv4Address(m)}/32", (str(ipaddress.IPv4Address(m)),)) for m in members]
+    lo, hi = members[0], members[-1]
+    prefix = 32 - (lo ^ hi).bit_length()
+    if prefix < 32:
+        mid = (lo >> (31 - prefix)) | 1
+        left = [m for m in members if (m >> (31 - prefix)) != mid]
+        right = [m for m in members if (m >> (31 - prefix)) == mid]
+        if len(left) >= k or len(right) >= k:
+            return _split(left, k) + _split(right, k)
+    net = ipaddress.IPv4Network((lo, prefix), strict=False)
+    return [Aggregated(str(net), tuple(str(ipaddress.IPv4Address(m)) for m in members))]
 
 
 def _sort_key(cidr: str) -> tuple[int, int, int]:
