@@ -209,6 +209,28 @@ def test_demo_regenerates_byte_for_byte(tmp_path):
         assert p.read_bytes() == (DEMO / p.relative_to(tmp_path)).read_bytes(), f"{p.name} drifted; regenerate data/demo"
 
 
+def test_demo_calico_pods_are_the_demo_inventory_pods():
+    """The README's first command joins these two files: names, IPs and labels must agree."""
+    inventory = yaml.safe_load((DEMO / "inventory.yaml").read_text())
+    pods = {(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in inventory["items"] if i["kind"] == "Pod"}
+    checked = 0
+    for line in (DEMO / "calico" / "flows.log").read_text().splitlines():
+        row = json.loads(line)
+        for side in ("source", "dest"):
+            if row[f"{side}_type"] != "wep":
+                continue
+            if row[f"{side}_name"] == "-":
+                prefix = row[f"{side}_name_aggr"][:-1]
+                assert any(ns == row[f"{side}_namespace"] and name.startswith(prefix) for ns, name in pods)
+                continue
+            pod = pods[(row[f"{side}_namespace"], row[f"{side}_name"])]
+            assert row[f"{side}_ip"] == pod["status"]["podIP"]
+            labels = dict(label.split("=", 1) for label in row[f"{side}_labels"]["labels"])
+            assert labels == pod["metadata"]["labels"]
+            checked += 1
+    assert checked > 100
+
+
 def test_demo_is_small_enough_to_commit():
     total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
     assert 0 < total < 2_000_000
@@ -370,3 +392,28 @@ def test_write_format_writes_exactly_n_records_reproducibly(fmt, tmp_path):
         assert len(a.read_text().splitlines()) == 700
     if fmt == "vpc":
         assert len(a.read_text().splitlines()) == 701 and (tmp_path / "a" / "inventory.json").is_file()
+
+
+def test_dual_stack_clusters_use_ipv6_in_every_format(tmp_path):
+    from recommender.synth import ClusterSize, inventory_objects
+    cluster = build_cluster(4, ClusterSize(tenants=2, workloads_per_tenant=6, nodes=3, ipv6=True))
+    v6_pods = {p.ip6: p for p in cluster.pods if p.ip6}
+    assert v6_pods and all(":" in ip for ip in v6_pods)
+    pods = [i for i in inventory_objects(cluster)["items"] if i["kind"] == "Pod" and not i["spec"].get("hostNetwork")]
+    assert all([x["ip"] for x in p["status"]["podIPs"]] == [p["status"]["podIP"], v6_pods_ip(v6_pods, p)]
+               for p in pods)
+    traffic = Traffic(cluster)
+    for fmt in FORMATS:
+        path, _ = write_format(fmt, tmp_path, records=5000, cluster=cluster, traffic=traffic)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+            text = " ".join(str(v) for v in pq.read_table(path, columns=["src_ip"]).column(0).to_pylist())
+        else:
+            text = path.read_text()
+        assert any(ip in text for ip in v6_pods), f"{fmt} has no IPv6 pod address"
+    hubble = [json.loads(line)["flow"] for line in (tmp_path / FORMATS["hubble"][0]).read_text().splitlines()]
+    assert {"IPv4", "IPv6"} <= {f["IP"]["ipVersion"] for f in hubble}
+
+
+def v6_pods_ip(v6_pods: dict, pod: dict) -> str:
+    return next(ip for ip, p in v6_pods.items() if p.name == pod["metadata"]["name"])

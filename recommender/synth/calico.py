@@ -41,24 +41,24 @@ def _net_aggr(ip: str) -> str:
     return "pvt" if any(addr in n for n in _PRIVATE) else "pub"
 
 
-def _side(prefix: str, ep: Ep, cluster: Cluster, aggregated: bool, common: dict) -> tuple[str, str]:
+def _side(prefix: str, ep: Ep, addr: str, cluster: Cluster, aggregated: bool, common: dict) -> tuple[str, str]:
     """The ``<prefix>_ip,name,name_aggr,namespace`` and ``<prefix>_type,labels`` JSON fragments."""
     if ep.kind == "pod":
         w = ep.workload
         assert w is not None
         labels = common[w.key] if aggregated else ep.labels
-        ip, name, aggr, ns, typ = (None if aggregated else ep.ip), ("-" if aggregated else ep.pod), \
+        ip, name, aggr, ns, typ = (None if aggregated else addr), ("-" if aggregated else ep.pod), \
             w.aggregated_name, ep.namespace, "wep"
         lab = json.dumps({"labels": label_strings(labels)}, separators=(",", ":"))
     elif ep.kind == "host":
         node = cluster.nodes[ep.node or 0].name
-        ip, name, aggr, ns, typ, lab = (None if aggregated else ep.ip), ("-" if aggregated else node), node, "-", \
+        ip, name, aggr, ns, typ, lab = (None if aggregated else addr), ("-" if aggregated else node), node, "-", \
             "hep", "null"
     elif ep.network_set:
-        ip, name, aggr, ns, typ = ep.ip, ep.network_set, ep.network_set, "-", "ns"
+        ip, name, aggr, ns, typ = addr, ep.network_set, ep.network_set, "-", "ns"
         lab = json.dumps({"labels": label_strings(ep.labels)}, separators=(",", ":"))
     else:
-        ip, name, aggr, ns, typ, lab = ep.ip, "-", _net_aggr(ep.ip), "-", "net", "null"
+        ip, name, aggr, ns, typ, lab = addr, "-", _net_aggr(addr), "-", "net", "null"
     head = (f'"{prefix}_ip":{_js(ip)},"{prefix}_name":{_js(name)},"{prefix}_name_aggr":{_js(aggr)},'
             f'"{prefix}_namespace":{_js(ns)}')
     return head, f'"{prefix}_type":"{typ}","{prefix}_labels":{lab}'
@@ -86,12 +86,12 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
     merged: list[int] = []
     text: list[str] = []
     seen_aggr: dict[int, int] = {}
-    cache: dict[tuple[int, str, bool], tuple[str, str]] = {}
+    cache: dict[tuple[int, str, str, bool], tuple[str, str]] = {}
 
-    def side(e: int, prefix: str, aggregated: bool) -> tuple[str, str]:
-        key = (e, prefix, aggregated)
+    def side(e: int, prefix: str, addr: str, aggregated: bool) -> tuple[str, str]:
+        key = (e, prefix, addr, aggregated)
         if key not in cache:
-            cache[key] = _side(prefix, eps[e], cluster, aggregated, common)
+            cache[key] = _side(prefix, eps[e], addr, cluster, aggregated, common)
         return cache[key]
 
     for i in range(len(traffic)):
@@ -107,8 +107,9 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
                     merged[seen_aggr[ci] + 1] += 1
                 continue
             seen_aggr[ci] = len(text)
-        sh, st = side(int(traffic.src[i]), "source", aggregated)
-        dh, dt = side(int(traffic.dst[i]), "dest", aggregated)
+        s_ip, d_ip = traffic.addresses(i)
+        sh, st = side(int(traffic.src[i]), "source", s_ip, aggregated)
+        dh, dt = side(int(traffic.dst[i]), "dest", d_ip, aggregated)
         base = f'{sh},"source_port":null,{st},{dh},"dest_port":{c.port},{dt},"proto":"{c.protocol.lower()}"'
         reporters = []
         if s.in_cluster:

@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from recommender.synth.cluster import CLUSTER_NAME, Cluster
+from recommender.synth.cluster import API_SERVER_IP, CLUSTER_NAME, Cluster
 from recommender.synth.traffic import Ep, LineSink, Traffic, active_rows
 
 WINDOW_SECONDS = 10
@@ -93,6 +93,27 @@ def _l4(proto: str, sport: int, dport: int, flags: str | None) -> str:
     return f'"l4":{{"{key}":{{"source_port":{sport},"destination_port":{dport}{fl}}}}}'
 
 
+def _dns_lookups(traffic: Traffic) -> dict[str, tuple[str, str]]:
+    """Per source workload, a name it resolves (its first non-DNS peer) and the answer."""
+    cluster = traffic.cluster
+    first_ip = {}
+    for e in traffic.endpoints:
+        key = f"ext:{e.ext_name}" if e.ext_name else f"{e.namespace}/{e.workload.name if e.workload else ''}"
+        first_ip.setdefault(key, e.ip)
+    out: dict[str, tuple[str, str]] = {}
+    for c in cluster.conns:
+        if c.port == 53 or c.src in out:
+            continue
+        if c.dst.startswith("ext:"):
+            ext = cluster.external(c.dst)
+            name = "kubernetes.default.svc.cluster.local." if ext.kind == "kube-apiserver" else f"{ext.name}.example.com."
+        else:
+            ns, wl = c.dst.split("/", 1)
+            name = f"{wl}.{ns}.svc.cluster.local."
+        out[c.src] = (name, first_ip[c.dst])
+    return out
+
+
 def _rows(traffic: Traffic, dns_l7: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(instance, event offset in ms, flow text after ``time``) for every event."""
     cluster = traffic.cluster
@@ -101,6 +122,7 @@ def _rows(traffic: Traffic, dns_l7: bool) -> tuple[np.ndarray, np.ndarray, list[
     inst: list[int] = []
     offset: list[int] = []
     text: list[str] = []
+    lookups = _dns_lookups(traffic)
     for i in range(len(traffic)):
         c = traffic.conn_of(i)
         si, di = int(traffic.src[i]), int(traffic.dst[i])
@@ -112,39 +134,50 @@ def _rows(traffic: Traffic, dns_l7: bool) -> tuple[np.ndarray, np.ndarray, list[
         direction = "EGRESS" if at_src else "INGRESS"
         point = ("TO_OVERLAY" if s.node != d.node and d.node is not None else "TO_STACK") if at_src else "TO_ENDPOINT"
         sj, dj = ident.json(si, observer), ident.json(di, observer)
-        version = "IPv6" if ":" in s.ip else "IPv4"
+        s_ip, d_ip = traffic.addresses(i)
+        version = "IPv6" if ":" in s_ip else "IPv4"
         sport = int(traffic.sport[i])
         tcp = c.protocol == "TCP"
-        events: list[tuple[bool, str | None, str]] = []
+        events: list[tuple[bool, tuple[str, ...], str]] = []
         if c.action == "deny":
-            events.append((False, '"SYN":true' if tcp else None, "DROPPED"))
+            events.append((False, ("SYN",) if tcp else (), "DROPPED"))
         else:
-            events.append((False, '"SYN":true' if tcp else None, "FORWARDED"))
-            events.append((True, '"SYN":true,"ACK":true' if tcp else None, "FORWARDED"))
-        for n, (is_reply, flags, verdict) in enumerate(events):
-            a, b, aj, bj, ap, bp = (d, s, dj, sj, c.port, sport) if is_reply else (s, d, sj, dj, sport, c.port)
+            events.append((False, ("SYN",) if tcp else (), "FORWARDED"))
+            events.append((True, ("SYN", "ACK") if tcp else (), "FORWARDED"))
+            if tcp and i % 4 == 0:                 # some captures also show the client's first data segment
+                events.append((False, ("PSH", "ACK"), "FORWARDED"))
+
+        def orient(is_reply: bool) -> tuple:
+            """(source ip, destination ip, their JSON, their ports) of a request or reply packet."""
+            if is_reply:
+                return d_ip, s_ip, dj, sj, c.port, sport
+            return s_ip, d_ip, sj, dj, sport, c.port
+
+        for n, (is_reply, names, verdict) in enumerate(events):
+            a, b, aj, bj, ap, bp = orient(is_reply)
+            flags = ",".join(f'"{f}":true' for f in names) or None
             drop = ',"drop_reason":133,"drop_reason_desc":"POLICY_DENIED"' if verdict == "DROPPED" else ""
             etype = '{"type":1,"sub_type":133}' if verdict == "DROPPED" else '{"type":4}'
-            summary = (f"TCP Flags: {'SYN, ACK' if is_reply else 'SYN'}" if tcp else c.protocol)
+            summary = f"TCP Flags: {', '.join(names)}" if tcp else c.protocol
             inst.append(i)
             offset.append(n)
             text.append(
-                f'"verdict":"{verdict}"{drop},"IP":{{"source":"{a.ip}","destination":"{b.ip}",'
+                f'"verdict":"{verdict}"{drop},"IP":{{"source":"{a}","destination":"{b}",'
                 f'"ipVersion":"{version}"}},{_l4(c.protocol, ap, bp, flags)},"source":{aj},"destination":{bj},'
                 f'"Type":"L3_L4","node_name":"{node}","event_type":{etype},"traffic_direction":"{direction}",'
                 f'"trace_observation_point":"{point}","is_reply":{str(is_reply).lower()},'
                 f'"Summary":"{summary}"}},"node_name":"{node}"')
         if dns_l7 and c.port == 53 and d.workload is not None and d.workload.name == "coredns" and i % 2 == 0:
-            query = f"{d.workload.name}-probe.{s.namespace}.svc.cluster.local."
-            for n, is_reply in ((2, False), (3, True)):
-                a, b, aj, bj, ap, bp = (d, s, dj, sj, c.port, sport) if is_reply else (s, d, sj, dj, sport, c.port)
-                l7 = ({"type": "RESPONSE", "dns": {"query": query, "ips": [s.ip], "ttl": 30, "rcode": 0,
+            query, answer = lookups.get(c.src, ("kubernetes.default.svc.cluster.local.", API_SERVER_IP))
+            for n, is_reply in ((3, False), (4, True)):
+                a, b, aj, bj, ap, bp = orient(is_reply)
+                l7 = ({"type": "RESPONSE", "dns": {"query": query, "ips": [answer], "ttl": 30, "rcode": 0,
                                                    "qtypes": ["A"], "rrtypes": ["A"]}} if is_reply
                       else {"type": "REQUEST", "dns": {"query": query, "qtypes": ["A"]}})
                 inst.append(i)
                 offset.append(n)
                 text.append(
-                    f'"verdict":"FORWARDED","IP":{{"source":"{a.ip}","destination":"{b.ip}","ipVersion":"{version}"}},'
+                    f'"verdict":"FORWARDED","IP":{{"source":"{a}","destination":"{b}","ipVersion":"{version}"}},'
                     f'{_l4(c.protocol, ap, bp, None)},"source":{aj},"destination":{bj},"Type":"L7",'
                     f'"node_name":"{node}","l7":{json.dumps(l7, separators=(",", ":"))},"event_type":{{"type":129}},'
                     f'"traffic_direction":"{direction}","is_reply":{str(is_reply).lower()},'

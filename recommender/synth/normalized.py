@@ -75,6 +75,10 @@ def _batches(traffic: Traffic, csv: bool, records: int | None, windows: int | No
     eps = _endpoint_table(traffic, csv)
     conns = _conn_table(traffic.cluster, csv)
     rng = np.random.default_rng([traffic.seed, 7])
+    v4 = np.asarray([e.ip for e in traffic.endpoints], dtype=object)
+    v6 = np.asarray([e.ip6 or e.ip for e in traffic.endpoints], dtype=object)
+    src_ip = np.where(traffic.v6, v6[traffic.src], v4[traffic.src])
+    dst_ip = np.where(traffic.v6, v6[traffic.dst], v4[traffic.dst])
     if records is None and windows is None:
         windows = 1
     done = 0
@@ -92,6 +96,8 @@ def _batches(traffic: Traffic, csv: bool, records: int | None, windows: int | No
             "window_end": pa.array(np.full(n, win.end * 1_000_000), TS),
             **{f"src_{c}": src.column(c) for c in eps.column_names},
             **{f"dst_{c}": dst.column(c) for c in eps.column_names},
+            "src_ip": pa.array(src_ip[k], pa.string()),
+            "dst_ip": pa.array(dst_ip[k], pa.string()),
             **{c: conn.column(c) for c in conns.column_names},
             "flows": pa.array(win.flows[:n], pa.int64()),
             "packets": pa.array((win.packets_in + win.packets_out)[:n], pa.int64()),

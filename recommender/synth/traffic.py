@@ -101,12 +101,24 @@ class Traffic:
         rates = np.asarray([c.rate for c in cluster.conns], dtype=np.float64)
         self.rate = rates[self.conn] if len(self.conn) else np.zeros(0)
         self.denied = np.asarray([c.action == "deny" for c in cluster.conns], dtype=bool)[self.conn]
+        # Dual-stack clusters: half the pod-to-pod pairs talk over IPv6.
+        has6 = np.asarray([e.ip6 is not None for e in self.endpoints], dtype=bool)
+        self.v6 = np.zeros(len(self.conn), dtype=bool)
+        if has6.any() and len(self.conn):
+            self.v6 = has6[self.src] & has6[self.dst] & (rng.random(len(self.conn)) < 0.5)
 
     def __len__(self) -> int:
         return len(self.conn)
 
     def conn_of(self, i: int) -> Conn:
         return self.cluster.conns[int(self.conn[i])]
+
+    def addresses(self, i: int) -> tuple[str, str]:
+        """Source and destination address of instance ``i`` (IPv6 for dual-stack pairs)."""
+        s, d = self.endpoints[int(self.src[i])], self.endpoints[int(self.dst[i])]
+        if self.v6[i] and s.ip6 and d.ip6:
+            return s.ip6, d.ip6
+        return s.ip, d.ip
 
     def windows(self, seconds: int, *, activity: float = 0.5, stream: int = 0) -> Iterator[Window]:
         """Endless seeded windows of ``seconds``. Window 0 has every instance;

@@ -48,8 +48,9 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, list[str], list[str
         short = i % 3 == 0
         req_flags, rep_flags = (3 if short else 2, 19 if short else 18) if c.protocol == "TCP" else (0, 0)
         denied = c.action == "deny"
-        request = f"{s.ip} {d.ip} {sport} {c.port} {proto}"
-        response = f"{d.ip} {s.ip} {c.port} {sport} {proto}"
+        s_ip, d_ip = traffic.addresses(i)
+        request = f"{s_ip} {d_ip} {sport} {c.port} {proto}"
+        response = f"{d_ip} {s_ip} {c.port} {sport} {proto}"
         for ep, side in ((s, "src"), (d, "dst")):
             if ep.node is None:
                 continue
@@ -61,12 +62,12 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, list[str], list[str
             inst.append(i)
             reply.append(False)
             pre.append(f"5 {ACCOUNT} {eni} {request}")
-            post.append(f"{action} OK {req_flags} {s.ip} {d.ip} {out_dir}")
+            post.append(f"{action} OK {req_flags} {s_ip} {d_ip} {out_dir}")
             if not denied:
                 inst.append(i)
                 reply.append(True)
                 pre.append(f"5 {ACCOUNT} {eni} {response}")
-                post.append(f"ACCEPT OK {rep_flags} {d.ip} {s.ip} {in_dir}")
+                post.append(f"ACCEPT OK {rep_flags} {d_ip} {s_ip} {in_dir}")
     return np.asarray(inst, dtype=np.int64), np.asarray(reply, dtype=bool), pre, post
 
 
