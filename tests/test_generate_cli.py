@@ -1,0 +1,104 @@
+"""`recommend generate` end to end: outputs, exit codes, report, --existing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+GOLDEN = Path(__file__).parent / "golden"
+SHOP = GOLDEN / "shop" / "flows.csv"
+HEADER = "src_kind,src_namespace,src_pod,src_ip,src_labels,dst_kind,dst_namespace,dst_pod,dst_ip,dst_labels,protocol,dst_port,action\n"
+
+
+def test_stdout_yaml_and_summary_on_stderr(cli) -> None:
+    r = cli("generate", SHOP, "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == (GOLDEN / "shop" / "expected.yaml").read_text()
+    assert "coverage: 12/12 observed connections admitted (100.0%)" in r.stderr
+    assert "1 denied (excluded)" in r.stderr
+    assert "over-permission:" in r.stderr and "shop: 8 policies" in r.stderr
+
+
+def test_directory_output_one_file_per_namespace(cli, tmp_path: Path) -> None:
+    out = tmp_path / "policies"
+    r = cli("generate", GOLDEN / "tenants" / "flows.csv", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["monitoring.yaml", "tenant-a.yaml", "tenant-b.yaml"]
+    docs = list(yaml.safe_load_all((out / "tenant-a.yaml").read_text()))
+    assert {d["metadata"]["namespace"] for d in docs} == {"tenant-a"}
+
+
+def test_single_file_output_and_kinds(cli, tmp_path: Path) -> None:
+    out = tmp_path / "all.yaml"
+    r = cli("generate", SHOP, "-o", out, "--kind", "calico-staged-native", "--tier", "default")
+    assert r.exit_code == 0, r.stderr
+    docs = list(yaml.safe_load_all(out.read_text()))
+    assert {d["kind"] for d in docs} == {"StagedNetworkPolicy"}
+    deny = [d for d in docs if d["metadata"]["name"] == "default-deny"][0]
+    assert deny["spec"] == {"stagedAction": "Set", "tier": "default", "selector": "all()", "types": ["Ingress", "Egress"],
+                            "ingress": [], "egress": []}
+
+
+def test_no_default_deny(cli) -> None:
+    r = cli("generate", SHOP, "--no-default-deny")
+    assert r.exit_code == 0 and "default-deny" not in r.stdout
+
+
+def test_verification_failure_exits_1_and_writes_nothing(cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.csv"
+    # Cilium reserved:world without an address: no ipBlock can admit it
+    flows.write_text(HEADER + "pod,shop,web-0,10.244.1.5,app=web,world,,,,,TCP,443,allow\n")
+    out = tmp_path / "out"
+    for extra in ((), ("--allow-any-external",)):   # even 0.0.0.0/0 cannot be proven to admit an unknown address
+        r = cli("generate", flows, "-o", out, *extra)
+        assert r.exit_code == 1
+        assert "not admitted: shop/web-0[10.244.1.5] → world TCP/443" in r.stderr
+        assert "nothing written" in r.stderr and not out.exists()
+
+
+def test_allow_any_external(cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.csv"
+    flows.write_text(HEADER + "pod,shop,web-0,10.244.1.5,app=web,network,,,198.51.100.7,,TCP,443,allow\n")
+    assert "cidr: 198.51.100.7/32" in cli("generate", flows).stdout
+    r = cli("generate", flows, "--allow-any-external")
+    assert r.exit_code == 0 and "cidr: 0.0.0.0/0" in r.stdout and "- 10.0.0.0/8" in r.stdout
+    assert "widening: 4272881663 external addresses" in r.stderr
+
+
+def test_usage_errors_exit_2(cli, tmp_path: Path) -> None:
+    assert cli("generate", SHOP, "--cidr-min-addresses", "3").exit_code == 2
+    assert cli("generate", SHOP, "--report", tmp_path / "r.txt").exit_code == 2
+    assert cli("generate").exit_code == 2
+    missing = cli("generate", tmp_path / "nope.csv")
+    assert missing.exit_code == 2 and "nope.csv" in missing.stderr
+
+
+def test_report_json_and_markdown(cli, tmp_path: Path) -> None:
+    rj, rm = tmp_path / "r.json", tmp_path / "r.md"
+    assert cli("generate", SHOP, "--report", rj).exit_code == 0
+    assert cli("generate", SHOP, "--report", rm).exit_code == 0
+    report = json.loads(rj.read_text())
+    assert report["summary"]["verification"]["coverage"] == 1.0
+    rule = [r for r in report["rules"] if r["policy"] == "postgres" and r["direction"] == "Ingress"][0]
+    assert rule["peers"] == ["pod:shop/catalog"] and rule["ports"] == "TCP/5432"
+    assert rule["connections"] == 1 and rule["flows"] == 150 and rule["bytes"] == 2000000
+    assert rule["formats"] == ["normalized"] and rule["samples"] == [f"{SHOP}:10"]
+    md = rm.read_text()
+    assert md.startswith("# Recommended policies: provenance") and "| shop/postgres | Ingress | 0 | pod:shop/catalog |" in md
+
+
+def test_existing_policies_cover_part_of_the_traffic(cli, tmp_path: Path) -> None:
+    existing = tmp_path / "existing.yaml"
+    existing.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: postgres-from-catalog, namespace: shop}\n"
+        "spec:\n  podSelector: {matchLabels: {app: postgres}}\n  policyTypes: [Ingress]\n"
+        "  ingress:\n  - from: [{podSelector: {matchLabels: {app: catalog}}}]\n    ports: [{protocol: TCP, port: 5432}]\n"
+    )
+    r = cli("generate", SHOP, "--existing", existing)
+    assert r.exit_code == 0, r.stderr
+    assert "existing policy shop/postgres-from-catalog already admits" in r.stderr
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(r.stdout)}
+    assert "postgres" not in docs             # its only traffic is already allowed by the existing policy
+    assert docs["catalog"]["spec"]["egress"][-1]["to"] == [{"podSelector": {"matchLabels": {"app": "postgres"}}}]
