@@ -52,6 +52,7 @@ class Builder:
         self.workloads: dict[str, Workload] = {}
         self.externals: dict[str, External] = {}
         self.conns: list[Conn] = []
+        self._declared: set[tuple[str, str, str, int]] = set()
         self.api = self.external("kube-apiserver", "kube-apiserver", [API_SERVER_IP])
 
     # -- randomness ---------------------------------------------------------
@@ -139,6 +140,10 @@ class Builder:
             number, protocol = p.port, p.protocol
         else:
             number = port
+        key = (src, dst, protocol, number)
+        if key in self._declared:               # one verdict per connection: the first declaration wins
+            return
+        self._declared.add(key)
         if action == "deny" and not deny_at:
             deny_at = "dst" if not dst.startswith("ext:") else "src"
         self.conns.append(Conn(src, dst, protocol, number, action, deny_at, rate, all_dst_pods))

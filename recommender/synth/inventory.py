@@ -10,6 +10,7 @@ what readers rely on and what makes them realistic: ``generateName``,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ _API_VERSION = {"ReplicaSet": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": 
 
 
 def _stamp(offset: int) -> str:
-    import datetime as dt
     return dt.datetime.fromtimestamp(BASE_TIME - offset, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

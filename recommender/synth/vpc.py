@@ -13,7 +13,9 @@ Each connection instance is seen on the ENI of every node it touches
 UDP and SCTP records carry flags 0. A denied connection shows only its
 request records, ``REJECT`` on the ENI of the side whose policy refused it.
 VPC logs know nothing of pods: pair them with the inventory
-(``write_inventory``) of the same cluster.
+(``write_inventory``) of the same cluster. Traffic between two pods of one
+node, which a real VPC never sees, is still written (on that node's ENI) so
+that every expected connection is visible in this format too.
 """
 
 from __future__ import annotations
