@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from recommender.engine.validate import STAGED_POLICY, Problem, check_policy
 from recommender.errors import PolicyError, location
 from recommender.io.k8s_objects import parse_namespace, parse_pod
-from recommender.io.yamlloc import FieldPath, Located, load_file
+from recommender.io.yamlloc import FieldPath, Located, load_file, no_gc
 from recommender.model import (
     IPBlock,
     LabelSelector,
@@ -153,25 +153,28 @@ def policy_files(paths: Iterable[str | Path] | str | Path) -> list[Path]:
     de-duplicated file list; a named file is read whatever its suffix."""
     if isinstance(paths, str | Path):
         paths = [paths]
-    found: dict[Path, None] = {}
+    found: dict[Path, Path] = {}  # resolved → as named (messages show the path the user gave)
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and child.suffix.lower() in SUFFIXES:
-                    found.setdefault(child, None)
+                    found.setdefault(child.resolve(), child)
         elif path.exists():
-            found.setdefault(path, None)
+            found.setdefault(path.resolve(), path)
         else:
             raise PolicyError("no such file or directory", file=str(path), hint="check the --policies path")
-    return list(found)
+    return list(found.values())
 
 
-def _sub(doc: Located, value: Any, prefix: FieldPath) -> Located:
-    """The ``Located`` of a nested document (an item of a ``kind: List``)."""
-    n = len(prefix)
-    lines = {p[n:]: ln for p, ln in doc.lines.items() if p[:n] == prefix and len(p) > n}
-    return Located(value, doc.file, doc.lines.get(prefix, doc.line), lines)
+def _list_items(doc: Located, items: list[Any]) -> list[Located]:
+    """The items of a ``kind: List`` as documents of their own, with their field
+    lines re-rooted (one pass over the line map, not one per item)."""
+    lines: list[dict[FieldPath, int]] = [{} for _ in items]
+    for path, line in doc.lines.items():
+        if len(path) > 2 and path[0] == "items" and isinstance(path[1], int):
+            lines[path[1]][path[2:]] = line
+    return [Located(item, doc.file, doc.lines.get(("items", i), doc.line), lines[i]) for i, item in enumerate(items)]
 
 
 def _name_of(value: Mapping[str, Any]) -> str:
@@ -202,8 +205,8 @@ class _Loader:
             items = [] if items is None else items
             if not isinstance(items, list):
                 raise PolicyError("must be a list", file=doc.file, line=doc.line_of(("items",)), path="items")
-            for i, item in enumerate(items):
-                self.document(_sub(doc, item, ("items", i)))
+            for item in _list_items(doc, items):
+                self.document(item)
         elif kind in ("NetworkPolicy", STAGED_POLICY[1]):
             self.policy(doc, kind)
         elif kind == "Pod":
@@ -242,9 +245,10 @@ def load_policies(paths: Iterable[str | Path] | str | Path) -> PolicySet:
     Raises ``PolicyError`` (exit code 2) naming ``FILE:LINE path`` for the first
     invalid document, unreadable file or YAML syntax error."""
     loader = _Loader()
-    for path in policy_files(paths):
-        for doc in load_file(path):
-            loader.document(doc)
+    with no_gc():
+        for path in policy_files(paths):
+            for doc in load_file(path):
+                loader.document(doc)
     result = loader.result
     result.policies = tuple(loader.policies[k] for k in sorted(loader.policies))
     result.pods = tuple(sorted(loader.pods, key=lambda p: (p.namespace, p.name)))
