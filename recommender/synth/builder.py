@@ -57,7 +57,7 @@ class Builder:
 
     # -- randomness ---------------------------------------------------------
     def suffix(self, n: int) -> str:
-        return "".join(self.rng.choice(list(HASH_ALPHABET), n))
+        return "".join(HASH_ALPHABET[i] for i in self.rng.integers(0, len(HASH_ALPHABET), n).tolist())
 
     def pick(self, items: list, k: int | None = None):
         if k is None:

@@ -85,7 +85,7 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
     is_dst: list[bool] = []
     merged: list[int] = []
     text: list[str] = []
-    seen_aggr: dict[int, int] = {}
+    aggregated_rows: dict[int, list[int]] = {}   # connection → its level-2 rows (one per reporter)
     cache: dict[tuple[int, str, str, bool], tuple[str, str]] = {}
 
     def side(e: int, prefix: str, addr: str, aggregated: bool) -> tuple[str, str]:
@@ -99,14 +99,11 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
         s, d = eps[int(traffic.src[i])], eps[int(traffic.dst[i])]
         aggregated = s.in_cluster and d.in_cluster and (s.namespace in AGGREGATED_NAMESPACES
                                                         or d.namespace in AGGREGATED_NAMESPACES)
-        if aggregated:
-            ci = int(traffic.conn[i])
-            if ci in seen_aggr:
-                merged[seen_aggr[ci]] += 1
-                if len(text) > seen_aggr[ci] + 1 and inst[seen_aggr[ci] + 1] == inst[seen_aggr[ci]]:
-                    merged[seen_aggr[ci] + 1] += 1
-                continue
-            seen_aggr[ci] = len(text)
+        ci = int(traffic.conn[i])
+        if aggregated and ci in aggregated_rows:    # same prefixes: counted into the first pair's rows
+            for r in aggregated_rows[ci]:
+                merged[r] += 1
+            continue
         s_ip, d_ip = traffic.addresses(i)
         sh, st = side(int(traffic.src[i]), "source", s_ip, aggregated)
         dh, dt = side(int(traffic.dst[i]), "dest", d_ip, aggregated)
@@ -118,6 +115,8 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
         if d.in_cluster and c.deny_at != "src":
             act = "deny" if c.deny_at == "dst" else "allow"
             reporters.append((True, act, _policy(d, cluster, act, "ingress")))
+        if aggregated:
+            aggregated_rows[ci] = list(range(len(text), len(text) + len(reporters)))
         for dst_rep, act, pol in reporters:
             inst.append(i)
             is_dst.append(dst_rep)

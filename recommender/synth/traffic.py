@@ -87,7 +87,8 @@ class Traffic:
                     chosen = dsts
                 else:
                     k = 1 + int(rng.integers(min(max_pairs_per_src, len(dsts))))
-                    chosen = [dsts[int(j)] for j in sorted(rng.choice(len(dsts), size=k, replace=False))]
+                    j = int(rng.integers(len(dsts)))       # k distinct neighbours, cheaply
+                    chosen = [dsts[(j + m) % len(dsts)] for m in range(k)]
                 for d in chosen:
                     if s == d:
                         continue
