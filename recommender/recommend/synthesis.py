@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
 from recommender.model import IPBlock, LabelSelector, Peer, PortSpec, Rule
 from recommender.recommend.identity import Identity, IdentityMap, endpoint_key_sql
@@ -96,7 +96,8 @@ def collect_edges(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str]
 ) -> dict[Edge, Stats]:
     """Aggregate the ``source`` relation (connections schema) to identity edges."""
-    frame = pd.DataFrame({"ekey": list(ep_map.keys()), "ident": list(ep_map.values())})
+    frame = pa.table({"ekey": pa.array(list(ep_map.keys()), pa.string()),
+                      "ident": pa.array(list(ep_map.values()), pa.string())})
     con.register("_rec_ep", frame)
     try:
         rows = con.execute(

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from recommender.model import Labels, Namespace, NetworkPolicy, Pod
 from recommender.recommend.identity import IdentityMap, endpoint_key_sql
@@ -49,13 +50,13 @@ def _check_table(
     """A temp table of the connections to verify, each tagged with its source and destination
     identities and whether it is reply traffic; rows in a deterministic order. An endpoint
     whose address identity resolution inferred (a host known by node name) gets that address."""
-    frame = pd.DataFrame({
-        "ekey": list(ep_map.keys()), "ident": list(ep_map.values()),
-        "ip": [ids.identities[i].ip for i in ep_map.values()],
+    frame = pa.table({
+        "ekey": pa.array(list(ep_map.keys()), pa.string()), "ident": pa.array(list(ep_map.values()), pa.string()),
+        "ip": pa.array([ids.identities[i].ip for i in ep_map.values()], pa.string()),
     })
-    rep = pd.DataFrame({
-        "s": [e.src for e in replies], "d": [e.dst for e in replies],
-        "p": [e.protocol for e in replies], "port": pd.array([e.port for e in replies], dtype="Int32"),
+    rep = pa.table({
+        "s": pa.array([e.src for e in replies], pa.string()), "d": pa.array([e.dst for e in replies], pa.string()),
+        "p": pa.array([e.protocol for e in replies], pa.string()), "port": pa.array([e.port for e in replies], pa.int32()),
     })
     con.register("_rec_ep2", frame)
     con.register("_rec_rep", rep)
