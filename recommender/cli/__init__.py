@@ -13,8 +13,16 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-import click
 import typer
+
+try:  # typer >= 0.22 vendors click; older releases depend on the real package
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
+# The exit/abort exception types differ between typer releases (its own, or click's).
+_EXIT = tuple({typer.Exit, *(getattr(click_exceptions, "Exit", typer.Exit),)})
+_ABORT = tuple({typer.Abort, *(getattr(click_exceptions, "Abort", typer.Abort),)})
 
 from recommender.errors import EXIT_INTERNAL, RecommenderError
 
@@ -42,12 +50,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     _register_commands()
     try:
         rv = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="recommend")
-    except click.ClickException as e:
+    except click_exceptions.ClickException as e:
         e.show(file=sys.stderr)
         return e.exit_code
-    except click.exceptions.Exit as e:
+    except _EXIT as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except _ABORT:
         print("recommend: aborted", file=sys.stderr)
         return 130
     except RecommenderError as e:
