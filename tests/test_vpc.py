@@ -297,3 +297,18 @@ def test_check_tokens_agrees_with_good_records() -> None:
     fields = tuple(V3.split())
     assert vpc.check_tokens(rec("eni-1", CLIENT, SERVER, 1, 2, 2).split(" "), fields) is None
     assert vpc.check_tokens("3 eni-1 - - - - - - - 1 2 - - NODATA".split(" "), fields) is None
+
+
+def test_gzip_detected_by_content_not_name(tmp_path: Path) -> None:
+    line = rec("eni-1", CLIENT, SERVER, 40000, 80, 2)
+    stats, rows, _ = ingest(tmp_path, [line], name="flows.gz")              # the helper compresses *.gz
+    (tmp_path / "flows.gz").rename(tmp_path / "flows.log")
+    con = duckdb.connect()
+    con.execute(schema.connections_ddl("stage"))
+    again = vpc.read(con, str(tmp_path / "flows.log"), target="stage", skip_bad=False)
+    assert again.accepted == stats.accepted == 1 and len(rows) == 1
+
+    envelope = {"logEvents": [{"message": "2 1 eni-a 10.0.0.1 10.0.0.2 40000 443 6 5 500 1 2 ACCEPT OK"}]}
+    gz = tmp_path / "cw.json.gz"
+    gz.write_bytes(gzip.compress(json.dumps(envelope).encode()))
+    assert vpc.read(con, str(gz), target="stage", skip_bad=False).accepted == 1

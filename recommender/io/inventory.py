@@ -235,7 +235,13 @@ def _get(obj: dict[str, Any], *keys: str) -> Any:
     return obj
 
 
+_IPV4 = re.compile(r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+
+
 def _ip(doc: _Doc, value: Any, path: tuple[str | int, ...]) -> str:
+    """The canonical text of an IP address (IPv6 compressed), the form enrichment joins on."""
+    if isinstance(value, str) and _IPV4.fullmatch(value):
+        return value
     try:
         return ipaddress.ip_address(str(value)).compressed
     except ValueError:

@@ -139,9 +139,9 @@ def _envelope_layout(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) ->
     out = os.path.join(tmpdir, "messages.txt")
     try:
         con.execute(
-            "COPY (SELECT e.message FROM (SELECT unnest(logEvents) AS e FROM read_json(?, format='auto')))"
-            " TO ? (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')",
-            [str(path), out],
+            "COPY (SELECT e.message FROM (SELECT unnest(logEvents) AS e FROM read_json(?, format='auto',"
+            " compression=?))) TO ? (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')",
+            [str(path), "gzip" if L.is_gzip(path) else "none", out],
         )
     except duckdb.Error as exc:
         raise InputError(f"not a CloudWatch Logs subscription envelope: {_first(exc)}", file=str(path),

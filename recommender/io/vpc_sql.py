@@ -10,7 +10,8 @@ Pipeline (two statements over the data, temp tables dropped at the end):
 1. ``pairs``: one streaming ``read_csv`` aggregated first per *view*
    (interface × direction of an undirected 5-tuple) and then per undirected
    5-tuple ("pair"), keeping for each direction the record count, packets and
-   bytes of the smallest interface id that saw it. Lines DuckDB cannot parse
+   bytes of one interface that saw it (the smallest hash of the interface id,
+   a deterministic choice). Lines DuckDB cannot parse
    (field count, a port above 65535, a protocol number above 255) land in
    DuckDB's reject table with their line number; records with a bad action,
    log-status or a missing required field are kept apart (``valid``); each
@@ -29,8 +30,8 @@ Pipeline (two statements over the data, temp tables dropped at the end):
       ephemeral one (32768 and above, Linux' default range) is the server;
       then the lower port. Equal ports and port-less protocols (ICMP…) keep
       each record's own direction (both directions become connections).
-3. De-duplication: in the initiator's direction, the records of the smallest
-   interface id are *accepted*; the same direction on other interfaces is
+3. De-duplication: in the initiator's direction, the records of one interface
+   (chosen as above) are *accepted*; the same direction on other interfaces is
    skipped as ``duplicate ENI``; the reply direction is skipped as ``reply``
    (packets and bytes of both directions are kept). When only replies were
    logged, they stand in for the initiator's view, flipped. A connection is
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from recommender.io.lines import is_gzip
 from recommender.io.readers import ReadStats
 
 _IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -78,7 +80,9 @@ def _csv_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: d
     reject_opts = (f", store_rejects=true, rejects_table='{rejects.rejects}', rejects_scan='{rejects.scans}'"
                    if rejects else ", ignore_errors=true")
     path = csv_path.replace("'", "''")
+    compression = "gzip" if is_gzip(csv_path) else "none"
     return (f"read_csv('{path}', delim=' ', header={'true' if header_lines else 'false'}, quote='', escape='',"
+            f" compression='{compression}',"
             f" nullstr='-', strict_mode=true, null_padding=false, auto_detect=false,"
             f" columns={{{columns}}}{reject_opts})")
 
@@ -117,15 +121,17 @@ p AS (
 ), views AS (
   SELECT CASE WHEN a THEN src ELSE dst END AS lo_ip, CASE WHEN a THEN sp ELSE dp END AS lo_port,
          CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
-         proto, status, valid, iface, a,
+         proto, status, valid, hash(iface) AS iface, a,
          sum(CASE WHEN a THEN ev ELSE -ev END) AS e, bool_or(action = 'REJECT') AS rej,
-         count(*) AS n, sum(packets) AS packets, sum(bytes) AS bytes, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
+         count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets, CAST(sum(bytes) AS BIGINT) AS bytes,
+         min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
   FROM d GROUP BY ALL
 )
 SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, sum(e) AS e, bool_or(rej) AS rej,
        sum(n) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
        coalesce(sum(n) FILTER (WHERE a), 0) AS n_a, coalesce(sum(n) FILTER (WHERE NOT a), 0) AS n_b,
-       -- per direction, the view of the smallest interface id (struct min compares `i` first)
+       -- per direction, the view of one interface: the smallest hash of the interface id (a struct's
+       -- min compares `i` first; an integer hash is cheaper to compare than the id itself)
        min(CASE WHEN a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS va,
        min(CASE WHEN NOT a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS vb
 FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
