@@ -23,9 +23,8 @@ from typing import Any
 
 from recommender.engine import k8s_names as names
 from recommender.errors import PolicyError, location
+from recommender.io.yamlloc import FieldPath, render_path
 from recommender.model.policy import NetworkPolicy
-
-FieldPath = tuple[str | int, ...]
 
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 STAGED_POLICY = ("projectcalico.org/v3", "StagedKubernetesNetworkPolicy")
@@ -87,8 +86,6 @@ class _Walk:
         return self.line
 
     def add(self, path: FieldPath, reason: str, severity: str = "error") -> None:
-        from recommender.io.yamlloc import render_path
-
         self.problems.append(Problem(render_path(path), reason, self.file, self.line_of(path), severity))
 
     def mapping(self, value: Any, path: FieldPath, fields: set[str] | None) -> dict[str, Any] | None:
