@@ -332,3 +332,20 @@ def test_cli_reports_an_invalid_policy_with_exit_code_2(tmp_path: Path, cli) -> 
     assert result.exit_code == 2
     assert f"{path}:17 spec.ingress[0].from[0].ipBlock.except[0]: must be a strict subset of cidr 128.12.0.0/24" in result.stderr
     assert result.stdout == ""
+
+
+def test_calico_native_network_policy_is_skipped_not_rejected(tmp_path: Path) -> None:
+    text = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: allow-tcp-6379, namespace: production}\n" \
+           "spec:\n  selector: role == 'database'\n  types: [Ingress]\n"
+    result = load_policies([write(tmp_path, "calico.yaml", text)])
+    assert result.policies == ()
+    assert [(s.kind, s.name, s.reason) for s in result.skipped] == [
+        ("NetworkPolicy", "production/allow-tcp-6379", "projectcalico.org/v3 NetworkPolicy is Calico's own kind, not evaluated")
+    ]
+
+
+def test_duplicate_keys_in_json_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "dup.json", '{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",\n "kind": "List"}')
+    with pytest.raises(PolicyError) as err:
+        load_policies([path])
+    assert str(err.value) == f"{path}:2 kind: duplicate key 'kind'"

@@ -207,6 +207,8 @@ class _Loader:
                 raise PolicyError("must be a list", file=doc.file, line=doc.line_of(("items",)), path="items")
             for item in _list_items(doc, items):
                 self.document(item)
+        elif kind == "NetworkPolicy" and "projectcalico.org/" in str(value.get("apiVersion")):
+            self.skip(doc, kind, f"{value.get('apiVersion')} NetworkPolicy is Calico's own kind, not evaluated")
         elif kind in ("NetworkPolicy", STAGED_POLICY[1]):
             self.policy(doc, kind)
         elif kind == "Pod":

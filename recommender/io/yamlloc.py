@@ -131,13 +131,17 @@ class _Builder:
         return result
 
 
-def _syntax_error(exc: yaml.YAMLError, file: str | None) -> PolicyError:
+class YAMLSyntaxError(PolicyError):
+    """The text is not YAML at all (as opposed to a YAML document we refuse)."""
+
+
+def _syntax_error(exc: yaml.YAMLError, file: str | None) -> YAMLSyntaxError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     reason = f"invalid YAML: {context + ', ' if context else ''}{problem}"
-    return PolicyError(reason, file=file, line=line, hint="fix the YAML syntax (indentation, quoting) at that line")
+    return YAMLSyntaxError(reason, file=file, line=line, hint="fix the YAML syntax (indentation, quoting) at that line")
 
 
 @contextmanager
@@ -170,20 +174,31 @@ def iter_documents(text: str, file: str | None = None) -> Iterator[Located]:
 
 
 def load_text(text: str, file: str | None = None) -> list[Located]:
-    """Documents of ``text``; JSON that YAML cannot read (tabs for indentation,
-    for instance) falls back to ``json.loads`` with the document line only."""
+    """Documents of ``text``. JSON is read as YAML (it nearly is), so errors
+    keep their lines; JSON that libyaml cannot parse falls back to
+    ``json.loads`` with the document line only. Duplicate keys are refused in
+    both."""
     try:
         with no_gc():
             return list(iter_documents(text, file))
-    except PolicyError:
+    except YAMLSyntaxError:
         stripped = text.lstrip()
         if not stripped.startswith(("{", "[")):
             raise
         try:
-            value = json.loads(text)
+            value = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise PolicyError(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno) from None
         return [Located(value, file, 1, {})]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
+        result[key] = value
+    return result
 
 
 def load_file(path: Path) -> list[Located]:
