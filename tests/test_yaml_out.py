@@ -154,3 +154,13 @@ def test_keys_longer_than_yaml_simple_key_limit(loader: type) -> None:
     long_key = "k" * 1500
     doc = {"a": {long_key: "v", long_key + "x": {"n": [1, {"m": None}]}, long_key + "y": ["z"], long_key + "z": []}}
     assert yaml.load(dump_yaml([doc]), Loader=loader) == doc
+
+
+def test_numpy_scalars_from_dataframes_are_written_as_numbers() -> None:
+    import numpy as np
+
+    policy = NetworkPolicy(name="p", namespace="ns", ingress=(Rule(ports=(PortSpec("TCP", np.int64(80), np.int32(90)),)),))
+    doc = policy_to_dict(policy)
+    assert doc["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 80, "endPort": 90}]
+    assert type(doc["spec"]["ingress"][0]["ports"][0]["port"]) is int
+    assert yaml.safe_load(dump_yaml([{"n": np.int64(7), "f": np.float64(0.5), "b": np.bool_(True)}])) == {"n": 7, "f": 0.5, "b": True}

@@ -79,6 +79,8 @@ def _scalar(value: Any) -> str:
         return "{}"
     if isinstance(value, list | tuple):
         return "[]"
+    if hasattr(value, "item"):  # a numpy/pandas scalar (numpy.int64 from a DataFrame)
+        return _scalar(value.item())
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
@@ -162,9 +164,9 @@ def _port(port: PortSpec) -> dict[str, Any]:
     if port.protocol is not None:
         d["protocol"] = port.protocol
     if port.port is not None:
-        d["port"] = port.port
+        d["port"] = port.port if isinstance(port.port, str) else int(port.port)
     if port.end_port is not None:
-        d["endPort"] = port.end_port
+        d["endPort"] = int(port.end_port)
     return d
 
 
