@@ -437,3 +437,16 @@ def test_procedural_tenants_show_every_expected_connection(tmp_path):
     assert_shows_expected(cluster, calico_seen(cluster, rows), "Calico")
     kinds = {w.kind for w in cluster.workloads}
     assert {"Deployment", "StatefulSet", "DaemonSet"} <= kinds
+
+
+def test_model_view_matches_the_inventory(small):
+    from recommender.synth import Cluster, inventory_objects
+    assert Cluster.build(3, "small").pods == small.pods
+    pods = small.model_pods()
+    items = [i for i in inventory_objects(small)["items"] if i["kind"] == "Pod"]
+    assert [(p.namespace, p.name) for p in pods] == [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items]
+    for p, i in zip(pods, items):
+        assert p.labels.as_dict() == i["metadata"]["labels"]
+        assert p.ips[0] == i["status"]["podIP"] and p.node == i["spec"]["nodeName"]
+        assert p.owner_kind == i["metadata"]["ownerReferences"][0]["kind"]
+    assert all(ns.labels["kubernetes.io/metadata.name"] == ns.name for ns in small.model_namespaces())

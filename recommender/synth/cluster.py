@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from recommender.model import ContainerPort, Labels, Namespace, Pod
+
 HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"   # the alphabet Kubernetes uses for generated name suffixes
 BASE_TIME = 1748822400                          # 2025-06-02T00:00:00Z: every trace starts here
 CLUSTER_NAME = "default"
@@ -143,6 +145,27 @@ class Cluster:
     externals: tuple[External, ...]
     conns: tuple[Conn, ...]
     _wl_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, seed: int = 0, size: object = "small") -> "Cluster":
+        """Same as ``recommender.synth.build_cluster(seed, size)``."""
+        from recommender.synth.topology import build_cluster
+        return build_cluster(seed, size)  # type: ignore[arg-type]
+
+    def model_namespaces(self) -> list[Namespace]:
+        """The namespaces as ``recommender.model.Namespace`` (labels include the metadata.name label)."""
+        return [Namespace(name, Labels.of(dict(labels))) for name, labels in self.namespaces]
+
+    def model_pods(self) -> list[Pod]:
+        """The pods as ``recommender.model.Pod``, sorted by namespace and name (as in the inventory)."""
+        out = []
+        for p in sorted(self.pods, key=lambda p: (p.namespace, p.name)):
+            w = self.workload(f"{p.namespace}/{p.workload}")
+            owner_kind, owner_name = w.owner
+            out.append(Pod(p.namespace, p.name, Labels.of(dict(p.labels)), (p.ip,) + ((p.ip6,) if p.ip6 else ()),
+                           tuple(ContainerPort(x.port, x.protocol, x.name) for x in w.ports), p.host_network,
+                           self.nodes[p.node].name, owner_kind, owner_name))
+        return out
 
     def workload(self, key: str) -> Workload:
         if not self._wl_index:
