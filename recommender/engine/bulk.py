@@ -153,14 +153,13 @@ def _direction_sql(p: str, direction: str) -> list[str]:
     t, o = ("s", "d") if direction == EGRESS else ("d", "s")  # target side, other (peer) side
     b = f"{p}b_{d}"
     return [
-        # Isolation: policies of the pod's namespace selecting its label set for this direction.
-        f"""CREATE TEMP TABLE {p}iso_{d} AS SELECT e.cid, list(DISTINCT k.name ORDER BY k.name) AS names,
+        # Isolation depends on the pod's label set only: policies of its namespace selecting it for this direction.
+        f"""CREATE TEMP TABLE {p}iso_{d} AS SELECT s.lsid, list(DISTINCT k.name ORDER BY k.name) AS names,
               list(DISTINCT k.key ORDER BY k.key) AS keys
-            FROM {p}ep e JOIN {p}sel s ON s.lsid = e.{t}_lsid AND s.dir = '{direction}' JOIN {p}keys k ON k.pid = s.pid
-            WHERE e.{t}_kind = 'pod' GROUP BY e.cid""",
+            FROM {p}sel s JOIN {p}keys k ON k.pid = s.pid WHERE s.dir = '{direction}' GROUP BY s.lsid""",
         f"""CREATE TEMP TABLE {b} AS SELECT e.cid, s.pid, r.ridx, r.all_peers, r.all_ports, r.pods_any,
               e.{o}_kind = 'pod' AS peer_pod, e.{o}_lsid AS peer_lsid, e.{o}_fam AS peer_fam, e.{o}_num AS peer_num,
-              e.proto, e.port, e.d_kind = 'pod' AS dst_pod, e.d_ns, e.d_name
+              e.proto, e.port
             FROM {p}ep e JOIN {p}sel s ON s.lsid = e.{t}_lsid AND s.dir = '{direction}'
             JOIN {p}rules r ON r.pid = s.pid AND r.dir = '{direction}' WHERE e.{t}_kind = 'pod'""",
         # Peers: empty from/to = all; pod peers by label set; ipBlock by range minus excepts.
@@ -179,11 +178,8 @@ def _direction_sql(p: str, direction: str) -> list[str]:
             UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}portnum q
               ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = x.proto
               WHERE q.lo IS NULL OR x.port BETWEEN q.lo AND q.hi
-            UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}portname q
-              ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = x.proto
-              JOIN {p}podports pp ON pp.ns = x.d_ns AND pp.name = x.d_name AND pp.pname = q.name
-                AND pp.proto = q.proto AND pp.port = x.port
-              WHERE x.dst_pod""",
+            UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}cnp n ON n.cid = x.cid JOIN {p}portname q
+              ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = n.proto AND q.name = n.pname""",
         f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT x.cid, count(*) AS n_rules, count(po.cid) AS n_peer,
               count(qo.cid) AS n_port,
               list(k.key || ' {d}[' || x.ridx || ']' ORDER BY k.key, x.ridx)
@@ -203,13 +199,13 @@ def _verdict_sql(p: str, direction: str) -> str:
     peer = _desc_sql(f"e.{o}")
     return f"""
       e.{t}_kind = 'pod' AS {d}_applies,
-      i_{d}.cid IS NOT NULL AS {d}_isolated,
-      (e.{t}_kind <> 'pod' OR i_{d}.cid IS NULL OR e.self_flow OR len(coalesce(a_{d}.admitted, [])) > 0) AS {d}_allowed,
+      i_{d}.lsid IS NOT NULL AS {d}_isolated,
+      (e.{t}_kind <> 'pod' OR i_{d}.lsid IS NULL OR e.self_flow OR len(coalesce(a_{d}.admitted, [])) > 0) AS {d}_allowed,
       coalesce(i_{d}.keys, []) AS {d}_isolated_by,
       coalesce(a_{d}.admitted, []) AS {d}_admitted_by,
       CASE WHEN e.{t}_kind <> 'pod' THEN '{d} not enforced: {side} is a ' || e.{t}_kind || ' endpoint, not a pod'
            WHEN e.self_flow THEN '{d} allowed: traffic of a pod to itself'
-           WHEN i_{d}.cid IS NULL THEN '{d} allowed: ' || {_desc_sql(f"e.{t}")} || ' is not isolated for {d}'
+           WHEN i_{d}.lsid IS NULL THEN '{d} allowed: ' || {_desc_sql(f"e.{t}")} || ' is not isolated for {d}'
            WHEN len(coalesce(a_{d}.admitted, [])) > 0 THEN '{d} allowed by ' || array_to_string(a_{d}.admitted, ', ')
            ELSE 'isolated for {d} by ' || array_to_string(i_{d}.names, ', ') || '; ' || CASE
              WHEN coalesce(a_{d}.n_rules, 0) = 0 THEN 'they have no {d} rules'
@@ -225,10 +221,18 @@ def evaluate_table(con: duckdb.DuckDBPyConnection, source: str, compiled: Compil
     canonical text in ``src_lkey``/``dst_lkey``) and return the name of a temp table of verdicts by ``cid``.
     Call ``drop_temp(con, name)`` when done."""
     p = f"_ev{next(_COUNTER)}_"
+    try:
+        return _evaluate(con, p, source, compiled, pods, ns_labels)
+    finally:
+        _cleanup(con, p)
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: CompiledPolicies, pods: Iterable[Pod],
+              ns_labels: Mapping[str, Labels]) -> str:
     inv, podports = _inventory_tables(pods)
     con.register(f"{p}inv", inv)
     con.register(f"{p}podports", podports)
-    con.execute(f"""CREATE TEMP TABLE {p}ep0 AS SELECT c.cid, {_side_sql('c', 'src', 'si')}, {_side_sql('c', 'dst', 'di')},
+    con.execute(f"""CREATE TEMP VIEW {p}ep0 AS SELECT c.cid, {_side_sql('c', 'src', 'si')}, {_side_sql('c', 'dst', 'di')},
         {_PROTO_SQL} AS proto, CAST(c.dst_port AS INTEGER) AS port
       FROM {source} c LEFT JOIN {p}inv si ON si.ns = c.src_namespace AND si.name = c.src_pod
       LEFT JOIN {p}inv di ON di.ns = c.dst_namespace AND di.name = c.dst_pod""")
@@ -245,27 +249,31 @@ def evaluate_table(con: duckdb.DuckDBPyConnection, source: str, compiled: Compil
     for name in ("ipb", "ipx"):  # 128-bit ranges travel as text; IPv6 needs UHUGEINT
         con.execute(f"""CREATE TEMP TABLE {p}{name} AS SELECT * REPLACE (CAST(lo AS UHUGEINT) AS lo,
             CAST(hi AS UHUGEINT) AS hi) FROM {p}{name}_raw""")
-    # Addresses: IPv4 parsed in SQL, IPv6 (rare) in Python over distinct values; only when ipBlocks exist.
+    # Addresses, only when ipBlocks exist: each distinct address is parsed once, IPv4 in SQL and
+    # IPv6 (rare) in Python. An unparsable or unknown (NULL) address gets no number: it matches no ipBlock.
+    con.execute(f"CREATE TEMP TABLE {p}ipn (ip VARCHAR, fam INTEGER, num UHUGEINT)")
     if tables["ipb"].num_rows:
-        v6 = [r[0] for r in con.execute(f"""SELECT DISTINCT ip FROM (SELECT s_ip AS ip FROM {p}ep0 UNION ALL
-            SELECT d_ip FROM {p}ep0) WHERE ip LIKE '%:%'""").fetchall()]
+        con.execute(f"""INSERT INTO {p}ipn SELECT ip, CASE WHEN n IS NOT NULL THEN 4 END, n FROM (
+            SELECT ip, {_ipnum_sql('ip')} AS n FROM (SELECT s_ip AS ip FROM {p}ep0 UNION SELECT d_ip FROM {p}ep0) WHERE ip IS NOT NULL)""")
+        v6 = [r[0] for r in con.execute(f"SELECT ip FROM {p}ipn WHERE fam IS NULL AND ip LIKE '%:%'").fetchall()]
         parsed = [parse_ip(ip) for ip in v6]
         con.register(f"{p}ip6", _table({"ip": (pa.string(), v6), "num": (pa.string(), [str(x[1]) if x and x[0] == 6 else None for x in parsed])}))
-        addr = {x: (f"CASE WHEN {x}_6.num IS NOT NULL THEN 6 WHEN {_ipnum_sql(f'e.{x}_ip')} IS NOT NULL THEN 4 END AS {x}_fam, "
-                    f"coalesce(CAST({x}_6.num AS UHUGEINT), {_ipnum_sql(f'e.{x}_ip')}) AS {x}_num") for x in ("s", "d")}
-        joins = f"LEFT JOIN {p}ip6 s_6 ON s_6.ip = e.s_ip LEFT JOIN {p}ip6 d_6 ON d_6.ip = e.d_ip"
-    else:
-        addr = {x: f"CAST(NULL AS INTEGER) AS {x}_fam, CAST(NULL AS UHUGEINT) AS {x}_num" for x in ("s", "d")}
-        joins = ""
-    con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.*, sl.lsid AS s_lsid, dl.lsid AS d_lsid, {addr['s']}, {addr['d']},
+        con.execute(f"""UPDATE {p}ipn SET fam = 6, num = CAST(v.num AS UHUGEINT) FROM {p}ip6 v
+            WHERE v.ip = {p}ipn.ip AND v.num IS NOT NULL""")
+    con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.*, sl.lsid AS s_lsid, dl.lsid AS d_lsid,
+        sn.fam AS s_fam, sn.num AS s_num, dn.fam AS d_fam, dn.num AS d_num,
         (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
       FROM {p}ep0 e LEFT JOIN {p}ls sl ON e.s_kind = 'pod' AND sl.ns = e.s_ns AND sl.lkey = e.s_lkey
-      LEFT JOIN {p}ls dl ON e.d_kind = 'pod' AND dl.ns = e.d_ns AND dl.lkey = e.d_lkey {joins}""")
+      LEFT JOIN {p}ls dl ON e.d_kind = 'pod' AND dl.ns = e.d_ns AND dl.lkey = e.d_lkey
+      LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
+    # Named ports the destination pod declares for the connection's (port, protocol): usually 0 or 1 per row.
+    con.execute(f"""CREATE TEMP TABLE {p}cnp AS SELECT e.cid, pp.pname, pp.proto FROM {p}ep e JOIN {p}podports pp
+        ON pp.ns = e.d_ns AND pp.name = e.d_name AND pp.port = e.port AND pp.proto = e.proto WHERE e.d_kind = 'pod'""")
     for direction in DIRECTIONS:
         for stmt in _direction_sql(p, direction):
             con.execute(stmt)
-    joins = " ".join(f"LEFT JOIN {p}iso_{d} i_{d} ON i_{d}.cid = e.cid LEFT JOIN {p}agg_{d} a_{d} ON a_{d}.cid = e.cid"
-                     for d in ("egress", "ingress"))
+    joins = " ".join(f"LEFT JOIN {p}iso_{d} i_{d} ON i_{d}.lsid = e.{t}_lsid LEFT JOIN {p}agg_{d} a_{d} ON a_{d}.cid = e.cid"
+                     for d, t in (("egress", "s"), ("ingress", "d")))
     con.execute(f"""CREATE TEMP TABLE {p}verdict AS SELECT cid, egress_applies, egress_isolated, egress_allowed,
         egress_isolated_by, egress_admitted_by, ingress_applies, ingress_isolated, ingress_allowed, ingress_isolated_by,
         ingress_admitted_by, egress_allowed AND ingress_allowed AS allowed,
@@ -274,15 +282,15 @@ def evaluate_table(con: duckdb.DuckDBPyConnection, source: str, compiled: Compil
                             CASE WHEN NOT ingress_allowed THEN ingress_reason END) END AS reason,
         egress_reason, ingress_reason
       FROM (SELECT e.cid, {_verdict_sql(p, EGRESS)}, {_verdict_sql(p, 'Ingress')} FROM {p}ep e {joins})""")
-    _cleanup(con, p)
     return f"{p}verdict"
 
 
 _REGISTERED = ("inv", "podports", "ls", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
-_CREATED = ("ep0", "ep", "ipb", "ipx") + tuple(f"{k}_{d}" for k in ("iso", "b", "peer", "port", "agg") for d in ("egress", "ingress"))
+_CREATED = ("ep", "ipb", "ipx", "ipn", "cnp") + tuple(f"{k}_{d}" for k in ("iso", "b", "peer", "port", "agg") for d in ("egress", "ingress"))
 
 
 def _cleanup(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {prefix}ep0")
     for name in _CREATED:
         con.execute(f"DROP TABLE IF EXISTS {prefix}{name}")
     for name in _REGISTERED:

@@ -17,6 +17,7 @@ of distinct pod label sets, never on the number of connections.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class IPRange:
         return family == self.family and self.low <= value <= self.high
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_cidr(cidr: str) -> IPRange | None:
     """A CIDR (host bits tolerated, as the API server did before 1.33) or None when unparsable."""
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -80,9 +81,9 @@ def _frame_from_flows(flows: Sequence[Flow]) -> pd.DataFrame:
     return df
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool) -> str:
-    """A temp table ``cid`` + endpoint columns + canonical label text, numbered in input order,
-    plus the source's other key columns (for the output)."""
+def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid: str = "cid") -> str:
+    """A temp view: ``cid`` (stable row number) + endpoint columns + canonical label text, plus the
+    source's other key columns (for the output). Nothing is copied."""
     name = f"{source}_prepared"
     have = [r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()]
     for required in ("src_kind", "dst_kind", "protocol"):
@@ -97,17 +98,20 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool) -> s
         else:
             exprs.append(f"CAST(NULL AS VARCHAR) AS {side}_lkey")
     exprs += [c for c in have if c in KEY_COLUMNS and c not in _INPUT]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT row_number() OVER () - 1 AS cid, {', '.join(exprs)} FROM {source}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cid} AS cid, {', '.join(exprs)} FROM {source}")
     return name
 
 
 def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str]) -> pd.DataFrame:
     cols = [f"t.{k}" for k in keys] + [f"v.{c}" for c in VERDICT_COLUMNS]
     out = con.sql(f"SELECT {', '.join(cols)} FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid").to_arrow_table()
-    df = out.drop_columns(list(_LIST_COLUMNS)).to_pandas()
-    for c in _LIST_COLUMNS:
-        df[c] = out.column(c).to_pylist()
-    return df[[*keys, *VERDICT_COLUMNS]]
+    # List and MAP columns stay Arrow-backed (pd.ArrowDtype): no Python object per cell, and a
+    # cell still reads back as a Python list (labels: a list of (key, value) pairs).
+    return out.to_pandas(types_mapper=_arrow_nested)
+
+
+def _arrow_nested(t: pa.DataType) -> pd.ArrowDtype | None:
+    return pd.ArrowDtype(t) if pa.types.is_list(t) or pa.types.is_map(t) else None
 
 
 def _flow_frames(flows: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -136,7 +140,8 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     is isolated and by which policies, which rules admit it, and ``allowed`` with a ``reason``.
 
     ``flows``: a FlowStore, a DuckDB relation, a DataFrame in the connections schema, or a list of Flow.
-    ``pods``/``namespaces`` default to the store's inventory plus those loaded with the policies."""
+    ``pods``/``namespaces`` default to the store's inventory plus those loaded with the policies.
+    List columns (``*_by``) and label MAPs are Arrow-backed; a cell reads back as a Python list."""
     compiled, ppods, pnss = resolve_policies(policies)
     store = flows if hasattr(flows, "con") and hasattr(flows, "pods") else None
     # Pods/namespaces loaded beside the policies come first: the store also lists pods seen only in
@@ -145,19 +150,28 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
         pods = _merge_inventory(ppods, store.pods() if store else (), key=lambda p: (p.namespace, p.name))
     if namespaces is None:
         namespaces = _merge_inventory(pnss, store.namespaces() if store else (), key=lambda n: n.name)
-    if store is not None:
-        flows = store.con.table("connections")
+    ns_labels = namespace_labels(list(namespaces))
+    if store is not None:  # evaluated inside the store's database: no copy; rowid numbers the rows
+        con = store.con
+        table = _prepare(con, "connections", map_labels=True, cid="rowid")
+        keys = [c for c in KEY_COLUMNS if c in {r[0] for r in con.execute("DESCRIBE connections").fetchall()}]
+        try:
+            return _run(con, table, compiled, pods, ns_labels, keys)
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {table}")
     if isinstance(flows, duckdb.DuckDBPyRelation):
         flows = flows.to_arrow_table()
     frame = None if isinstance(flows, pa.Table) else _flow_frames(flows)
     con = duckdb.connect()
     try:
-        con.register("_evsrc", flows if frame is None else frame[0])
+        if frame is None:
+            con.register("_evsrc", flows.append_column("cid", pa.array(np.arange(flows.num_rows))))
+            keys = [c for c in KEY_COLUMNS if c in flows.column_names]
+        else:
+            con.register("_evsrc", frame[0].assign(cid=np.arange(len(frame[0]))))
+            keys = []
         table = _prepare(con, "_evsrc", map_labels=frame is None)
-        keys = [c for c in KEY_COLUMNS if c in flows.column_names] if frame is None else []
-        verdicts = evaluate_table(con, table, compiled, list(pods), namespace_labels(list(namespaces)))
-        out = _verdict_frame(con, table, verdicts, keys)
-        drop_temp(con, verdicts)
+        out = _run(con, table, compiled, pods, ns_labels, keys)
     finally:
         con.close()
     if frame is not None:
@@ -165,35 +179,44 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     return out
 
 
+def _run(con: duckdb.DuckDBPyConnection, table: str, compiled: CompiledPolicies, pods: Iterable[Pod],
+         ns_labels: Mapping[str, Any], keys: Sequence[str]) -> pd.DataFrame:
+    verdicts = evaluate_table(con, table, compiled, list(pods), ns_labels)
+    try:
+        return _verdict_frame(con, table, verdicts, keys)
+    finally:
+        drop_temp(con, verdicts)
+
+
 def admitted_pairs(policies: PolicyInput, sources: Sequence[Endpoint], destinations: Sequence[Endpoint],
                    ports: Sequence[tuple[str, int | None]], *, pods: Iterable[Pod] | None = None,
                    namespaces: Iterable[Namespace] | None = None) -> pd.DataFrame:
     """Evaluate every source × destination × (protocol, port) combination, set-based.
 
-    Returns one row per combination: ``src`` and ``dst`` (indexes into the given sequences),
-    ``protocol``, ``dst_port``, ``egress_allowed``, ``ingress_allowed``, ``allowed`` and the
-    admitting rules. Self pairs (the same pod on both ends) are included and always allowed."""
-    src_df = _frame_from_flows([Flow(e, Endpoint()) for e in sources]).filter(like="src_")
-    dst_df = _frame_from_flows([Flow(Endpoint(), e) for e in destinations]).filter(like="dst_")
-    src_df.insert(0, "src", range(len(src_df)))
-    dst_df.insert(0, "dst", range(len(dst_df)))
-    port_df = pd.DataFrame({"protocol": [p for p, _ in ports], "dst_port": pd.array([n for _, n in ports], dtype="Int32")})
+    Returns one row per combination, ordered by (src, dst, protocol, dst_port): ``src`` and ``dst``
+    (indexes into the given sequences), ``protocol``, ``dst_port``, ``egress_allowed``,
+    ``ingress_allowed``, ``allowed`` and the admitting rules (``*_admitted_by``). Pairs of a pod with
+    itself are included and always allowed. ``pods`` supply labels and named ports of pod endpoints
+    given without labels."""
+    compiled, ppods, pnss = resolve_policies(policies)
+    src_df = _frame_from_flows([Flow(e, Endpoint()) for e in sources])[[f"src_{c}" for c in (*_ENDPOINT, "lkey")]]
+    dst_df = _frame_from_flows([Flow(Endpoint(), e) for e in destinations])[[f"dst_{c}" for c in (*_ENDPOINT, "lkey")]]
+    src_df.insert(0, "src", np.arange(len(src_df)))
+    dst_df.insert(0, "dst", np.arange(len(dst_df)))
+    port_df = pd.DataFrame({"protocol": pd.array([p for p, _ in ports], dtype="string"),
+                            "dst_port": pd.array([n for _, n in ports], dtype="Int32")})
     con = duckdb.connect()
     try:
         con.register("_ap_src", src_df)
         con.register("_ap_dst", dst_df)
         con.register("_ap_port", port_df)
-        product = con.sql("SELECT * FROM _ap_src CROSS JOIN _ap_dst CROSS JOIN _ap_port ORDER BY src, dst, protocol, dst_port")
-        con.register("_evsrc", product.fetch_arrow_table())
-        table = _prepare(con, "_evsrc", map_labels=False)
-        compiled, ppods, pnss = resolve_policies(policies)
-        pods = list(pods) if pods is not None else ppods
-        nss = list(namespaces) if namespaces is not None else pnss
-        verdicts = evaluate_table(con, table, compiled, pods, namespace_labels(nss))
-        out = con.execute(f"""SELECT t.src, t.dst, t.protocol, t.dst_port, v.egress_allowed, v.ingress_allowed, v.allowed,
-            v.egress_admitted_by, v.ingress_admitted_by FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid""").df()
+        con.execute("""CREATE TEMP TABLE _ap AS SELECT row_number() OVER (ORDER BY src, dst, protocol, dst_port) - 1 AS cid, *
+            FROM _ap_src CROSS JOIN _ap_dst CROSS JOIN _ap_port""")
+        table = _prepare(con, "_ap", map_labels=False)
+        verdicts = evaluate_table(con, table, compiled, list(pods) if pods is not None else ppods,
+                                  namespace_labels(list(namespaces) if namespaces is not None else pnss))
+        out = con.sql(f"""SELECT t.src, t.dst, t.protocol, t.dst_port, v.egress_allowed, v.ingress_allowed, v.allowed,
+            v.egress_admitted_by, v.ingress_admitted_by FROM _ap t JOIN {verdicts} v USING (cid) ORDER BY cid""").to_arrow_table()
     finally:
         con.close()
-    for c in ("egress_admitted_by", "ingress_admitted_by"):
-        out[c] = out[c].map(list)
-    return out
+    return out.to_pandas(types_mapper=_arrow_nested)
