@@ -40,7 +40,8 @@ def calico_rows(small, tmp_path_factory) -> list[dict]:
 
 def test_small_cluster_is_the_documented_shop(small):
     s = small.summary()
-    assert {n for n, _ in small.namespaces} == {"kube-system", "monitoring", "shop-frontend", "shop-backend", "payments"}
+    assert {n for n, _ in small.namespaces} == {"kube-system", "monitoring", "shop-frontend", "shop-backend",
+                                                "payments"}
     assert 15 <= s["workloads"] <= 30 and 45 <= s["pods"] <= 75
     kinds = {w.kind for w in small.workloads}
     assert kinds == {"Deployment", "StatefulSet", "DaemonSet", "CronJob"}
@@ -330,7 +331,8 @@ def test_hubble_lines_use_the_real_jsonpb_shape(hubble_flows, samples):
     assert times == sorted(times)
     assert any(f["flow"].get("l7", {}).get("dns") for f in hubble_flows)
     assert any(f["flow"]["verdict"] == "DROPPED" for f in hubble_flows)
-    syn_ack = [f["flow"] for f in hubble_flows if f["flow"]["l4"].get("TCP", {}).get("flags") == {"SYN": True, "ACK": True}]
+    syn_ack = [f["flow"] for f in hubble_flows
+               if f["flow"]["l4"].get("TCP", {}).get("flags") == {"SYN": True, "ACK": True}]
     assert syn_ack and all(f["is_reply"] for f in syn_ack)
 
 

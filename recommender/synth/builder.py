@@ -117,7 +117,8 @@ class Builder:
                 labels["pod-template-generation"] = str(1 + int(self.rng.integers(4)))
         elif kind == "CronJob":
             uid = self._uid()
-            labels.update({"job-name": f"{name}-{template_hash}", "batch.kubernetes.io/job-name": f"{name}-{template_hash}",
+            job = f"{name}-{template_hash}"
+            labels.update({"job-name": job, "batch.kubernetes.io/job-name": job,
                            "controller-uid": uid, "batch.kubernetes.io/controller-uid": uid})
         if kind == "DaemonSet":
             replicas = len(self.nodes)
@@ -190,7 +191,8 @@ class Builder:
                     fill[node] += 1
                     ip = f"{pod_cidr_prefix(node)}.{fill[node] + 1}"
                     ip6 = f"fd00:10:244:{node:x}::{fill[node] + 1:x}" if self.ipv6 else None
-                pods.append(SynthPod(w.namespace, name, w.name, tuple(sorted(labels.items())), ip, ip6, node, w.host_network))
+                pods.append(SynthPod(w.namespace, name, w.name, tuple(sorted(labels.items())), ip, ip6, node,
+                                     w.host_network))
         return Cluster(
             seed=self.seed,
             size=self.size,

@@ -106,7 +106,8 @@ def _dns_lookups(traffic: Traffic) -> dict[str, tuple[str, str]]:
             continue
         if c.dst.startswith("ext:"):
             ext = cluster.external(c.dst)
-            name = "kubernetes.default.svc.cluster.local." if ext.kind == "kube-apiserver" else f"{ext.name}.example.com."
+            api = ext.kind == "kube-apiserver"
+            name = "kubernetes.default.svc.cluster.local." if api else f"{ext.name}.example.com."
         else:
             ns, wl = c.dst.split("/", 1)
             name = f"{wl}.{ns}.svc.cluster.local."

@@ -57,8 +57,8 @@ def _pod(cluster: Cluster, p: SynthPod, uid: _Uids) -> dict[str, Any]:
         if w.host_network:
             entry["hostPort"] = port.port
         ports.append(entry)
-    container: dict[str, Any] = {"image": f"registry.example.com/{w.namespace}/{w.name}:{dict(w.labels).get('app.kubernetes.io/version', '1.0.0')}",
-                                 "name": w.name}
+    version = dict(w.labels).get("app.kubernetes.io/version", "1.0.0")
+    container: dict[str, Any] = {"image": f"registry.example.com/{w.namespace}/{w.name}:{version}", "name": w.name}
     if ports:
         container["ports"] = ports
     spec: dict[str, Any] = {"containers": [container], "nodeName": node.name,

@@ -109,7 +109,8 @@ def _shop(b: Builder, k: dict[str, str]) -> None:
     shop = {"part_of": "shop"}
     web = b.workload(fe, "web", "Deployment", 4, [HTTP, METRICS], component="frontend", tier="frontend", **shop)
     bff = b.workload(fe, "bff", "Deployment", 3, [HTTP, METRICS], component="api", tier="frontend", **shop)
-    media = b.workload(fe, "media-relay", "Deployment", 2, [*MEDIA, METRICS], component="media", tier="frontend", **shop)
+    media = b.workload(fe, "media-relay", "Deployment", 2, [*MEDIA, METRICS], component="media", tier="frontend",
+                       **shop)
     catalog = b.workload(be, "catalog", "Deployment", 4, [GRPC, METRICS], component="api", tier="backend", **shop)
     cart = b.workload(be, "cart", "Deployment", 3, [GRPC, METRICS], component="api", tier="backend", **shop)
     checkout = b.workload(be, "checkout", "Deployment", 3, [GRPC, METRICS], component="api", tier="backend", **shop)
