@@ -67,13 +67,13 @@ def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return str(int(value))
     if isinstance(value, float):
         if math.isnan(value):
             return ".nan"
         if math.isinf(value):
             return ".inf" if value > 0 else "-.inf"
-        text = repr(value)
+        text = repr(float(value))  # float(): numpy.float64 is a float whose repr is "np.float64(…)"
         return text if "." in text else text.replace("e", ".0e")  # YAML 1.1 floats need a dot
     if isinstance(value, dict):
         return "{}"
