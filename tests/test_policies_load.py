@@ -349,3 +349,17 @@ def test_duplicate_keys_in_json_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policies([path])
     assert str(err.value) == f"{path}:2 kind: duplicate key 'kind'"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_text_encodings(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(("# propriétaire: équipe données\n" + ALLOW_DB).encode(encoding))
+    assert [p.key for p in load_policies([path]).policies] == ["shop/allow-db"]
+
+
+def test_binary_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"kind: \xff\xfe\x00garbage")
+    with pytest.raises(PolicyError, match=r"p\.yaml: not UTF-8 text \(byte 6\)"):
+        load_policies([path])

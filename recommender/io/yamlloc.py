@@ -16,6 +16,7 @@ one, kubectl refuses them); ``<<`` merge keys are supported.
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 from collections.abc import Iterator
@@ -202,11 +203,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def load_file(path: Path) -> list[Located]:
-    """Read ``path`` (UTF-8, with or without BOM) and return its documents."""
+    """Read ``path`` and return its documents. UTF-8 with or without BOM, and
+    UTF-16 with a BOM (what ``kubectl … > file`` writes in Windows PowerShell)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise PolicyError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    encoding = "utf-16" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    try:
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+        raise PolicyError(f"not {encoding.upper().removesuffix('-SIG')} text (byte {exc.start})", file=str(path)) from None
     return load_text(text, str(path))
