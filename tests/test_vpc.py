@@ -312,3 +312,59 @@ def test_gzip_detected_by_content_not_name(tmp_path: Path) -> None:
     gz = tmp_path / "cw.json.gz"
     gz.write_bytes(gzip.compress(json.dumps(envelope).encode()))
     assert vpc.read(con, str(gz), target="stage", skip_bad=False).accepted == 1
+
+
+def test_a_reused_client_port_towards_many_servers_is_still_the_client(tmp_path: Path) -> None:
+    # 10.0.1.5:40000 talks to three servers (Linux reuses a source port per destination); its peer count
+    # is 3, each server's is 1, yet the ephemeral range decides first.
+    lines = []
+    for i in range(3):
+        server = f"10.0.2.{i + 1}"
+        lines += [rec("eni-1", server, CLIENT, 8080, 40000), rec("eni-1", CLIENT, server, 40000, 8080)]
+    _, rows, _ = ingest(tmp_path, lines)
+    assert [(r["src_ip"], r["dst_port"]) for r in rows] == [(CLIENT, 8080)] * 3
+
+
+# --- property: whatever subset and order of views was logged, one connection per 5-tuple ----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+VIEWS = ("client-eni request", "client-eni reply", "server-eni request", "server-eni reply")
+
+
+@st.composite
+def logged_connections(draw: st.DrawFn) -> tuple[list[tuple[str, int, str, int, bool]], list[str]]:
+    n = draw(st.integers(1, 6))
+    conns, lines, pairs = [], [], set()
+    for i in range(n):
+        flagged = draw(st.booleans())
+        cip, sip = f"10.1.0.{draw(st.integers(1, 4))}", f"10.2.0.{draw(st.integers(1, 4))}"
+        if flagged:   # flags make any ports work, even a server on a high port
+            cport, sport = draw(st.integers(1, 65535)), draw(st.integers(1, 65535))
+        else:         # without flags the reader relies on the client's port being ephemeral
+            cport, sport = draw(st.integers(32768, 65535)), draw(st.integers(1, 32767))
+        if (cip, cport, sip, sport) in pairs or (cip, cport) == (sip, sport):
+            continue
+        pairs.add((cip, cport, sip, sport))
+        conns.append((cip, cport, sip, sport, flagged))
+        views = draw(st.sets(st.sampled_from(VIEWS), min_size=1))
+        for v in sorted(views):
+            eni = "eni-c" if v.startswith("client") else "eni-s"
+            if v.endswith("request"):
+                lines.append(rec(eni, cip, sip, cport, sport, 2 if flagged else "-"))
+            else:
+                lines.append(rec(eni, sip, cip, sport, cport, 18 if flagged else "-"))
+    return conns, draw(st.permutations(lines))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(logged=logged_connections())
+def test_any_logged_views_give_each_connection_once_from_its_client(tmp_path: Path, logged) -> None:
+    conns, lines = logged
+    stats, rows, _ = ingest(tmp_path, lines)
+    expected: dict[tuple[str, str, int], int] = {}
+    for cip, _, sip, sport, _ in conns:
+        expected[(cip, sip, sport)] = expected.get((cip, sip, sport), 0) + 1
+    assert {(r["src_ip"], r["dst_ip"], r["dst_port"]): r["flows"] for r in rows} == expected
+    assert stats.accepted == len(conns) and stats.skipped_total == len(lines) - len(conns)

@@ -25,10 +25,12 @@ Pipeline (two statements over the data, temp tables dropped at the end):
       reports ACK only together with SYN, so 0, 1 (FIN), 4 (RST) carry no
       direction. The majority of such evidence over the pair wins.
    b. otherwise ports: a port below 1024 facing one at or above 1024 is the
-      server; then the endpoint (address, port) that talks to more distinct
-      peers (at least 2) is the server; then a port below 32768 facing an
-      ephemeral one (32768 and above, Linux' default range) is the server;
-      then the lower port. Equal ports and port-less protocols (ICMP…) keep
+      server; then a port below 32768 facing an ephemeral one (32768 and
+      above, Linux' default range) is the server — so a reply never becomes a
+      connection to an ephemeral port, even when a client reused its source
+      port towards several servers; then, with both ports in the same range,
+      the endpoint (address, port) that talks to more distinct peers (at
+      least 2) is the server; then the lower port. Equal ports and port-less protocols (ICMP…) keep
       each record's own direction (both directions become connections).
 3. De-duplication: in the initiator's direction, the records of one interface
    (chosen as above) are *accepted*; the same direction on other interfaces is
@@ -232,8 +234,9 @@ WITH ok AS (
   SELECT * EXCLUDE (va, vb), va.n AS rn_a, vb.n AS rn_b, va.p AS pk_a, vb.p AS pk_b, va.b AS by_a, vb.b AS by_b
   FROM {pairs} WHERE status = 'OK' AND valid
 ),
-undecided AS (
+undecided AS (  -- pairs only the peer count can orient: no flags, both ports in the same range
   SELECT * FROM ok WHERE e = 0 AND lo_port >= 1024 AND hi_port >= 1024 AND lo_port <> hi_port
+                     AND (lo_port < 32768) = (hi_port < 32768)
 ), peers AS (
   SELECT ip, port, proto, count(DISTINCT (pip, pport)) AS peers FROM (
     SELECT lo_ip AS ip, lo_port AS port, proto, hi_ip AS pip, hi_port AS pport FROM ok
@@ -247,9 +250,9 @@ undecided AS (
       WHEN o.lo_port < 0 OR o.hi_port < 0 OR o.lo_port = o.hi_port THEN NULL
       WHEN o.lo_port < 1024 AND o.hi_port >= 1024 THEN FALSE
       WHEN o.hi_port < 1024 AND o.lo_port >= 1024 THEN TRUE
+      WHEN (o.lo_port < 32768) <> (o.hi_port < 32768) THEN o.hi_port < 32768
       WHEN pl.peers > ph.peers AND pl.peers >= 2 THEN FALSE
       WHEN ph.peers > pl.peers AND ph.peers >= 2 THEN TRUE
-      WHEN (o.lo_port < 32768) <> (o.hi_port < 32768) THEN o.hi_port < 32768
       ELSE o.lo_port > o.hi_port END AS lo_client
   FROM ok o
   LEFT JOIN peers pl ON pl.ip = o.lo_ip AND pl.port = o.lo_port AND pl.proto = o.proto
