@@ -103,10 +103,10 @@ class _Walk:
         """A list, or [] after reporting; ``None`` (absent/null) is an empty list."""
         if value is None:
             return []
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):  # tuples: documents built in Python
             self.add(path, f"must be a list, not {_describe(value)}")
             return []
-        return value
+        return list(value)
 
     def string(self, value: Any, path: FieldPath, check: Callable[[str], list[str]] | None = None) -> str | None:
         if not isinstance(value, str):
