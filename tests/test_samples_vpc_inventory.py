@@ -71,3 +71,15 @@ def test_vpc_record_enriched_with_the_sample_pod(samples: Path, tmp_path: Path) 
     assert stats.pods == 1
     assert con.execute("SELECT src_kind, dst_kind, dst_namespace, dst_workload, dst_labels['app'] FROM stage"
                        ).fetchall() == [("network", "pod", "default", "nginx", "nginx")]
+
+
+def test_cli_ingest_with_inventory_and_a_bad_file(samples: Path, tmp_path: Path, cli) -> None:
+    ok = cli("ingest", samples / "aws-vpc" / "valid_vpc_flow_log_multi.log", samples / "aws-vpc" / "valid_vpc_flow_cw.json",
+             "--inventory", samples / "k8s-inventory" / "p1.json", "--inventory", samples / "k8s-inventory" / "ns.json",
+             "--db", ":memory:", "-q", "-o", "json")
+    assert ok.exit_code == 0, ok.stderr
+    bad = tmp_path / "bad.log"
+    bad.write_text((samples / "aws-vpc" / "valid_vpc_flow_log_multi.log").read_text().replace("3389", "70000"))
+    result = cli("ingest", bad, "--db", ":memory:", "-q")
+    assert result.exit_code == 2
+    assert f"{bad}:3: dstport: invalid port '70000'" in result.stderr

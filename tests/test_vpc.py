@@ -368,3 +368,12 @@ def test_any_logged_views_give_each_connection_once_from_its_client(tmp_path: Pa
         expected[(cip, sip, sport)] = expected.get((cip, sip, sport), 0) + 1
     assert {(r["src_ip"], r["dst_ip"], r["dst_port"]): r["flows"] for r in rows} == expected
     assert stats.accepted == len(conns) and stats.skipped_total == len(lines) - len(conns)
+
+
+def test_a_complete_bad_last_line_without_newline_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "flows.log"
+    path.write_text(V3 + "\n" + rec("eni-1", CLIENT, SERVER, 40000, 80, 2) + "\n" + rec("eni-1", CLIENT, SERVER, 40000, 99999))
+    con = duckdb.connect()
+    con.execute(schema.connections_ddl("stage"))
+    with pytest.raises(InputError, match=r"flows.log:3: dstport: invalid port '99999'"):
+        vpc.read(con, str(path), target="stage", skip_bad=False)

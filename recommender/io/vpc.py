@@ -199,11 +199,17 @@ def _lines_text(layout: Layout, wanted: set[int]) -> dict[int, str]:
 
 
 def _truncated_last(layout: Layout, bad_lines: list[int]) -> int | None:
-    """The last line of a plain file without a trailing newline, when it is bad: a file still being written."""
+    """The bad last line of a plain file without a trailing newline, when it looks cut short (too few
+    fields, or only its last field wrong): a file still being written, not malformed input."""
     if not bad_lines or layout.envelope or L.is_gzip(layout.csv_path) or L.ends_with_newline(layout.csv_path):
         return None
     last = L.count_lines(layout.csv_path)
-    return last if bad_lines[-1] == last else None
+    if bad_lines[-1] != last:
+        return None
+    tokens = _lines_text(layout, {last}).get(last, "").split(" ")
+    reason = check_tokens(tokens, layout.fields) or ""
+    cut = len(tokens) < len(layout.fields) or reason.startswith(f"{layout.fields[-1]}:")
+    return last if cut else None
 
 
 def _located(layout: Layout, line: int) -> dict[str, object]:
