@@ -162,6 +162,7 @@ def generate(
     syn = synthesize(con, opts, existing_policies)
     verification, ver_summary = verify.verify(
         con, SOURCE_VIEW, syn.ep_map, syn.replies, (*existing_policies, *syn.policies), syn.ids,
+        assume_public=allow_any_external,
     )
     ids, policies = syn.ids, syn.policies
     summary = report.summarize(

@@ -245,6 +245,12 @@ def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Ide
     return _address(kind if kind != "pod" else "unknown", ip, wl_name)
 
 
+def is_unknown_public(ident: Identity) -> bool:
+    """An external endpoint whose address the exporter hid (Cilium world, Calico ``pub``)."""
+    return ident.kind == "none" and (ident.endpoint_kind == "world" or
+                                     (ident.endpoint_kind == "network" and ident.workload == "pub"))
+
+
 def _address(kind: str, ip: str | None, name: str | None = None) -> Identity:
     if ip:
         return Identity(f"ip:{ip}", "address", kind, ip=ip)

@@ -79,6 +79,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"coverage: {v['admitted']}/{v['connections']} observed connections admitted "
         f"({100 * v['coverage']:.1f}%), {v.get('replies_skipped', 0)} reply connections skipped",
     ]
+    if v.get("assumed_public"):
+        lines.append(f"  of which {v['assumed_public']} assume a public address for an external end the exporter "
+                     "did not record (admitted by 0.0.0.0/0 only because of --allow-any-external)")
     over = summary.get("over_permission")
     if over is not None:
         lines.append(f"over-permission: {over['unobserved']} admitted (source, destination, protocol, port) "

@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from recommender.model import IPBlock, LabelSelector, Peer, PortSpec, Rule
-from recommender.recommend.identity import Identity, IdentityMap, endpoint_key_sql
+from recommender.recommend.identity import Identity, IdentityMap, endpoint_key_sql, is_unknown_public
 from recommender.recommend.widen import aggregate_addresses, compress_ports
 
 EPHEMERAL_MIN = 32768
@@ -252,7 +252,7 @@ def build_rules(
             ident = ids.identities[key]
             if ident.ip:
                 addresses.append(ident.ip)
-            elif ident.endpoint_kind == "world" and opts.allow_any_external:
+            elif is_unknown_public(ident) and opts.allow_any_external:
                 no_address = True
             else:
                 name = f" {ident.workload}" if ident.workload else ""

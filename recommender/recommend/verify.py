@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from recommender.model import Labels, Namespace, NetworkPolicy, Pod
-from recommender.recommend.identity import IdentityMap, endpoint_key_sql
+from recommender.recommend.identity import IdentityMap, endpoint_key_sql, is_unknown_public
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge
 
 CHECK_TABLE = "_rec_check"
@@ -64,7 +64,8 @@ def _check_table(
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHECK_TABLE} AS
-            SELECT c.* EXCLUDE (sk, dk) REPLACE (coalesce(c.src_ip, s.ip) AS src_ip, coalesce(c.dst_ip, d.ip) AS dst_ip),
+            SELECT row_number() OVER (ORDER BY c.sk, c.dk, c.protocol, c.dst_port, c.action, c.file, c.line) AS rid,
+                   c.* EXCLUDE (sk, dk) REPLACE (coalesce(c.src_ip, s.ip) AS src_ip, coalesce(c.dst_ip, d.ip) AS dst_ip),
                    s.ident AS src_identity, d.ident AS dst_identity,
                    r.s IS NOT NULL AS is_reply
             FROM (SELECT *, {endpoint_key_sql('src')} AS sk, {endpoint_key_sql('dst')} AS dk FROM {source}) c
@@ -99,13 +100,13 @@ def _admitters(value: Any) -> tuple[str, ...]:
 
 
 def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection, where: str,
-              ids: IdentityMap) -> pd.DataFrame:
+              ids: IdentityMap, table: str = CHECK_TABLE) -> pd.DataFrame:
     """Verdicts for the rows of the check table matching ``where``, joined to their identities."""
     from recommender.engine.evaluate import evaluate
 
     pods, namespaces = model_pods(ids)
-    rows = con.sql(f"SELECT * FROM {CHECK_TABLE} WHERE {where}")
-    tags = con.execute(f"SELECT src_identity, dst_identity, file, line FROM {CHECK_TABLE} WHERE {where}").df()
+    rows = con.sql(f"SELECT * FROM {table} WHERE {where} ORDER BY rid")
+    tags = con.execute(f"SELECT rid, src_identity, dst_identity, file, line FROM {table} WHERE {where} ORDER BY rid").df()
     if not len(tags):
         return tags.assign(allowed=pd.Series([], dtype=bool), reason=pd.Series([], dtype=str))
     result = evaluate(list(policies), rows, pods=pods, namespaces=namespaces)
@@ -135,13 +136,37 @@ def existing_coverage(
     return {k for k, v in covered.items() if v}, dict(sorted(per_policy.items()))
 
 
+REPRESENTATIVE_PUBLIC = "192.0.2.1"
+
+
 def verify(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], replies: set[Edge],
-    policies: Sequence[NetworkPolicy], ids: IdentityMap,
+    policies: Sequence[NetworkPolicy], ids: IdentityMap, assume_public: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Evaluate every observed connection (replies excluded) against ``policies``."""
+    """Evaluate every observed connection (replies excluded) against ``policies``.
+
+    With ``assume_public`` (``--allow-any-external``), a connection whose external end
+    has no address (Cilium world, Calico ``pub``) is evaluated again with a
+    representative public address; if admitted it counts as admitted, and is
+    marked ``assumed`` and reported as such: the evaluator cannot prove more.
+    """
     _check_table(con, source, ep_map, ids, replies)
     verification = _evaluate(policies, con, "NOT is_reply", ids)
+    verification["assumed"] = False
+    unknown = sorted(k for k, i in ids.identities.items() if is_unknown_public(i))
+    if assume_public and unknown and len(verification):
+        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in unknown)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _rec_assumed AS SELECT * REPLACE (
+            CASE WHEN src_identity IN ({keys}) THEN '{REPRESENTATIVE_PUBLIC}' ELSE src_ip END AS src_ip,
+            CASE WHEN dst_identity IN ({keys}) THEN '{REPRESENTATIVE_PUBLIC}' ELSE dst_ip END AS dst_ip)
+            FROM {CHECK_TABLE} WHERE NOT is_reply AND (src_identity IN ({keys}) OR dst_identity IN ({keys}))""")
+        again = _evaluate(policies, con, "true", ids, table="_rec_assumed")
+        by_rid = dict(zip(again["rid"], zip(again["allowed"], again["reason"])))
+        for i, rid in enumerate(verification["rid"]):
+            if rid in by_rid and not verification.at[i, "allowed"] and by_rid[rid][0]:
+                verification.at[i, "allowed"] = True
+                verification.at[i, "assumed"] = True
+                verification.at[i, "reason"] = f"assuming a public address for the unknown external end: {by_rid[rid][1]}"
     n_replies = con.execute(f"SELECT count(*) FILTER (WHERE is_reply) FROM {CHECK_TABLE}").fetchall()[0][0]
     admitted = int(verification["allowed"].astype(bool).sum())
     total = len(verification)
@@ -151,6 +176,7 @@ def verify(
         "not_admitted": total - admitted,
         "coverage": 1.0 if not total else admitted / total,
         "replies_skipped": int(n_replies),
+        "assumed_public": int(verification["assumed"].sum()),
     }
     return verification, summary
 
