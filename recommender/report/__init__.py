@@ -69,4 +69,4 @@ def service_graph_svg(flows: FlowSource, *, policies: Any = None, level: str = "
         return overview_svg(data.edges, standalone=True)
     if level == "workloads":
         return workloads_svg(data.edges, standalone=True)
-    return namespace_svg(data.edges, level, prefix="one", standalone=True)
+    return namespace_svg(data.edges, level, standalone=True)

@@ -148,12 +148,39 @@ def workload_graph(edges: pd.DataFrame) -> Graph:
     return Graph(tuple(nodes), tuple(_aggregate(edges, "src_id", "dst_id")))
 
 
-def namespace_graph(edges: pd.DataFrame) -> Graph:
-    """The overview: one node per namespace (and cluster/external), edges between them."""
+MAX_GROUPS = 30
+"""The overview draws at most this many namespaces; the quieter ones fold into one node."""
+
+
+def namespace_graph(edges: pd.DataFrame, max_groups: int = MAX_GROUPS) -> Graph:
+    """The overview: one node per namespace (and cluster/external), edges between them;
+    beyond ``max_groups`` the namespaces with least traffic fold into ``(N other namespaces)``."""
     groups = sorted({*edges["src_group"], *edges["dst_group"]}, key=group_order)
     nodes = tuple(Node(g, g, g, "namespace") for g in groups)
     between = edges[edges["src_group"] != edges["dst_group"]]
-    return Graph(nodes, tuple(_aggregate(between, "src_group", "dst_group")))
+    graph = Graph(nodes, tuple(_aggregate(between, "src_group", "dst_group")))
+    return fold_quietest(graph, set(), max_groups)
+
+
+def fold_quietest(graph: Graph, fixed: set[str], limit: int) -> Graph:
+    """Keep the ``fixed`` nodes and the busiest others up to ``limit`` nodes in all;
+    fold the rest into one ``(N others)`` node (edges between folded nodes vanish)."""
+    if len(graph.nodes) <= limit:
+        return graph
+    traffic: dict[str, int] = {n.id: 0 for n in graph.nodes}
+    for e in graph.edges:
+        traffic[e.src] += e.connections
+        traffic[e.dst] += e.connections
+    ranked = sorted((n for n in graph.nodes if n.id not in fixed), key=lambda n: (-traffic[n.id], n.id))
+    keep = fixed | {n.id for n in ranked[: max(limit - len(fixed) - 1, 0)]}
+    other = f"({len(graph.nodes) - len(keep)} other namespaces)"
+    target = {n.id: (n.id if n.id in keep else other) for n in graph.nodes}
+    merged: dict[tuple[str, str], list[Edge]] = {}
+    for e in graph.edges:
+        if target[e.src] != target[e.dst]:
+            merged.setdefault((target[e.src], target[e.dst]), []).append(e)
+    nodes = [n for n in graph.nodes if n.id in keep] + [Node(other, other, other, "namespace")]
+    return Graph(tuple(nodes), tuple(_merge(s, d, part) for (s, d), part in sorted(merged.items())))
 
 
 def internal_counts(edges: pd.DataFrame) -> dict[str, int]:
@@ -167,9 +194,39 @@ def touching(edges: pd.DataFrame, group: str) -> pd.DataFrame:
     return edges[(edges["src_group"] == group) | (edges["dst_group"] == group)]
 
 
-def subgraph(graph: Graph, group: str) -> Graph:
-    """``group``'s nodes, the edges touching them, and the peers at their other ends."""
+MAX_PEERS = 16
+"""A namespace's graph draws at most this many outside peers one by one; beyond, peers fold into their namespace."""
+
+
+def subgraph(graph: Graph, group: str, max_peers: int = MAX_PEERS) -> Graph:
+    """``group``'s nodes, the edges touching them, and the peers at their other ends.
+
+    With more than ``max_peers`` outside peers, each folds into one node per
+    peer namespace (or ``(external)``/``(cluster)``), so a namespace talking to
+    the whole cluster (monitoring, DNS) stays one screen and a few kilobytes.
+    """
     inside = {n.id for n in graph.nodes if n.group == group}
-    edges = tuple(e for e in graph.edges if e.src in inside or e.dst in inside)
+    edges = [e for e in graph.edges if e.src in inside or e.dst in inside]
     ends = inside | {e.src for e in edges} | {e.dst for e in edges}
-    return Graph(tuple(n for n in graph.nodes if n.id in ends), edges)
+    if len(ends) - len(inside) <= max_peers:
+        return Graph(tuple(n for n in graph.nodes if n.id in ends), tuple(edges))
+    fold = {n.id: (n.id if n.id in inside else n.group) for n in graph.nodes if n.id in ends}
+    peers = {n.group: Node(n.group, n.group, n.group, "namespace") for n in graph.nodes
+             if n.id in ends and n.id not in inside}
+    merged: dict[tuple[str, str], list[Edge]] = {}
+    for e in edges:
+        merged.setdefault((fold[e.src], fold[e.dst]), []).append(e)
+    nodes = [n for n in graph.nodes if n.id in inside] + sorted(peers.values(), key=lambda n: group_order(n.id))
+    folded = Graph(tuple(nodes), tuple(_merge(s, d, part) for (s, d), part in sorted(merged.items())))
+    return fold_quietest(folded, inside, len(inside) + max_peers)   # a namespace every namespace calls
+
+
+def _merge(src: str, dst: str, edges: list[Edge]) -> Edge:
+    verdicts = {e.verdict for e in edges}
+    if len(verdicts) == 1:
+        verdict = verdicts.pop()
+    else:
+        verdict = PARTIAL if verdicts & {ADMITTED, DENIED, PARTIAL} else OBSERVED_DENIED
+    return Edge(src, dst, tuple(sorted({p for e in edges for p in e.ports})), sum(e.connections for e in edges),
+                sum(e.bytes for e in edges), verdict, tuple(sorted({r for e in edges for r in e.reasons})),
+                all(e.dns for e in edges))

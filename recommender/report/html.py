@@ -20,12 +20,16 @@ from recommender.report import graph as g
 from recommender.report import layout, svg, tables
 from recommender.report.data import ReportData
 
+MAX_EDGE_ROWS = 200
+"""Rows of a namespace's edge table (denied first, then the busiest); the page says how many more exist."""
 FULL_GRAPH_MAX_NODES = 60
 """Above this many workloads the all-workloads graph is left out (the per-namespace graphs remain)."""
 
 
 def stylesheet() -> str:
-    return resources.files("recommender.report").joinpath("style.css").read_text(encoding="utf-8")
+    """The page's CSS plus the graphs' (inlined once for every SVG on the page)."""
+    page_css = resources.files("recommender.report").joinpath("style.css").read_text(encoding="utf-8")
+    return page_css + svg.SVG_CSS + "\n"
 
 
 def edge_rows(edges: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +52,9 @@ def edge_rows(edges: pd.DataFrame) -> pd.DataFrame:
 
 def legend(with_verdicts: bool) -> str:
     keys = [g.ADMITTED, g.DENIED, g.PARTIAL] if with_verdicts else [g.OBSERVED, g.OBSERVED_DENIED]
-    items = "".join(f'<span style="--c:{svg.EDGE_COLOURS[k]}">{escape(svg.VERDICT_TEXT[k])}</span>' for k in keys)
+    words = {g.ADMITTED: "admitted by the policies", g.DENIED: "denied by the policies",
+             g.PARTIAL: "some ports denied", g.OBSERVED: "observed", g.OBSERVED_DENIED: "denied by the exporter"}
+    items = "".join(f'<span style="--c:{svg.EDGE_COLOURS[k]}">{escape(words[k])}</span>' for k in keys)
     return (f'<div class="legend">{items}<span style="--c:repeating-linear-gradient(90deg,#546e7a 0 6px,'
             f'transparent 6px 10px)">DNS (port 53)</span><span style="--c:#e65100">dashed box: external peer</span>'
             "</div>")
@@ -58,42 +64,47 @@ def _graph_block(svg_text: str) -> str:
     return f'<div class="graph-wrap">{svg_text}</div>'
 
 
-def overview_svg(edges: pd.DataFrame, prefix: str = "ov", standalone: bool = False) -> str:
+def overview_svg(edges: pd.DataFrame, standalone: bool = False) -> str:
     """The namespace-level graph; each node's tooltip says how much stays inside it."""
     graph = g.namespace_graph(edges)
     inside = g.internal_counts(edges)
     notes = {k: f"\n{v} connections inside" for k, v in inside.items()}
-    return svg.render(graph, layout.circle(graph), prefix=prefix, title="namespaces and the traffic between them",
+    return svg.render(graph, layout.circle(graph), title="namespaces and the traffic between them",
                       notes=notes, standalone=standalone)
 
 
-def workloads_svg(edges: pd.DataFrame, prefix: str = "all", standalone: bool = False) -> str:
+def workloads_svg(edges: pd.DataFrame, standalone: bool = False) -> str:
     """Every workload inside its namespace box."""
     graph = g.workload_graph(edges)
-    return svg.render(graph, layout.boxes(graph), prefix=prefix, title="workloads by namespace",
+    return svg.render(graph, layout.boxes(graph), title="workloads by namespace",
                       standalone=standalone, max_labels=30)
 
 
-def namespace_svg(edges: pd.DataFrame | g.Graph, namespace: str, prefix: str, standalone: bool = False) -> str:
+def namespace_svg(edges: pd.DataFrame | g.Graph, namespace: str, standalone: bool = False) -> str:
     """One namespace's workloads with the peers that call them (left) and that they call (right).
 
     ``edges`` is a service-edge frame or the whole workload graph (cheaper when drawing many namespaces).
     """
     whole = edges if isinstance(edges, g.Graph) else g.workload_graph(g.touching(edges, namespace))
     graph = g.subgraph(whole, namespace)
-    return svg.render(graph, layout.columns(graph, namespace), prefix=prefix,
+    return svg.render(graph, layout.columns(graph, namespace),
                       title=f"workloads of {namespace} and their peers", standalone=standalone)
 
 
-def _namespace_section(data: ReportData, whole: g.Graph, namespace: str, index: int) -> str:
+def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
     edges = g.touching(data.edges, namespace)
-    rows = edge_rows(edges)
+    # each edge is listed once: in its source namespace's table (the graph shows both ends)
+    listed = edges[(edges["src_group"] == namespace) | edges["src_group"].isin([g.CLUSTER_GROUP, g.EXTERNAL_GROUP])]
+    rows = edge_rows(listed)
+    rows = rows.assign(_bad=~rows["verdict"].isin([g.ADMITTED, g.OBSERVED])).sort_values(
+        ["_bad", "connections", "source", "destination", "port"], ascending=[False, False, True, True, True],
+        kind="stable")
     workloads = len({*edges.loc[edges.src_group == namespace, "src_name"],
                      *edges.loc[edges.dst_group == namespace, "dst_name"]})
-    denied = int((rows["verdict"].isin([g.DENIED, g.PARTIAL])).sum())
+    denied = int((edge_rows(edges)["verdict"].isin([g.DENIED, g.PARTIAL])).sum())
     rules = data.rules[data.rules["namespace"] == namespace] if data.rules is not None else None
     isolated = data.isolated[data.isolated["namespace"] == namespace] if data.isolated is not None else None
-    facts = [f"{workloads} workloads", f"{len(rows)} edges"]
+    facts = [f"{workloads} workloads", f"{len(edges)} edges"]
     if rules is not None:
         facts.append(f"{rules['policy'].nunique()} policies")
         facts.append(f"{denied} denied edges" if denied else "all edges admitted")
@@ -105,12 +116,13 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str, index: 
     if isolated is not None:
         side += "<h3>Pods default-deny isolates</h3>" + tables.table(
             isolated, ["pod", "ingress", "egress"], empty="no known pod is selected")
-    cols = ["source", "destination", "port", "connections", "bytes", "verdict"] + (
+    cols = ["source", "destination", "port", "connections", "verdict"] + (
         ["reason"] if "reason" in rows.columns else [])
     return (
         f"<details><summary>{escape(namespace)} <span class=\"muted\">{escape(' · '.join(facts))}</span></summary>"
-        f'<div class="columns"><div>{_graph_block(namespace_svg(whole, namespace, f"ns{index}"))}</div>'
-        f"<div>{side}</div></div><h3>Edges</h3>{tables.table(rows, cols, row_class='verdict')}</details>"
+        f'<div class="columns"><div>{_graph_block(namespace_svg(whole, namespace))}</div>'
+        f"<div>{side}</div></div><h3>Edges from {escape(namespace)} and from outside the cluster</h3>"
+        f"{tables.table(rows, cols, row_class='verdict', limit=MAX_EDGE_ROWS)}</details>"
     )
 
 
@@ -137,7 +149,7 @@ def page(data: ReportData) -> str:
         full = f"<details open><summary>All workloads</summary>{_graph_block(workloads_svg(data.edges))}</details>"
     rows = edge_rows(data.edges)
     denied = rows[rows["verdict"].isin([g.DENIED, g.PARTIAL])] if with_verdicts else rows.iloc[0:0]
-    sections = "".join(_namespace_section(data, whole, ns, i) for i, ns in enumerate(groups))
+    sections = "".join(_namespace_section(data, whole, ns) for ns in groups)
     overview = _graph_block(overview_svg(data.edges)) if not data.edges.empty else "<p>no connections</p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -48,7 +48,7 @@ def circle(graph: Graph) -> Layout:
     """Groups on a circle, first at the top, clockwise in sorted order."""
     n = max(len(graph.nodes), 1)
     radius = max(200.0, n * 60 / math.pi)
-    cx = cy = radius + NODE_W / 2 + MARGIN
+    cx = cy = radius + NODE_W * 0.75 + MARGIN   # room for the names outside the circle
     pos = {}
     for i, node in enumerate(graph.nodes):
         angle = -math.pi / 2 + 2 * math.pi * i / n

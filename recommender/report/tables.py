@@ -16,6 +16,9 @@ from typing import Any
 import pandas as pd
 
 
+HIGHLIGHT = ("denied", "partial")
+
+
 def cell(value: Any) -> str:
     """Text for a cell: lists joined, missing values blank."""
     if value is None:
@@ -44,7 +47,8 @@ def table(
 ) -> str:
     """An escaped ``<table>`` of ``df`` (optionally a column subset, the first ``limit`` rows).
 
-    ``row_class`` names a column whose value becomes the row's CSS class.
+    ``row_class`` names a column whose value becomes the row's CSS class when
+    it is one the stylesheet highlights (``denied``, ``partial``).
     """
     if df is None or df.empty:
         return f'<p class="muted">{escape(empty)}</p>'
@@ -58,7 +62,7 @@ def table(
             f'<td class="num">{escape(cell(v))}</td>' if _is_number(v) else f"<td>{escape(cell(v))}</td>"
             for v in values
         )
-        body.append(f'<tr class="{escape(str(cls))}">{tds}</tr>' if cls else f"<tr>{tds}</tr>")
+        body.append(f'<tr class="{cls}">{tds}</tr>' if cls in HIGHLIGHT else f"<tr>{tds}</tr>")
     more = ""
     if limit is not None and len(df) > limit:
         more = f'<p class="muted">… and {len(df) - limit} more rows</p>'
