@@ -377,3 +377,11 @@ def test_a_complete_bad_last_line_without_newline_is_still_an_error(tmp_path: Pa
     con.execute(schema.connections_ddl("stage"))
     with pytest.raises(InputError, match=r"flows.log:3: dstport: invalid port '99999'"):
         vpc.read(con, str(path), target="stage", skip_bad=False)
+
+
+def test_unknown_future_fields_are_ignored_with_a_note(tmp_path: Path) -> None:
+    header = "srcaddr dstaddr srcport dstport protocol action tcp-flags some-future-field"
+    stats, rows, _ = ingest(tmp_path, [f"{CLIENT} {SERVER} 40000 80 6 ACCEPT 2 whatever"], header=header)
+    assert conn(rows) == [(CLIENT, SERVER, "TCP", 80, "allow")]
+    assert stats.notes == [f"{tmp_path / 'flows.log'}: ignored unknown field(s) some-future-field"]
+    assert rows[0]["packets"] is None and rows[0]["first_seen"] is None    # fields the format did not have

@@ -80,7 +80,7 @@ def resolve_workload(pod_name: str, labels: Labels, owner_kind: str | None, owne
         template_hash = labels.get("pod-template-hash")
         if template_hash and owner_name.endswith(f"-{template_hash}"):
             return "Deployment", owner_name[: -len(template_hash) - 1]
-        if template_hash is None and re.fullmatch(rf".+-{_HASH}", owner_name) and "-" in owner_name:
+        if template_hash is None and re.fullmatch(rf".+-{_HASH}", owner_name):
             return "Deployment", owner_name.rsplit("-", 1)[0]
         return "ReplicaSet", owner_name
     if owner_kind == "Job":

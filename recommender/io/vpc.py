@@ -239,6 +239,9 @@ def read(
 
 def _read_layout(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str, skip_bad: bool,
                  stats: ReadStats, progress: Progress | None) -> None:
+    unknown = [f for f in layout.fields if f not in KNOWN_FIELDS]
+    if unknown:
+        stats.notes.append(f"{layout.file}: ignored unknown field(s) {', '.join(unknown)}")
     names = vpc_sql.TempNames()
     try:
         try:
