@@ -39,6 +39,7 @@ class ClusterSize:
 SIZES: dict[str, ClusterSize | None] = {
     "small": None,   # the hand-written shop
     "medium": ClusterSize(tenants=20, workloads_per_tenant=12, nodes=16),
+    "dualstack": ClusterSize(tenants=20, workloads_per_tenant=12, nodes=16, ipv6=True),
     "large": ClusterSize(tenants=250, workloads_per_tenant=14, nodes=160, replicas_max=8),
     "xlarge": ClusterSize(tenants=600, workloads_per_tenant=14, nodes=400, replicas_max=8),
 }
