@@ -235,6 +235,16 @@ def test_non_flow_lines_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert (stats.records, stats.accepted, stats.connections) == (6, 1, 1)
 
 
+def test_bare_flow_files_and_mixed_shapes(tmp_path: Path) -> None:
+    syn = flow(flags={"SYN": True}, wrap=False)                 # `hubble observe -o json` of older releases
+    stats, con = ingest(write(tmp_path, syn, back(syn, is_reply=True)["flow"]))
+    assert conns(con) == [("10.0.0.1", "10.0.0.2", "TCP", 5432, 1, 2)]
+    # a wrapped line in a bare file: the file is read again with both shapes
+    stats, con = ingest(write(tmp_path, syn, back(syn, is_reply=True), name="mixed.json"))
+    assert conns(con) == [("10.0.0.1", "10.0.0.2", "TCP", 5432, 1, 2)]
+    assert (stats.records, stats.accepted) == (2, 2)
+
+
 # --- L7 -----------------------------------------------------------------------------------------
 
 def _dns(is_reply: bool, **kw: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ DuckDB:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from recommender.io.sqlexpr import sql_str
@@ -29,8 +30,9 @@ from recommender.io.sqlexpr import sql_str
 MARK = "__rejected__"
 AUDIT_MARK = "(audit)"
 
-_EP: dict[str, Any] = {"ID": "BIGINT", "identity": "BIGINT", "namespace": "VARCHAR", "labels": ["VARCHAR"],
-                       "pod_name": "VARCHAR", "workloads": [{"name": "VARCHAR", "kind": "VARCHAR"}]}
+# Endpoints are read as raw JSON text (cheap to group on) and parsed once per distinct endpoint.
+ENDPOINT: dict[str, Any] = {"identity": "BIGINT", "namespace": "VARCHAR", "labels": ["VARCHAR"],
+                            "pod_name": "VARCHAR", "workloads": [{"name": "VARCHAR"}]}
 _PORTS: dict[str, Any] = {"source_port": "BIGINT", "destination_port": "BIGINT"}
 _POLICY: list[Any] = [{"name": "VARCHAR", "namespace": "VARCHAR", "kind": "VARCHAR"}]
 _ICMP: dict[str, Any] = {"type": "BIGINT", "code": "BIGINT"}
@@ -39,13 +41,22 @@ FLOW: dict[str, Any] = {
     "ethernet": {"source": "VARCHAR"}, "IP": {"source": "VARCHAR", "destination": "VARCHAR"},
     "l4": {"TCP": {**_PORTS, "flags": {"SYN": "BOOLEAN", "ACK": "BOOLEAN"}}, "UDP": _PORTS, "SCTP": _PORTS,
            "ICMPv4": _ICMP, "ICMPv6": _ICMP},
-    "source": _EP, "destination": _EP, "Type": "VARCHAR", "reply": "BOOLEAN", "is_reply": "JSON",
+    "source": "JSON", "destination": "JSON", "Type": "VARCHAR", "reply": "BOOLEAN", "is_reply": "VARCHAR",
     "l7": {"type": "VARCHAR"},
     "egress_allowed_by": _POLICY, "ingress_allowed_by": _POLICY,
     "egress_denied_by": _POLICY, "ingress_denied_by": _POLICY,
 }
 # A line is a GetFlowsResponse wrapper {"flow": …, "node_name", "time"} or a bare Flow.
-COLUMNS: dict[str, Any] = {"flow": FLOW, **FLOW, "node_status": "JSON", "lost_events": "JSON", MARK: "BOOLEAN"}
+_OTHER = {"node_status": "JSON", "lost_events": "JSON", MARK: "BOOLEAN"}
+COLUMNS: dict[str, Any] = {"flow": FLOW, **FLOW, **_OTHER}
+# Reading only the shape a file uses is much cheaper (DuckDB skips absent columns); a line of the
+# other shape is classified "mixed" and the file is read again with COLUMNS.
+_SHAPES: dict[str, dict[str, Any]] = {
+    "wrapped": {"flow": FLOW, "verdict": "VARCHAR", "Type": "VARCHAR", "IP": FLOW["IP"], **_OTHER},
+    "bare": {**FLOW, "flow": "JSON", **_OTHER},
+    "mixed": COLUMNS,
+}
+_BARE_KEYS = ("verdict", "IP", "l4", "source", "destination", "Type", "l7")
 
 
 def sql_type(spec: Any) -> str:
@@ -57,8 +68,22 @@ def sql_type(spec: Any) -> str:
     return "STRUCT(" + ", ".join(f'"{k}" {sql_type(v)}' for k, v in spec.items()) + ")"
 
 
-def source_sql(path: str, compression: str, *, ignore_errors: bool = False) -> str:
-    cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(sql_type(v))}" for k, v in COLUMNS.items()) + "}"
+def shape_of(head: bytes) -> str:
+    """``wrapped`` (GetFlowsResponse lines) or ``bare`` (Flow lines), judged by the first flow in ``head``."""
+    for line in head.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "flow" in rec:
+            return "wrapped"
+        if isinstance(rec, dict) and any(k in rec for k in _BARE_KEYS):
+            return "bare"
+    return "wrapped"
+
+
+def source_sql(path: str, compression: str, shape: str = "mixed", *, ignore_errors: bool = False) -> str:
+    cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(sql_type(v))}" for k, v in _SHAPES[shape].items()) + "}"
     return (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
             f"compression='{compression}', maximum_object_size=67108864, "
             f"ignore_errors={str(ignore_errors).lower()}) WITH ORDINALITY")
@@ -72,9 +97,10 @@ _ICMP4_REPLIES = (0, 3, 4, 5, 11, 12, 14, 16, 18)   # echo reply and error/reply
 _ICMP6_REPLIES = (1, 2, 3, 4, 129)
 
 
-def _f(name: str) -> str:
-    """A flow field from either the wrapper's ``flow`` object or a bare flow line."""
-    return f'coalesce(flow."{name}", "{name}")'
+def _field(shape: str) -> Any:
+    """``f(name)``: the SQL for a flow field in a file of ``shape``."""
+    return {"wrapped": lambda n: f'flow."{n}"', "bare": lambda n: f'"{n}"',
+            "mixed": lambda n: f'coalesce(flow."{n}", "{n}")'}[shape]
 
 
 def _names(col: str) -> str:
@@ -88,35 +114,38 @@ POLICIES = f"""CASE verdict WHEN 'FORWARDED' THEN list_concat({_names('eab')}, {
     ELSE list_concat(['{AUDIT_MARK}'], {_names('eab')}, {_names('iab')}, {_names('edb')}, {_names('idb')}) END"""
 
 
-def endpoint(p: str) -> str:
-    """The endpoint struct of side ``p`` (``s``/``d``) from the grouped raw columns."""
-    return (f"struct_pack(identity := {p}_id, namespace := nullif({p}_ns, ''), labels := {p}_labels, "
-            f"pod := nullif({p}_pod, ''), workload := nullif({p}_wl, ''))")
+_PORT_ERR = ("CASE WHEN {c} < 0 OR {c} > 65535 THEN 'bad:l4.' || proto || '.{f}: invalid port ' || {c} "
+             "|| ' (expected 0-65535)' END")
+# Address and port checks run on the grouped rows: once per distinct value set, not per event.
+_VALIDATE = f"""coalesce(status,
+    CASE WHEN NOT rec_ip_ok(sip) THEN 'bad:IP.source: invalid IP address ' || to_json(sip) END,
+    CASE WHEN NOT rec_ip_ok(dip) THEN 'bad:IP.destination: invalid IP address ' || to_json(dip) END,
+    {_PORT_ERR.format(c='sport', f='source_port')}, {_PORT_ERR.format(c='dport', f='destination_port')})"""
 
 
 def _ok(expr: str, name: str) -> str:
     return f"CASE WHEN status IS NULL THEN {expr} END AS {name}"
 
 
-def classify_sql(source: str, table: str) -> str:
-    """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason.
+def classify_sql(source: str, table: str, shape: str = "mixed") -> str:
+    """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason,
+    and ``err`` (the reason of a malformed record, else NULL).
 
-    Only cheap per-event work happens here; addresses, ports, policy names and
-    endpoints are validated/derived on the grouped rows (``validate_sql``,
-    ``oriented_sql``)."""
+    Only cheap per-event work happens before the GROUP BY; addresses and ports
+    are validated, policy names and endpoints derived on the grouped rows
+    (``endpoints_sql``, ``oriented_sql``)."""
+    _f = _field(shape)
     verdict = f"upper(coalesce({_f('verdict')}, ''))"
-    bare = " OR ".join(f'"{k}" IS NOT NULL' for k in ("verdict", "IP", "l4", "source", "destination", "Type", "l7"))
+    bare = " OR ".join(f'"{k}" IS NOT NULL' for k in (_BARE_KEYS if shape != "wrapped" else ("verdict", "Type", "IP")))
+    is_flow, other = {"wrapped": ("flow IS NOT NULL", bare), "bare": (bare, "flow IS NOT NULL"),
+                      "mixed": (f"flow IS NOT NULL OR {bare}", "false")}[shape]
     l4 = _f("l4")
-    sides = ", ".join(
-        f"{e}.identity AS {p}_id, {e}.namespace AS {p}_ns, {e}.pod_name AS {p}_pod, "
-        f"{e}.workloads[1].name AS {p}_wl, {e}.labels AS {p}_lab"
-        for p, e in (("s", _f("source")), ("d", _f("destination"))))
-    keys = ", ".join(_ok(f"{p}_{k}", f"{p}_{k}") for p in "sd" for k in ("id", "ns", "pod", "wl"))
+    keys = ", ".join(_ok(f"{p}_ep", f"{p}_ep") for p in "sd")
     pols = ", ".join(_ok(f, n) for f, n in (("egress_allowed_by", "eab"), ("ingress_allowed_by", "iab"),
                                                   ("egress_denied_by", "edb"), ("ingress_denied_by", "idb")))
     return f"""CREATE OR REPLACE TEMP TABLE {table} AS
 WITH r AS (
-  SELECT ordinality AS ord, flow IS NOT NULL OR {bare} AS is_flow,
+  SELECT ordinality AS ord, {is_flow} AS is_flow, {other} AS other_shape,
     node_status IS NOT NULL AS ns, lost_events IS NOT NULL AS le,
     {_f('time')} AS time_text, TRY_CAST({_f('time')} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS ts,
     CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
@@ -131,9 +160,9 @@ WITH r AS (
     coalesce({l4}."TCP".destination_port, {l4}."UDP".destination_port, {l4}."SCTP".destination_port, 0) AS dp,
     coalesce({l4}."TCP".flags."SYN", false) AS syn, coalesce({l4}."TCP".flags."ACK", false) AS ack,
     coalesce({l4}."ICMPv4".type, {l4}."ICMPv6".type, 0) AS icmp_type,
-    CASE CAST({_f('is_reply')} AS VARCHAR) WHEN 'true' THEN true WHEN 'false' THEN false WHEN '{{}}' THEN false
-         ELSE TRY_CAST(json_extract_string({_f('is_reply')}, '$.value') AS BOOLEAN) END AS is_reply,
-    coalesce({_f('reply')}, false) AS reply, {sides},
+    CASE {_f('is_reply')} WHEN 'true' THEN true WHEN 'false' THEN false WHEN '{{}}' THEN false
+         ELSE TRY_CAST(json_extract_string(TRY_CAST({_f('is_reply')} AS JSON), '$.value') AS BOOLEAN) END AS is_reply,
+    coalesce({_f('reply')}, false) AS reply, {_f('source')} AS s_ep, {_f('destination')} AS d_ep,
     {_f('egress_allowed_by')} AS egress_allowed_by, {_f('ingress_allowed_by')} AS ingress_allowed_by,
     {_f('egress_denied_by')} AS egress_denied_by, {_f('ingress_denied_by')} AS ingress_denied_by
   FROM {source} WHERE {MARK} IS NULL),
@@ -141,6 +170,7 @@ x AS (
   SELECT *, type = 'L7' OR (type = '' AND has_l7) AS is_l7 FROM r),
 y AS (
   SELECT *, CASE
+    WHEN other_shape THEN 'mixed'
     WHEN NOT is_flow THEN CASE WHEN ns THEN 'skip:node status event' WHEN le THEN 'skip:lost events notice'
                                ELSE 'skip:not a flow record' END
     WHEN time_text IS NOT NULL AND ts IS NULL THEN 'bad:time: invalid timestamp ' || to_json(time_text)
@@ -156,7 +186,8 @@ y AS (
     WHEN coalesce(ip_d, '') = '' THEN 'bad:IP.destination: missing'
     WHEN NOT has_l4 THEN 'bad:l4: missing in an L3/L4 flow'
     WHEN proto IS NULL THEN 'skip:unsupported l4 protocol'
-  END AS status FROM x)
+  END AS status FROM x),
+g AS (
 SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 'sip')}, {_ok('ip_d', 'dip')},
   {_ok('sp', 'sport')}, {_ok('dp', 'dport')},
   CASE WHEN status IS NOT NULL THEN NULL
@@ -169,22 +200,11 @@ SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 's
     WHEN is_l7 AND upper(l7_type) = 'REQUEST' THEN 1
     ELSE 0 END AS dir,
   {_ok('verdict', 'verdict')}, {pols}, {keys},
-  any_value(s_lab) FILTER (WHERE status IS NULL) AS s_labels, any_value(d_lab) FILTER (WHERE status IS NULL) AS d_labels,
   count(*) AS n, min(ord) AS first, min(ts) AS t0, max(ts) AS t1
 FROM y
-GROUP BY ALL"""
-
-
-def validate_sql(table: str) -> str:
-    """Mark grouped rows with an invalid address or port as bad (runs once per distinct value, not per event)."""
-    port = ("CASE WHEN {c} < 0 OR {c} > 65535 THEN 'bad:l4.' || proto || '.{f}: invalid port ' || {c} "
-            "|| ' (expected 0-65535)' END")
-    return f"""UPDATE {table} SET status = coalesce(
-    CASE WHEN NOT rec_ip_ok(sip) THEN 'bad:IP.source: invalid IP address ' || to_json(sip) END,
-    CASE WHEN NOT rec_ip_ok(dip) THEN 'bad:IP.destination: invalid IP address ' || to_json(dip) END,
-    {port.format(c='sport', f='source_port')}, {port.format(c='dport', f='destination_port')})
-WHERE status IS NULL AND (NOT rec_ip_ok(sip) OR NOT rec_ip_ok(dip) OR sport NOT BETWEEN 0 AND 65535
-                          OR dport NOT BETWEEN 0 AND 65535)"""
+GROUP BY ALL)
+SELECT *, CASE WHEN starts_with(status, 'bad:') THEN substr(status, 5) END AS err
+FROM (SELECT * REPLACE ({_VALIDATE} AS status) FROM g)"""
 
 
 def _rank(port: str) -> str:
@@ -203,14 +223,14 @@ _CANON = ("CASE WHEN fwd THEN sip ELSE dip END AS a_ip, CASE WHEN fwd THEN sport
           "CASE WHEN fwd THEN dip ELSE sip END AS b_ip, CASE WHEN fwd THEN dport ELSE sport END AS b_port")
 
 
-def oriented_sql(l1: str, table: str) -> str:
+def oriented_sql(l1: str, eps: str, table: str) -> str:
     """CREATE ``table``: one row per oriented 5-tuple and action, with what became of its events."""
     return f"""CREATE OR REPLACE TEMP TABLE {table} AS
 WITH ok AS (
-  SELECT * EXCLUDE (eab, iab, edb, idb, s_id, s_ns, s_pod, s_wl, s_labels, d_id, d_ns, d_pod, d_wl, d_labels),
-    {_CANON}, {POLICIES} AS pols, {endpoint('s')} AS src, {endpoint('d')} AS dst,
-    CASE verdict WHEN 'DROPPED' THEN 'deny' ELSE 'allow' END AS action
-  FROM (SELECT *, sip < dip OR (sip = dip AND sport <= dport) AS fwd FROM {l1} WHERE status IS NULL)),
+  SELECT l.* EXCLUDE (eab, iab, edb, idb, s_ep, d_ep), {_CANON}, {POLICIES} AS pols,
+    es.id AS src, ed.id AS dst, CASE verdict WHEN 'DROPPED' THEN 'deny' ELSE 'allow' END AS action
+  FROM (SELECT *, sip < dip OR (sip = dip AND sport <= dport) AS fwd FROM {l1} WHERE status IS NULL) l
+  JOIN {eps} es ON es.text = coalesce(l.s_ep, 'null') JOIN {eps} ed ON ed.text = coalesce(l.d_ep, 'null')),
 conv AS (
   SELECT proto, a_ip, a_port, b_ip, b_port,
     sum(CASE WHEN dir = 0 THEN 0 WHEN (dir = 1) = fwd THEN n ELSE -n END) AS vote
@@ -253,45 +273,59 @@ def _reserved(e: str) -> str:
     return (f"CASE {whens} ELSE substr(list_filter({e}.labels, lambda x: starts_with(x, 'reserved:'))[1], 10) END")
 
 
-def _labels(e: str) -> str:
-    """Kubernetes labels of ``e``: ``k8s:`` (or unprefixed) labels, prefix stripped, Cilium-internal keys dropped."""
-    keep = ("list_filter({e}.labels, lambda x: starts_with(x, 'k8s:') OR strpos(x, ':') = 0 "
-            "OR (strpos(x, '=') > 0 AND strpos(x, '=') < strpos(x, ':')))").format(e=e)
-    strip = ("list_transform({keep}, lambda x: CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END "
-             "|| CASE WHEN strpos(x, '=') = 0 THEN '=' ELSE '' END)").format(keep=keep)
-    return ("rec_kv_labels(list_filter({strip}, lambda y: NOT starts_with(y, 'io.cilium.') "
-            "AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'))").format(strip=strip)
+_KEEP_LABEL = ("starts_with(x, 'k8s:') OR strpos(x, ':') = 0 "
+               "OR (strpos(x, '=') > 0 AND strpos(x, '=') < strpos(x, ':'))")
 
 
-def _side(e: str, out: str) -> str:
+def endpoints_sql(l1: str, table: str) -> str:
+    """CREATE ``table``: every distinct endpoint JSON of the usable events, parsed and normalized once."""
     kinds = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KIND_OF_RESERVED.items())
-    return f"""{out}_res, {e}.namespace AS {out}_namespace, {e}.pod AS {out}_pod,
-    CASE WHEN {out}_res IS NOT NULL THEN coalesce(CASE {out}_res {kinds} END, 'unknown')
-         WHEN {e}.namespace IS NOT NULL AND {e}.pod IS NOT NULL THEN 'pod'
-         WHEN {e}.identity >= 16777216 OR len(list_filter({e}.labels,
-              lambda x: starts_with(x, 'cidr:') OR starts_with(x, 'fqdn:'))) > 0 THEN 'world'
-         ELSE 'unknown' END AS {out}_kind,
-    {_labels(e)} AS {out}_labels, {e}.workload AS {out}_wl"""
+    structure = sql_str(json.dumps(ENDPOINT))
+    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
+WITH t AS (
+  SELECT DISTINCT coalesce(s_ep, 'null') AS text FROM {l1} WHERE status IS NULL
+  UNION SELECT DISTINCT coalesce(d_ep, 'null') FROM {l1} WHERE status IS NULL),
+p AS (
+  SELECT row_number() OVER (ORDER BY text) AS id, text, struct_pack(identity := e.identity,
+    namespace := nullif(e.namespace, ''), labels := e.labels, pod := nullif(e.pod_name, ''),
+    workload := nullif(e.workloads[1].name, '')) AS e
+  FROM (SELECT text, from_json(text, {structure}) AS e FROM t)),
+r AS (SELECT *, {_reserved('e')} AS res FROM p),
+k AS (
+  SELECT *, CASE WHEN res IS NOT NULL THEN coalesce(CASE res {kinds} END, 'unknown')
+      WHEN e.namespace IS NOT NULL AND e.pod IS NOT NULL THEN 'pod'
+      WHEN e.identity >= 16777216 OR len(list_filter(e.labels,
+           lambda x: starts_with(x, 'cidr:') OR starts_with(x, 'fqdn:'))) > 0 THEN 'world'
+      ELSE 'unknown' END AS kind FROM r),
+-- Kubernetes labels: `k8s:` (or unprefixed) labels, prefix stripped, Cilium-internal keys dropped;
+-- a key given twice keeps its smallest value; MAP entries sorted by key.
+u AS (
+  SELECT id, CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END AS y
+  FROM (SELECT id, unnest(e.labels) AS x FROM p) WHERE {_KEEP_LABEL}),
+kv AS (
+  SELECT id, split_part(y, '=', 1) AS key, min(CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END) AS value
+  FROM u WHERE NOT starts_with(y, 'io.cilium.') AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'
+  GROUP BY ALL),
+m AS (
+  SELECT id, map_from_entries(list(struct_pack(key := key, value := value) ORDER BY key)) AS labels
+  FROM kv GROUP BY id)
+SELECT k.id, text, e.namespace AS namespace, e.pod AS pod,
+  CASE WHEN res IS NOT NULL THEN 'reserved:' || res WHEN kind = 'world' THEN 'reserved:world'
+       WHEN kind = 'pod' THEN e.workload END AS workload, kind, m.labels
+FROM k LEFT JOIN m USING (id)"""
 
 
-def insert_sql(c5: str, l1: str, target: str, file: str, fmt: str) -> str:
-    """INSERT the connections of ``c5`` into ``target``, endpoints normalized, grouped on the schema key."""
+def insert_sql(c5: str, eps: str, l1: str, target: str, file: str, fmt: str) -> str:
+    """INSERT the connections of ``c5`` into ``target``, grouped on the normalized connection key."""
+    side = ", ".join(f"{a}.{c} AS {p}_{c}" for p, a in (("src", "es"), ("dst", "ed"))
+                     for c in ("namespace", "pod", "workload", "kind", "labels"))
     return f"""INSERT INTO {target} BY NAME
-WITH e AS (
-  SELECT *, {_reserved('c_ep')} AS src_res, {_reserved('s_ep')} AS dst_res FROM {c5} WHERE has_req),
-s AS (
-  SELECT c_ip AS src_ip, {_side('c_ep', 'src')}, s_ip AS dst_ip, {_side('s_ep', 'dst')},
+WITH k AS (
+  SELECT c_ip AS src_ip, s_ip AS dst_ip, {side},
     proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
     CASE WHEN len(pols) > 0 THEN pols END AS policies,
     CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, first, t0, t1
-  FROM e),
-k AS (
-  SELECT * EXCLUDE (src_res, dst_res, src_wl, dst_wl),
-    CASE WHEN src_res IS NOT NULL THEN 'reserved:' || src_res WHEN src_kind = 'world' THEN 'reserved:world'
-         WHEN src_kind = 'pod' THEN src_wl END AS src_workload,
-    CASE WHEN dst_res IS NOT NULL THEN 'reserved:' || dst_res WHEN dst_kind = 'world' THEN 'reserved:world'
-         WHEN dst_kind = 'pod' THEN dst_wl END AS dst_workload
-  FROM s)
+  FROM {c5} c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep WHERE has_req)
 SELECT (SELECT min(t0) FROM {l1}) AS window_start, (SELECT max(t1) FROM {l1}) AS window_end,
   src_ip, src_namespace, src_pod, src_workload, src_kind, src_labels,
   dst_ip, dst_namespace, dst_pod, dst_workload, dst_kind, dst_labels, protocol, dst_port, action, policies,
