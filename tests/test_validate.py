@@ -10,6 +10,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recommender.engine import k8s_names as names
 from recommender.engine.validate import check_policy, validate_policy
@@ -338,3 +340,36 @@ def test_cidr_parsing(cidr: str, network: str | None, errors: int, warns: int) -
 def test_errors_come_in_line_order() -> None:
     spec = "policyTypes: [ingress]\ningress:\n- ports:\n  - port: 0\npodSelector: {matchLabels: {a: -b}}"
     assert [e.split(" ")[0] for e in errors_of(spec)] == ["t.yaml:7", "t.yaml:10", "t.yaml:11"]
+
+
+# --- differential properties: the regex-based rules against a character-by-character reading of the spec
+TRICKY_CHARS = st.text(alphabet=st.sampled_from(list("aZ09-_./ é\n")), max_size=70)
+
+
+def _alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def ref_label_value(v: str) -> bool:
+    return v == "" or (len(v) <= 63 and _alnum(v[0]) and _alnum(v[-1]) and all(_alnum(c) or c in "-_." for c in v))
+
+
+def ref_subdomain(v: str) -> bool:
+    return 0 < len(v) <= 253 and all(
+        p and _alnum(p[0]) and _alnum(p[-1]) and all((_alnum(c) and not c.isupper()) or c == "-" for c in p) for p in v.split(".")
+    )
+
+
+def ref_qualified_name(v: str) -> bool:
+    prefix, slash, name = v.rpartition("/")
+    if slash and not ref_subdomain(prefix):
+        return False
+    return name != "" and "/" not in prefix and ref_label_value(name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TRICKY_CHARS)
+def test_label_rules_match_a_plain_reading_of_the_spec(text: str) -> None:
+    assert (names.label_value(text) == []) == ref_label_value(text)
+    assert (names.qualified_name(text) == []) == ref_qualified_name(text)
+    assert (names.dns1123_subdomain(text) == []) == ref_subdomain(text)
