@@ -144,6 +144,7 @@ def test_edges_are_coloured_by_the_given_policies_with_reasons():
     page_text = " ".join(parse(html).text)
     assert "isolated for egress by web" in page_text.split("Denied connections", 1)[1]   # the table too
     assert "Pods default-deny isolates" in page_text and "web-2" in page_text
+    assert "Not verified" in page_text
 
 
 def test_generated_policies_are_shown_with_provenance():
@@ -153,6 +154,7 @@ def test_generated_policies_are_shown_with_provenance():
     text = " ".join(parse(html).text)
     assert "observed connections" in text        # rule provenance
     assert "default-deny" in text
+    assert "Verified: the policies admit every observed allowed connection" in text
     edge_classes = {g.get("class") for root in svgs(html) for g in root.iter("g") if g.get("data-src")}
     assert edge_classes <= {"edge admitted", "edge admitted dns", "edge denied", "edge partial"}
 

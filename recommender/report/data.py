@@ -31,6 +31,7 @@ class ReportData:
     isolated: pd.DataFrame | None = None      # views.isolated_pods
     verification: pd.DataFrame | None = None  # per-policy verification
     verification_summary: dict[str, Any] = field(default_factory=dict)
+    quiet_pods: dict[str, list[str]] = field(default_factory=dict)   # isolated by default deny, never seen talking
 
 
 def _stats(con: duckdb.DuckDBPyConnection, edges: pd.DataFrame) -> tuple[dict[str, Any], str]:
@@ -71,4 +72,7 @@ def collect(flows: Any, con: duckdb.DuckDBPyConnection, *, policies: Any = None,
             policies, judged, isolated=data.isolated)
         data.rules = policy_views.rules_with_hits(policies, judged)
         data.stats["policies"] = len(policy_views.policies_of(policies))
+        per_ns = (getattr(policies, "summary", None) or {}).get("namespaces", {})
+        data.quiet_pods = {ns: list(v.get("isolated_without_traffic", [])) for ns, v in per_ns.items()
+                           if v.get("isolated_without_traffic")}
     return data

@@ -116,6 +116,10 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
     if isolated is not None:
         side += "<h3>Pods default-deny isolates</h3>" + tables.table(
             isolated, ["pod", "ingress", "egress"], empty="no known pod is selected")
+    quiet = data.quiet_pods.get(namespace)
+    if quiet:
+        side += ('<p><span class="bad">Isolated without any observed traffic:</span> '
+                 f"{escape(', '.join(quiet))}</p>")
     cols = ["source", "destination", "port", "connections", "verdict"] + (
         ["reason"] if "reason" in rows.columns else [])
     return (
@@ -126,14 +130,17 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
     )
 
 
-def _verification_section(data: ReportData) -> str:
+def _verification_summary(data: ReportData) -> str:
+    """The run-level verdict, shown beside the overview graph."""
     if data.verification is None:
-        return ('<p class="muted">No policies were given or generated, so edges show what the exporter '
-                "observed.</p>")
-    parts = []
-    for key, value in data.verification_summary.items():
-        parts.append(f"<div>{escape(str(key))}: <b>{escape(tables.cell(value))}</b></div>")
-    return f'<div class="stats">{"".join(parts)}</div>' + tables.table(data.verification)
+        return ('<h3>Verification</h3><p class="muted">No policies were given or generated, so edges show what '
+                "the exporter observed.</p>")
+    ok = bool(data.verification_summary.get("verified"))
+    verdict = ('<p class="ok">Verified: the policies admit every observed allowed connection.</p>' if ok else
+               '<p class="bad">Not verified: some observed allowed connections are denied (see below).</p>')
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td class=\"num\">{escape(tables.cell(v))}</td></tr>"
+                   for k, v in data.verification_summary.items() if k != "verified")
+    return f"<h3>Verification</h3>{verdict}<table><tbody>{rows}</tbody></table>"
 
 
 def page(data: ReportData) -> str:
@@ -161,13 +168,14 @@ def page(data: ReportData) -> str:
 <div class="stats">{stats}</div>
 <h2>Service graph</h2>
 {legend(with_verdicts)}
-{overview}
+<div class="columns"><div>{overview}</div><div>{_verification_summary(data)}</div></div>
 {full}
 <h2>Namespaces</h2>
 <p class="muted">Open a namespace for its workload graph, policies, isolated pods and edges.</p>
 {sections}
-<h2>Verification</h2>
-{_verification_section(data)}
+<h2>Verification per policy</h2>
+{tables.table(data.verification, empty="no policies") if data.verification is not None else
+ '<p class="muted">no policies</p>'}
 <h2>Denied connections</h2>
 {tables.table(denied, row_class="verdict", empty="none: the policies admit every observed connection")
  if with_verdicts else '<p class="muted">no policies to check against</p>'}
