@@ -131,7 +131,7 @@ p AS (
 )
 SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, sum(e) AS e, bool_or(rej) AS rej,
        sum(n) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
-       coalesce(sum(n) FILTER (WHERE a), 0) AS n_a, coalesce(sum(n) FILTER (WHERE NOT a), 0) AS n_b,
+       sum(CASE WHEN a THEN n ELSE 0 END) AS n_a, sum(CASE WHEN a THEN 0 ELSE n END) AS n_b,
        -- per direction, the view of one interface: the smallest hash of the interface id (a struct's
        -- min compares `i` first; an integer hash is cheaper to compare than the id itself)
        min(CASE WHEN a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS va,
