@@ -11,6 +11,7 @@ import pytest
 import recommender
 from conftest import DATA
 from explore_scenario import CONNECTIONS, EXTERNALS, WORKLOADS, ext, insert, many_workloads, pod, scenario
+from recommender.errors import UsageError
 from recommender.model import LabelSelector, NetworkPolicy, Peer, PortSpec, Rule
 from recommender.report import render_report, service_graph_svg
 
@@ -177,6 +178,9 @@ def test_standalone_svg_for_notebooks_is_namespaced_xml():
     for level in ("namespaces", "workloads", "team-a"):
         root = ET.fromstring(service_graph_svg(con, level=level))
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert root.find("{http://www.w3.org/2000/svg}style") is not None   # carries its own colours
+    with pytest.raises(UsageError, match="no namespace 'nope'"):
+        service_graph_svg(con, level="nope")
 
 
 def test_cli_writes_one_file(cli, tmp_path):

@@ -14,7 +14,10 @@ from typing import Any
 from recommender.report.data import ReportData, collect
 from recommender.report.html import namespace_svg, overview_svg, page, workloads_svg
 from recommender.report.tables import heatmap
+from recommender.errors import UsageError
+from recommender.views.policies import connection_verdicts
 from recommender.views.source import FlowSource, PathLike, connection_of
+from recommender.views.traffic import service_edges
 
 __all__ = ["ReportData", "heatmap", "namespace_svg", "overview_svg", "render_report", "service_graph_svg",
            "workloads_svg"]
@@ -64,9 +67,13 @@ def service_graph_svg(flows: FlowSource, *, policies: Any = None, level: str = "
     """
     con = connection_of(flows)
     store = flows if hasattr(flows, "con") else con
-    data = collect(store, con, policies=_load_policies(policies))
+    chosen = _load_policies(policies)
+    judged = connection_verdicts(chosen, store) if chosen is not None else None
+    edges = service_edges(con, verdicts=judged)
     if level == "namespaces":
-        return overview_svg(data.edges, standalone=True)
+        return overview_svg(edges, standalone=True)
     if level == "workloads":
-        return workloads_svg(data.edges, standalone=True)
-    return namespace_svg(data.edges, level, standalone=True)
+        return workloads_svg(edges, standalone=True)
+    if level not in set(edges["src_group"]) | set(edges["dst_group"]):
+        raise UsageError(f"no namespace {level!r} in the flows", hint="use 'namespaces', 'workloads' or a namespace name")
+    return namespace_svg(edges, level, standalone=True)
