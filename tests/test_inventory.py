@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from recommender.errors import InputError
-from recommender.io import inventory
+from recommender.io import inventory, json_items
 from recommender.model import ContainerPort, Labels
 
 
@@ -192,3 +192,37 @@ def test_pod_without_ip_and_empty_inventory(tmp_path: Path) -> None:
     assert con.execute("SELECT ips FROM pods").fetchall() == [([],)]
     empty = write_json(tmp_path, {"kind": "List", "items": []}, "empty.json")
     assert inventory.load_inventory(con, [empty]).pods == 0
+
+
+def test_a_directory_contributes_its_json_and_yaml_files(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    write_json(tmp_path, pod("a", ip="10.0.0.1"), "sub/a.json")
+    (tmp_path / "ns.yaml").write_text("kind: Namespace\nmetadata: {name: shop}\n")
+    (tmp_path / "notes.txt").write_text("not an inventory")
+    pods, namespaces = inventory.read_inventory([tmp_path])
+    assert [p.name for p in pods] == ["a"] and [n.name for n in namespaces] == ["shop"]
+    with pytest.raises(InputError, match="no-such.json: cannot read"):
+        inventory.read_inventory([tmp_path / "no-such.json"])
+
+
+@pytest.mark.parametrize("text", [
+    '{"kind": "List", "items": [{"a": 1}, {"b": [1, 2]}], "metadata": {}}',
+    '\n\n{ "items" : [\n {"a": 1},\n\n {"b": 2} ] }\n',
+    '{"items": []}', "{}", '[{"kind": "Pod"}]', '{"nested": {"items": [1, 2]}, "items": [3]}',
+])
+def test_json_items_reads_like_json_loads(text: str) -> None:
+    value, lines = json_items.loads_with_item_lines(text)
+    assert value == json.loads(text)
+    items = value.get("items", []) if isinstance(value, dict) else []
+    assert sorted(lines) == list(range(len(items)))
+    for i, line in lines.items():       # each item starts on its line
+        assert json.dumps(items[i])[:2] in text.splitlines()[line - 1]
+
+
+@pytest.mark.parametrize("text", ['{"items": [1,]}', '{"a": 1,}', '{1: 2}', '{"a" 1}', '{"items": [1] "b": 2}',
+                                  '{"a": 1} x', '{"items": [1 2]}'])
+def test_json_items_refuses_what_json_loads_refuses(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError):
+        json_items.loads_with_item_lines(text)

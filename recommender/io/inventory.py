@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from recommender.errors import InputError
-from recommender.io import schema, yamlloc
+from recommender.io import json_items, schema, yamlloc
 from recommender.model import ContainerPort, Labels, Namespace, Pod
 
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -120,56 +120,6 @@ class _Doc:
                           hint="fix the inventory file (e.g. re-export it with `kubectl get pods,namespaces -A -o json`)")
 
 
-def _json_with_item_lines(text: str) -> tuple[Any, dict[int, int]]:
-    """``json.loads`` that also returns the line of each top-level ``items[i]`` (kubectl List output)."""
-    decoder = json.JSONDecoder()
-    ws = re.compile(r"[ \t\r\n]*")
-    pos = ws.match(text, 0).end()  # type: ignore[union-attr]
-    if not text.startswith("{", pos):
-        return decoder.decode(text), {}
-    result: dict[str, Any] = {}
-    lines: dict[int, int] = {}
-    pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-    while not text.startswith("}", pos):
-        key, pos = decoder.raw_decode(text, pos)
-        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
-        if not text.startswith(":", pos):
-            raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
-        pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-        if key == "items" and text.startswith("[", pos):
-            items, pos = _json_array(decoder, ws, text, pos, lines)
-            result[key] = items
-        else:
-            result[key], pos = decoder.raw_decode(text, pos)
-        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
-        if text.startswith(",", pos):
-            pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-        elif not text.startswith("}", pos):
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-    if text[pos + 1:].strip():
-        raise json.JSONDecodeError("Extra data", text, pos + 1)
-    return result, lines
-
-
-def _json_array(decoder: json.JSONDecoder, ws: re.Pattern[str], text: str, pos: int,
-                lines: dict[int, int]) -> tuple[list[Any], int]:
-    items: list[Any] = []
-    line, counted = 1, 0
-    pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-    while not text.startswith("]", pos):
-        line += text.count("\n", counted, pos)
-        counted = pos
-        lines[len(items)] = line
-        item, pos = decoder.raw_decode(text, pos)
-        items.append(item)
-        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
-        if text.startswith(",", pos):
-            pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-        elif not text.startswith("]", pos):
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-    return items, pos + 1
-
-
 def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
@@ -187,7 +137,7 @@ def _documents(path: Path) -> Iterator[_Doc]:
     name = str(path)
     if text.lstrip().startswith(("{", "[")):
         try:
-            value, item_lines = _json_with_item_lines(text)
+            value, item_lines = json_items.loads_with_item_lines(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON: {exc.msg}", file=name, line=exc.lineno) from None
         yield _Doc(value, name, text, None, item_lines)
@@ -319,14 +269,23 @@ def _looks_like_pod(obj: dict[str, Any]) -> bool:
     return isinstance(_get(obj, "spec", "containers"), list)
 
 
+def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given; directories contribute their *.json/*.yaml/*.yml files (recursively, sorted)."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".json", ".yaml", ".yml") and p.is_file())
+        else:
+            yield path
+
+
 def read_records(paths: Iterable[str | Path]) -> tuple[list[PodRecord], list[NamespaceRecord], InventoryStats]:
     """Every pod and namespace of the files (later files win on duplicates), sorted by namespace/name."""
     stats = InventoryStats()
     pods: dict[tuple[str, str], PodRecord] = {}
     namespaces: dict[str, NamespaceRecord] = {}
-    for path in paths:
+    for path in _expand(paths):
         stats.files += 1
-        for doc in _documents(Path(path)):
+        for doc in _documents(path):
             for obj, at, implied in _objects(doc):
                 kind = obj.get("kind") or implied or ("Pod" if _looks_like_pod(obj) else "<no kind>")
                 if kind == "Pod":
