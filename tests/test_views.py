@@ -177,3 +177,15 @@ def test_verification_of_a_recommendation_admits_everything_observed(store):
     assert summary["observed allowed connections"] == sum(1 for c in CONNECTIONS if c[4] == "allow")
     rules = policy_rules(rec)
     assert (rules.loc[rules["rule"] >= 0, "provenance"] != "").all()    # every recommended rule says why
+
+
+def test_per_policy_over_permission_is_shown_when_the_recommendation_attributes_it(store):
+    from types import SimpleNamespace
+
+    from recommender.views.policies import connection_verdicts, verification_parts
+
+    rec = SimpleNamespace(policies=(WEB_ONLY, DENY_DB_EGRESS), provenance=[],
+                          summary={"over_permission": {"unobserved": 3, "per_policy": {"team-a/web": 3}}})
+    frame, summary = verification_parts(rec, connection_verdicts(rec, store))
+    assert summary["unobserved combinations admitted"] == 3
+    assert dict(zip(frame["policy"], frame["unobserved_admitted"])) == {"db-deny": 0, "web": 3}

@@ -211,5 +211,8 @@ def verification_parts(policies: Any, judged: pd.DataFrame,
     over = (getattr(policies, "summary", None) or {}).get("over_permission")
     if isinstance(over, dict) and "unobserved" in over:
         summary["unobserved combinations admitted"] = over["unobserved"]
+        if isinstance(over.get("per_policy"), dict):   # the recommender's attribution, when it gives one
+            keys = per["namespace"] + "/" + per["policy"]
+            per["unobserved_admitted"] = keys.map(lambda k: int(over["per_policy"].get(k, 0)))
     summary["verified"] = summary["not admitted"] == 0
     return per, summary
