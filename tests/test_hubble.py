@@ -344,7 +344,8 @@ def test_cli_reports_bad_line_with_exit_code_2(tmp_path: Path, cli) -> None:  # 
                           st.integers(32768, 60999), st.booleans(), st.sampled_from(["is_reply", "reply", "none"])),
                 min_size=1, max_size=6, unique_by=lambda c: (c[0], c[2])),
        st.randoms(use_true_random=False))
-def test_connections_are_recovered_from_shuffled_packets(tmp_path_factory, conns_spec, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_connections_are_recovered_from_shuffled_packets(  # type: ignore[no-untyped-def]
+        tmp_path_factory, conns_spec, rnd) -> None:
     lines, expected = [], set()
     for host, port, eph, with_syn, marking in conns_spec:
         c = flow(sip=f"10.1.0.{host}", dip="10.2.0.1", sport=eph, dport=port,

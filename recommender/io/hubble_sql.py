@@ -3,19 +3,22 @@
 Why this exists: Hubble reports *events* (one per packet and observation
 point, plus L7 records), not connections. Deciding which side initiated a
 connection needs the whole file at once (a reply may be marked only on the
-other packet of the pair), so the reader works in three set-based steps, all in
+other packet of the pair), so the reader works in set-based steps, all in
 DuckDB:
 
 1. ``classify_sql`` — one scan of the file, grouped on the raw per-event values
-   (5-tuple, direction signals, verdict, policies, endpoint metadata); every
-   event gets a status: usable, ``skip:<reason>`` or ``bad:<reason>``.
-2. ``connections_sql`` — orient every usable event: explicit signals first
-   (``is_reply``, TCP SYN/SYN+ACK, deprecated ``reply``, ICMP echo types, L7
-   REQUEST/RESPONSE), then the other packets of the same conversation, then
-   ports (see ``README``: "Hubble"); group by the oriented 5-tuple; replies and
-   L7 duplicates are folded in or counted as skipped.
-3. normalize endpoints (reserved identities → kinds, label cleanup) on those
-   few rows and GROUP BY the normalized connection key.
+   (5-tuple, direction signal, verdict, policies, endpoint JSON text); every
+   group gets a status: usable (NULL), ``skip:<reason>`` or ``bad:<reason>``;
+   addresses and ports are validated on the grouped rows.
+2. ``endpoints_sql`` — parse and normalize each distinct endpoint once
+   (reserved identities → kinds, workloads, Kubernetes labels).
+3. ``oriented_sql`` — orient every usable event: its own signal first
+   (``is_reply``, TCP SYN/SYN+ACK, deprecated ``reply``, ICMP type, L7
+   REQUEST/RESPONSE), else the majority signal of its conversation (both
+   directions of the 5-tuple), else ports; then group by the oriented 5-tuple
+   and action: replies fold into their request or are skipped, L7 records fold
+   into their L3/L4 flow or make it when none was captured.
+4. ``insert_sql`` — GROUP BY the normalized connection key into the staging table.
 
 ``COLUMNS`` is also the schema the Python slow path checks bad lines against.
 """
@@ -303,7 +306,8 @@ u AS (
   SELECT id, CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END AS y
   FROM (SELECT id, unnest(e.labels) AS x FROM p) WHERE {_KEEP_LABEL}),
 kv AS (
-  SELECT id, split_part(y, '=', 1) AS key, min(CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END) AS value
+  SELECT id, split_part(y, '=', 1) AS key,
+    min(CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END) AS value
   FROM u WHERE NOT starts_with(y, 'io.cilium.') AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'
   GROUP BY ALL),
 m AS (
