@@ -193,3 +193,15 @@ def test_cli_writes_one_file(cli, tmp_path):
     assert ok.stdout == "" and "wrote" in ok.stderr
     html = out.read_text()
     assert "shop-frontend" in html and not re.search(r"https?://", html)
+
+
+def test_cli_judges_given_policy_files(cli, tmp_path):
+    (tmp_path / "web.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: web-egress, namespace: shop-frontend}\n"
+        "spec:\n  podSelector: {matchLabels: {app.kubernetes.io/name: web}}\n  policyTypes: [Egress]\n")
+    out = tmp_path / "report.html"
+    result = cli("report", DATA / "demo" / "calico" / "flows.log", "--policies", tmp_path, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    html = out.read_text()
+    assert "Not verified" in html and "isolated for egress by web-egress" in html

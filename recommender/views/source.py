@@ -28,7 +28,6 @@ FlowSource = Any
 """A ``FlowStore`` (anything with a ``.con``), a DuckDB connection, a ``.duckdb``
 store file, or flow file path(s)."""
 
-EXTERNAL_KINDS = ("network", "world")
 EXTERNAL_GROUP = "(external)"
 CLUSTER_GROUP = "(cluster)"
 DNS_PORT = 53
