@@ -199,7 +199,37 @@ def describe(row: dict[str, Any]) -> str:
     return f"{side('src')} → {side('dst')} {row.get('protocol')}{port_text}: {_present(row.get('reason')) or ''}{where}"
 
 
-MAX_PAIRS = 2_000_000
+MAX_PAIRS = 1_000_000
+PortKey = tuple[str, int]
+
+
+def _port_matches(spec: Any, key: PortKey) -> bool:
+    proto, port = key
+    if spec.effective_protocol != proto:
+        return False
+    if spec.port is None:
+        return True
+    if isinstance(spec.port, str):
+        return True          # a named port may resolve to anything: keep the candidate
+    return spec.port <= port <= (spec.end_port or spec.port)
+
+
+def admitted_ports(policies: Sequence[NetworkPolicy], ns: str, labels: Labels, direction: str,
+                   universe: frozenset[PortKey]) -> frozenset[PortKey]:
+    """The ports of ``universe`` some rule of the policies selecting the pod could admit in
+    ``direction`` (all of them when no policy isolates it). Peers are not looked at, so
+    this only prunes: a combination outside it can never be admitted."""
+    isolated = False
+    ports: set[PortKey] = set()
+    for p in policies:
+        if p.namespace != ns or direction not in p.effective_policy_types() or not p.pod_selector.matches(labels):
+            continue
+        isolated = True
+        for rule in (p.ingress if direction == INGRESS else p.egress) or ():
+            if not rule.ports:
+                return universe
+            ports |= {k for k in universe if any(_port_matches(spec, k) for spec in rule.ports)}
+    return universe if not isolated else frozenset(ports)
 
 
 def over_permission(
@@ -210,50 +240,50 @@ def over_permission(
 
     Sources and destinations are the known workloads (one representative label set
     each), destinations limited to covered namespaces; ports are every observed
-    (protocol, port). The combinations are built in DuckDB and judged by the same
-    evaluator as the verification. Above ``MAX_PAIRS`` combinations a deterministic
-    subset of destinations is measured, and the summary says so.
+    (protocol, port). Candidates are pruned exactly — a port no rule of the source's
+    egress policies and the destination's ingress policies mentions cannot be admitted
+    — and the rest are judged by the same evaluator as the verification. Above
+    ``MAX_PAIRS`` candidates, a deterministic subset of destinations is measured and
+    the summary says so.
     """
     workloads = sorted((wl for wl in ids.workloads.values() if wl.label_sets), key=lambda w: w.key)
     dsts = [wl for wl in workloads if wl.namespace in namespaces]
-    ports = sorted({(e.protocol, e.port) for e in edges if e.port is not None})
-    if not workloads or not dsts or not ports:
-        return {"admitted": 0, "observed": 0, "unobserved": 0, "sampled_destinations": None}
+    universe = frozenset((e.protocol, e.port) for e in edges if e.port is not None)
+    if not workloads or not dsts or not universe:
+        return {"admitted": 0, "observed": 0, "unobserved": 0, "candidates": 0, "sampled_destinations": None}
+    by_ns: dict[str, list[NetworkPolicy]] = {}
+    for p in policies:
+        by_ns.setdefault(p.namespace, []).append(p)
+    rep = {wl.key: min(wl.label_sets, key=lambda ls: ls.pairs) for wl in workloads}
+    out_ports = {w.key: admitted_ports(by_ns.get(w.namespace, ()), w.namespace, rep[w.key], EGRESS, universe)
+                 for w in workloads}
+    rows: list[tuple[Any, Any, str, int]] = []
     sampled = None
-    if len(workloads) * len(dsts) * len(ports) > MAX_PAIRS:
-        keep = max(1, MAX_PAIRS // (len(workloads) * len(ports)))
-        sampled = f"{keep} of {len(dsts)}"
-        dsts = dsts[:keep]
-
-    def frame(wls: list[Any]) -> pd.DataFrame:
-        reps = [min(wl.label_sets, key=lambda ls: ls.pairs) for wl in wls]
-        return pd.DataFrame({"ident": [wl.key for wl in wls], "ns": [wl.namespace for wl in wls],
-                             "wl": [wl.name for wl in wls], "k": [list(ls) for ls in reps],
-                             "v": [[v for _, v in ls.pairs] for ls in reps]})
-
-    con.register("_op_src", frame(workloads))
-    con.register("_op_dst", frame(dsts))
-    con.register("_op_port", pd.DataFrame({"protocol": [p for p, _ in ports], "port": [n for _, n in ports]}))
-    try:
-        con.execute("""CREATE OR REPLACE TEMP TABLE _rec_op AS
-            SELECT s.ident AS src_identity, d.ident AS dst_identity,
-                   s.ns AS src_namespace, s.wl AS src_workload, 'pod' AS src_kind, map(s.k, s.v) AS src_labels,
-                   d.ns AS dst_namespace, d.wl AS dst_workload, 'pod' AS dst_kind, map(d.k, d.v) AS dst_labels,
-                   p.protocol, CAST(p.port AS INTEGER) AS dst_port
-            FROM _op_src s CROSS JOIN _op_dst d CROSS JOIN _op_port p
-            ORDER BY s.ident, d.ident, p.protocol, p.port""")
-    finally:
-        for t in ("_op_src", "_op_dst", "_op_port"):
-            con.unregister(t)
+    for i, d in enumerate(dsts):
+        in_ports = admitted_ports(by_ns.get(d.namespace, ()), d.namespace, rep[d.key], INGRESS, universe)
+        rows.extend((s, d, proto, port) for s in workloads for proto, port in sorted(out_ports[s.key] & in_ports))
+        if len(rows) > MAX_PAIRS:
+            sampled = f"{i + 1} of {len(dsts)}"
+            break
+    if not rows:
+        return {"admitted": 0, "observed": 0, "unobserved": 0, "candidates": 0, "sampled_destinations": sampled}
+    table = pa.table({
+        "src_identity": [s.key for s, _, _, _ in rows], "dst_identity": [d.key for _, d, _, _ in rows],
+        "src_namespace": [s.namespace for s, _, _, _ in rows], "src_workload": [s.name for s, _, _, _ in rows],
+        "src_kind": ["pod"] * len(rows),
+        "src_labels": pa.array([list(rep[s.key].pairs) for s, _, _, _ in rows], pa.map_(pa.string(), pa.string())),
+        "dst_namespace": [d.namespace for _, d, _, _ in rows], "dst_workload": [d.name for _, d, _, _ in rows],
+        "dst_kind": ["pod"] * len(rows),
+        "dst_labels": pa.array([list(rep[d.key].pairs) for _, d, _, _ in rows], pa.map_(pa.string(), pa.string())),
+        "protocol": [p for _, _, p, _ in rows], "dst_port": pa.array([n for _, _, _, n in rows], pa.int32()),
+    })
     from recommender.engine.evaluate import evaluate
 
     pods, nss = model_pods(ids)
-    result = evaluate(list(policies), con.sql("SELECT * FROM _rec_op"), pods=pods, namespaces=nss)
-    tags = con.execute("SELECT src_identity, dst_identity, protocol, dst_port FROM _rec_op").fetchall()
-    con.execute("DROP TABLE _rec_op")
+    result = evaluate(list(policies), table, pods=pods, namespaces=nss)
     observed = {(e.src, e.dst, e.protocol, e.port) for e in edges}
     allowed = result["allowed"].astype(bool).tolist()
     admitted = sum(allowed)
-    hits = sum(1 for tag, ok in zip(tags, allowed) if ok and tag in observed)
+    hits = sum(1 for (s, d, p, n), ok in zip(rows, allowed) if ok and (s.key, d.key, p, n) in observed)
     return {"admitted": int(admitted), "observed": int(hits), "unobserved": int(admitted - hits),
-            "sampled_destinations": sampled}
+            "candidates": len(rows), "sampled_destinations": sampled}
