@@ -65,10 +65,7 @@ def _classify(con: duckdb.DuckDBPyConnection, data: str, table: str, per_record:
     comp = "gzip" if L.is_gzip(data) else "none"
     shape = Q.shape_of(L.read_head(data))
     for attempt in (shape, "mixed"):
-        sql = Q.classify_sql(Q.source_sql(data, comp, attempt), table, attempt)
-        if per_record:
-            sql = sql.replace("count(*) AS n,", "ord, count(*) AS n,")
-        con.execute(sql)
+        con.execute(Q.classify_sql(Q.source_sql(data, comp, attempt), table, attempt, per_record=per_record))
         if attempt == "mixed" or not con.execute(f"SELECT 1 FROM {table} WHERE status = 'mixed' LIMIT 1").fetchone():
             return
 

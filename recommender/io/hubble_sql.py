@@ -130,9 +130,10 @@ def _ok(expr: str, name: str) -> str:
     return f"CASE WHEN status IS NULL THEN {expr} END AS {name}"
 
 
-def classify_sql(source: str, table: str, shape: str = "mixed") -> str:
+def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: bool = False) -> str:
     """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason,
-    and ``err`` (the reason of a malformed record, else NULL).
+    and ``err`` (the reason of a malformed record, else NULL); ``per_record`` keeps
+    one row per record (with its ordinal ``ord``) to list every malformed one.
 
     Only cheap per-event work happens before the GROUP BY; addresses and ports
     are validated, policy names and endpoints derived on the grouped rows
@@ -203,7 +204,7 @@ SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 's
     WHEN is_l7 AND upper(l7_type) = 'REQUEST' THEN 1
     ELSE 0 END AS dir,
   {_ok('verdict', 'verdict')}, {pols}, {keys},
-  count(*) AS n, min(ord) AS first, min(ts) AS t0, max(ts) AS t1
+  {'ord, ' if per_record else ''}count(*) AS n, min(ord) AS first, min(ts) AS t0, max(ts) AS t1
 FROM y
 GROUP BY ALL)
 SELECT *, CASE WHEN starts_with(status, 'bad:') THEN substr(status, 5) END AS err
