@@ -88,11 +88,11 @@ def enrich(con: duckdb.DuckDBPyConnection, table: str) -> EnrichStats:
     """Resolve IP-only endpoints of ``table`` (a table with the connections schema) against ``pods``."""
     stats = EnrichStats()
     con.execute(IP_CONFLICTS_DDL)
+    con.execute("DELETE FROM ip_conflicts")      # conflicts describe the current inventory only
     if not _has_pods(con):
         return stats
     con.execute(_IP_OWNERS)
     try:
-        con.execute("DELETE FROM ip_conflicts")
         con.execute("INSERT INTO ip_conflicts SELECT ip, pods FROM _enrich_ip_owners WHERE resolved = 'conflict'"
                     " ORDER BY ip")
         stats.conflicts, stats.inventory_ips = con.execute(
