@@ -110,9 +110,11 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
         facts.append(f"{denied} denied edges" if denied else "all edges admitted")
     side = ""
     if rules is not None:
+        cols = ["policy", "selects", "direction", "rule", "peers", "ports", "admits"]
+        if (rules["provenance"] != "").any():   # generated rules say which observations they came from
+            cols.append("provenance")
         side += "<h3>Policies and rule provenance</h3>" + tables.table(
-            rules, ["policy", "selects", "direction", "rule", "peers", "ports", "admits", "provenance"],
-            empty="no policy in this namespace: nothing is isolated")
+            rules, cols, empty="no policy in this namespace: nothing is isolated")
     if isolated is not None:
         side += "<h3>Pods default-deny isolates</h3>" + tables.table(
             isolated, ["pod", "ingress", "egress"], empty="no known pod is selected")
