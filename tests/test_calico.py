@@ -122,17 +122,33 @@ def test_counters_sum_and_windows_span(tmp_path: Path) -> None:
 
 
 def test_duplicate_reporter_counted_once(tmp_path: Path) -> None:
-    dst_report = rec(reporter="dst", policies={"all_policies": ["0|default|data/default.db-ingress|allow|0"]})
-    other_window = rec(reporter="dst", start_time=1700000300, end_time=1700000600)
-    store = load_flows(write(tmp_path / "f.log", [rec(), dst_report, other_window]))
+    ingress = {"all_policies": ["0|default|data/default.db-ingress|allow|0"]}
+    dst_same_window = rec(reporter="dst", policies=ingress)
+    dst_other_window = rec(reporter="dst", policies=ingress, start_time=1700000300, end_time=1700000600)
+    store = load_flows(write(tmp_path / "f.log", [rec(), dst_same_window, dst_other_window]))
     w1, w2 = sorted(store.df().to_dict("records"), key=lambda r: r["line"])
-    # window 1: the src report is kept, the dst report's policy names are merged in
-    assert (w1["records"], w1["bytes"], w1["line"]) == (1, 150, 1)
-    assert list(w1["policies"]) == ["data/default.db-ingress", "shop/default.allow-db"]
-    # window 2: only the dst reporter saw it, so it counts
-    assert (w2["records"], w2["bytes"], list(w2["policies"])) == (1, 150, ["shop/default.allow-db"])
+    # window 1: both ends reported it; the source's record is kept (with the source's policies)
+    assert (w1["records"], w1["bytes"], w1["line"], list(w1["policies"])) == (1, 150, 1, ["shop/default.allow-db"])
+    # window 2: only the destination reported it, so its record counts
+    assert (w2["records"], w2["bytes"], list(w2["policies"])) == (1, 150, ["data/default.db-ingress"])
+    assert str(w2["window_start"]) == "2023-11-14 22:18:20"
     st = store.summary.files[0]
     assert (st.records, st.accepted, st.skipped) == (3, 2, {"duplicate reporter": 1})
+
+
+def test_duplicate_reporter_with_labels_in_another_order(tmp_path: Path) -> None:
+    dst = rec(reporter="dst", source_labels={"labels": ["tier=front", "app=web"]})
+    store = load_flows(write(tmp_path / "f.log", [rec(), dst]))
+    assert store.summary.skipped == {"duplicate reporter": 1} and store.summary.connections == 1
+
+
+def test_duplicate_reporter_needs_the_same_window(tmp_path: Path) -> None:
+    later = dict(start_time=1700000300, end_time=1700000600)
+    store = load_flows(write(tmp_path / "f.log", [rec(), rec(reporter="dst", **later), rec(**later),
+                                                   rec(reporter="dst", start_time=1700000600, end_time=1700000900)]))
+    [row] = store.df().to_dict("records")
+    assert (row["records"], row["flows"]) == (3, 6)
+    assert store.summary.skipped == {"duplicate reporter": 1}
 
 
 def test_denied_and_allowed_are_distinct(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ _COLUMNS = {
     "dest_ip": "VARCHAR", "dest_name": "VARCHAR", "dest_name_aggr": "VARCHAR",
     "dest_namespace": "VARCHAR", "dest_type": "VARCHAR", "dest_labels": "STRUCT(labels VARCHAR[])",
     "dest_port": "BIGINT", "proto": "VARCHAR", "action": "VARCHAR", "reporter": "VARCHAR",
-    "policies": "STRUCT(all_policies VARCHAR[], enforced_policies VARCHAR[])",
+    "policies": "JSON",
     "bytes_in": "BIGINT", "bytes_out": "BIGINT", "packets_in": "BIGINT", "packets_out": "BIGINT",
     "num_flows": "BIGINT", "num_flows_started": "BIGINT", _MARK: "BOOLEAN",
 }
@@ -97,60 +97,111 @@ def _side(raw: str, out: str) -> str:
   CASE WHEN {raw}_type = 'wep' AND {raw}_name NOT IN ('-', '') THEN {raw}_name END AS {out}_pod,
   CASE WHEN {raw}_name_aggr IN ('-', '') THEN NULL ELSE {raw}_name_aggr END AS {out}_workload,
   CASE {raw}_type WHEN 'wep' THEN 'pod' WHEN 'hep' THEN 'host' WHEN 'net' THEN 'network'
-       WHEN 'ns' THEN 'network' ELSE 'unknown' END AS {out}_kind,
-  rec_kv_labels({raw}_labels.labels) AS {out}_labels"""
+       WHEN 'ns' THEN 'network' ELSE 'unknown' END AS {out}_kind"""
 
 
-_ENDPOINT = [f"{s}_{f}" for s in ("src", "dst") for f in ("ip", "namespace", "pod", "workload", "kind", "labels")]
-_CONN = ", ".join(_ENDPOINT + ["protocol", "dst_port", "action"])
+_SCALAR = [f"{s}_{f}" for s in ("src", "dst") for f in ("ip", "namespace", "pod", "workload", "kind")]
+_SEP = "chr(31)"   # joins canonical label/policy lists into one cheap VARCHAR group key
+_KEY = [c for c in _RAW if c not in ("start_time", "end_time", "reporter", "policies")]   # connection, raw
+_SUMS = """count(*) AS n, min(ordinality) AS first,
+    sum(CASE WHEN bytes_in IS NULL AND bytes_out IS NULL THEN NULL ELSE coalesce(bytes_in, 0) + coalesce(bytes_out, 0) END) AS bytes,
+    sum(CASE WHEN packets_in IS NULL AND packets_out IS NULL THEN NULL ELSE coalesce(packets_in, 0) + coalesce(packets_out, 0) END) AS packets,
+    sum(coalesce(num_flows_started, num_flows)) AS flows, min(start_time) AS ws, max(end_time) AS we"""
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
-    """One pass over the file: group on raw values into ``{t}_l1`` with the validation error per group."""
-    raw = ", ".join(_RAW)
+    """One pass over the file with two grouping sets:
+
+    * coarse (``{t}_l1``): per raw connection, reporter and policies text — few rows, where the
+      validation error ``err`` and the label/policy parsing (once per distinct text) happen;
+    * fine (``{t}_win``): per connection hash, policies hash, export window and reporter — narrow
+      rows that only serve to find records reported by both ends in the same window.
+    """
+    key = ", ".join(_KEY)
+    # h: the connection (policies aside) with label sets hashed order-independently, so that
+    # both reporters' records of one connection meet even when their label lists are ordered differently
+    lhash = "list_aggregate(list_transform({0}, lambda x: hash(x)), 'sum')"
+    scalars = ", ".join(c for c in _KEY if not c.endswith("_labels"))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_gs AS
+  SELECT {key}, reporter, policies, h, ph, notime, start_time, end_time, grouping(start_time) AS coarse, {_SUMS}
+  FROM (SELECT *, hash({scalars}, {lhash.format('source_labels')}, {lhash.format('dest_labels')}) AS h,
+          hash(policies) AS ph, (start_time IS NULL)::INTEGER + 2 * (end_time IS NULL)::INTEGER AS notime
+        FROM (SELECT * REPLACE (source_labels.labels AS source_labels, dest_labels.labels AS dest_labels,
+                                policies::VARCHAR AS policies) FROM {source} WHERE {_MARK} IS NULL))
+  GROUP BY GROUPING SETS (({key}, reporter, policies, h, ph, notime), (h, ph, start_time, end_time, reporter))""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_lab AS
+  SELECT raw, CASE WHEN len(raw) > 0 THEN array_to_string(list_sort(raw), {_SEP}) END AS k, rec_kv_labels(raw) AS m
+  FROM (SELECT source_labels AS raw FROM {t}_gs WHERE coarse = 1 UNION SELECT dest_labels FROM {t}_gs WHERE coarse = 1)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pol AS
+  SELECT raw, CASE WHEN len(names) > 0 THEN array_to_string(list_sort(list_distinct(names)), {_SEP}) END AS k, e FROM (
+    SELECT raw, list_transform(coalesce(TRY_CAST(json_extract(raw::JSON, '$.enforced_policies') AS VARCHAR[]),
+                                        TRY_CAST(json_extract(raw::JSON, '$.all_policies') AS VARCHAR[])),
+                               lambda p: split_part(p, '|', 3)) AS names,
+      CASE WHEN raw <> 'null' AND (json_type(raw::JSON) <> 'OBJECT'
+                OR coalesce(json_type(raw::JSON, '$.all_policies'), 'NULL') NOT IN ('ARRAY', 'NULL')
+                OR coalesce(json_type(raw::JSON, '$.enforced_policies'), 'NULL') NOT IN ('ARRAY', 'NULL'))
+           THEN 'policies: expected {{"all_policies": ["idx|tier|name|action", ...]}}, got ' || raw END AS e
+    FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_gs WHERE coarse = 1))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_l1 AS
-SELECT *, {_ERROR} AS err FROM (
-  SELECT {raw}, count(*) AS n, min(ordinality) AS first,
-    sum(CASE WHEN bytes_in IS NULL AND bytes_out IS NULL THEN NULL ELSE coalesce(bytes_in, 0) + coalesce(bytes_out, 0) END) AS bytes,
-    sum(CASE WHEN packets_in IS NULL AND packets_out IS NULL THEN NULL ELSE coalesce(packets_in, 0) + coalesce(packets_out, 0) END) AS packets,
-    sum(coalesce(num_flows_started, num_flows)) AS flows
-  FROM {source} WHERE {_MARK} IS NULL GROUP BY ALL)""")
+  SELECT g.* EXCLUDE (coarse, notime), a.k AS slk, b.k AS dlk, p.k AS pk, coalesce({_ERROR}, p.e) AS err
+  FROM (SELECT * REPLACE (CASE WHEN notime & 1 = 0 THEN ws END AS start_time,
+                          CASE WHEN notime & 2 = 0 THEN we END AS end_time)
+        FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_win AS
+  SELECT h, ph, start_time, end_time, reporter, n, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
+    con.execute(f"DROP TABLE {t}_gs")
+
+
+def _joins(t: str, g: str = "g") -> str:
+    return (f"LEFT JOIN {t}_lab a ON a.raw IS NOT DISTINCT FROM {g}.source_labels "
+            f"LEFT JOIN {t}_lab b ON b.raw IS NOT DISTINCT FROM {g}.dest_labels "
+            f"LEFT JOIN {t}_pol p ON p.raw = coalesce({g}.policies::VARCHAR, 'null')")
 
 
 def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, dict[str, int], int]:
-    """Normalize the valid groups, drop duplicate-reporter records, insert into ``target``.
+    """Drop destination-reported records of windows the source also reported, normalize, insert.
 
     Returns (accepted records, {"duplicate reporter": records}, connections)."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
-WITH v AS (
-  SELECT make_timestamp(start_time * 1000000) AS ws, make_timestamp(end_time * 1000000) AS we,
-    {_side('source', 'src')}, {_side('dest', 'dst')},
+WITH valid AS (SELECT * FROM {t}_l1 WHERE err IS NULL),
+src_win AS (SELECT DISTINCT w.h, w.start_time, w.end_time FROM {t}_win w
+            SEMI JOIN valid v ON v.h = w.h AND v.ph = w.ph AND v.reporter IS NOT DISTINCT FROM w.reporter
+            WHERE w.reporter IS DISTINCT FROM 'dst'),
+marked AS (SELECT w.*, coalesce(w.reporter = 'dst' AND s.h IS NOT NULL, false) AS dup FROM {t}_win w
+           LEFT JOIN src_win s ON s.h = w.h AND s.start_time = w.start_time AND s.end_time = w.end_time),
+dropped AS (SELECT h, ph, reporter, coalesce(sum(n) FILTER (WHERE dup), 0) AS n,
+              coalesce(sum(bytes) FILTER (WHERE dup), 0) AS bytes, coalesce(sum(packets) FILTER (WHERE dup), 0) AS packets,
+              coalesce(sum(flows) FILTER (WHERE dup), 0) AS flows,
+              min(start_time) FILTER (WHERE NOT dup) AS ws, max(end_time) FILTER (WHERE NOT dup) AS we
+            FROM marked GROUP BY h, ph, reporter),
+kept AS (SELECT v.* REPLACE (v.n - d.n AS n, v.bytes - d.bytes AS bytes, v.packets - d.packets AS packets,
+                             v.flows - d.flows AS flows, d.ws AS ws, d.we AS we), d.n AS dup
+         FROM valid v JOIN dropped d ON d.h = v.h AND d.ph = v.ph AND d.reporter IS NOT DISTINCT FROM v.reporter),
+c AS (
+  SELECT {_side('source', 'src')}, {_side('dest', 'dst')},
     rec_protocol(proto) AS protocol, rec_port(rec_protocol(proto), dest_port) AS dst_port, lower(action) AS action,
-    list_transform(coalesce(policies.enforced_policies, policies.all_policies), lambda p: split_part(p, '|', 3)) AS pols,
-    coalesce(reporter, '') AS reporter, n, first, bytes, packets, flows
-  FROM {t}_l1 WHERE err IS NULL),
-r AS (
-  SELECT {_CONN}, ws, we, reporter, sum(n) AS n, min(first) AS first, sum(bytes) AS bytes,
-    sum(packets) AS packets, sum(flows) AS flows, flatten(list(pols)) AS pols
-  FROM v GROUP BY ALL),
-w AS (
-  SELECT {_CONN}, ws, we,
-    sum(n) AS n_all,
-    CASE WHEN bool_or(reporter = 'src') AND bool_or(reporter = 'dst') THEN sum(n) FILTER (WHERE reporter <> 'dst') ELSE sum(n) END AS n,
-    CASE WHEN bool_or(reporter = 'src') AND bool_or(reporter = 'dst') THEN sum(bytes) FILTER (WHERE reporter <> 'dst') ELSE sum(bytes) END AS bytes,
-    CASE WHEN bool_or(reporter = 'src') AND bool_or(reporter = 'dst') THEN sum(packets) FILTER (WHERE reporter <> 'dst') ELSE sum(packets) END AS packets,
-    CASE WHEN bool_or(reporter = 'src') AND bool_or(reporter = 'dst') THEN sum(flows) FILTER (WHERE reporter <> 'dst') ELSE sum(flows) END AS flows,
-    min(first) AS first,
-    CASE WHEN len(flatten(list(pols))) = 0 THEN NULL
-         ELSE list_sort(list_distinct(flatten(list(pols)))) END AS policies
-  FROM r GROUP BY ALL)
-SELECT min(ws) AS window_start, max(we) AS window_end, {_CONN.replace('action', 'action, policies')},
-  sum(flows)::BIGINT AS flows, sum(packets)::BIGINT AS packets, sum(bytes)::BIGINT AS bytes,
-  min(ws) AS first_seen, max(we) AS last_seen, '{FORMAT}' AS format, {sql_str(file)} AS file,
-  min(first)::BIGINT AS line, sum(n)::BIGINT AS records, sum(n_all - n)::BIGINT AS dup
-FROM w GROUP BY ALL""")
-    con.execute(f"INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {', '.join(COLUMN_NAMES)} FROM {t}_out")
-    acc, dup, conns = con.execute(f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), count(*) FROM {t}_out").fetchone()
+    slk, dlk, CASE WHEN n > 0 THEN pk END AS pk, ws, we, n, dup, first, bytes, packets, flows
+  FROM kept),
+f AS (
+  SELECT {', '.join(_SCALAR)}, protocol, dst_port, action, slk, dlk, pk,
+    min(ws) FILTER (WHERE n > 0) AS ws, max(we) FILTER (WHERE n > 0) AS we,
+    sum(flows) FILTER (WHERE n > 0) AS flows, sum(packets) FILTER (WHERE n > 0) AS packets,
+    sum(bytes) FILTER (WHERE n > 0) AS bytes, min(first) AS line, sum(n) AS records, sum(dup) AS dup
+  FROM c GROUP BY ALL)
+SELECT make_timestamp(ws * 1000000) AS window_start, make_timestamp(we * 1000000) AS window_end,
+  {', '.join(c if c != 'src_kind' else 'src_kind, sl.m AS src_labels' for c in _SCALAR[:5])},
+  {', '.join(c if c != 'dst_kind' else 'dst_kind, dl.m AS dst_labels' for c in _SCALAR[5:])},
+  protocol, dst_port, action, CASE WHEN pk IS NOT NULL THEN string_split(pk, {_SEP}) END AS policies,
+  flows::BIGINT AS flows, packets::BIGINT AS packets, bytes::BIGINT AS bytes,
+  make_timestamp(ws * 1000000) AS first_seen, make_timestamp(we * 1000000) AS last_seen,
+  '{FORMAT}' AS format, {sql_str(file)} AS file, line::BIGINT AS line, records::BIGINT AS records, dup::BIGINT AS dup
+FROM f LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) sl ON sl.k = f.slk
+       LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) dl ON dl.k = f.dlk""")
+    con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)})
+        SELECT {', '.join(COLUMN_NAMES)} FROM {t}_out WHERE records > 0""")
+    acc, dup, conns = con.execute(f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), count(*) FILTER (WHERE records > 0) "
+                                  f"FROM {t}_out").fetchone()
+    con.execute(f"DROP TABLE IF EXISTS {t}_lab; DROP TABLE IF EXISTS {t}_pol; DROP TABLE IF EXISTS {t}_win")
     return int(acc), {DUPLICATE_REPORTER: int(dup)}, int(conns)
 
 
@@ -181,7 +232,8 @@ def _check_line(line: bytes) -> str | None:
 
 def _value_errors(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[int, str]]:
     """Every (record ordinal, reason) that fails validation; only called when some group did."""
-    return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, {_ERROR} AS e FROM {source} "
+    return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, coalesce({_ERROR}, p.e) AS e "
+                       f"FROM {source} AS g LEFT JOIN _calico_pol p ON p.raw = coalesce(g.policies::VARCHAR, 'null') "
                        f"WHERE {_MARK} IS NULL) WHERE e IS NOT NULL ORDER BY 1").fetchall()
 
 
