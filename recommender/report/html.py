@@ -102,26 +102,11 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
     workloads = len({*edges.loc[edges.src_group == namespace, "src_name"],
                      *edges.loc[edges.dst_group == namespace, "dst_name"]})
     denied = int((edge_rows(edges)["verdict"].isin([g.DENIED, g.PARTIAL])).sum())
-    rules = data.rules[data.rules["namespace"] == namespace] if data.rules is not None else None
-    isolated = data.isolated[data.isolated["namespace"] == namespace] if data.isolated is not None else None
     facts = [f"{workloads} workloads", f"{len(edges)} edges"]
-    if rules is not None:
-        facts.append(f"{rules['policy'].nunique()} policies")
+    if data.rules is not None:
+        facts.append(f"{data.rules.loc[data.rules['namespace'] == namespace, 'policy'].nunique()} policies")
         facts.append(f"{denied} denied edges" if denied else "all edges admitted")
-    side = ""
-    if rules is not None:
-        cols = ["policy", "selects", "direction", "rule", "peers", "ports", "admits"]
-        if (rules["provenance"] != "").any():   # generated rules say which observations they came from
-            cols.append("provenance")
-        side += "<h3>Policies and rule provenance</h3>" + tables.table(
-            rules, cols, empty="no policy in this namespace: nothing is isolated")
-    if isolated is not None:
-        side += "<h3>Pods default-deny isolates</h3>" + tables.table(
-            isolated, ["pod", "ingress", "egress"], empty="no known pod is selected")
-    quiet = data.quiet_pods.get(namespace)
-    if quiet:
-        side += ('<p><span class="bad">Isolated without any observed traffic:</span> '
-                 f"{escape(', '.join(quiet))}</p>")
+    side = _side_panel(data, namespace)
     cols = ["source", "destination", "port", "connections", "verdict"] + (
         ["reason"] if "reason" in rows.columns else [])
     return (
@@ -132,6 +117,30 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
     )
 
 
+def _side_panel(data: ReportData, namespace: str) -> str:
+    """Beside a namespace's graph: its policies rule by rule, and the pods they isolate."""
+    side = ""
+    if data.rules is not None:
+        rules = data.rules[data.rules["namespace"] == namespace].copy()
+        cols = ["policy", "selects", "direction", "rule", "peers", "ports", "admits"]
+        if (rules["provenance"] != "").any():   # generated rules say which observations they came from
+            cols.append("provenance")
+        rules.loc[rules["policy"].duplicated(), ["policy", "selects"]] = ""   # name each policy once
+        side += "<h3>Policies and rule provenance</h3>" + tables.table(
+            rules, cols, empty="no policy in this namespace: nothing is isolated")
+    if data.isolated is not None:
+        isolated = data.isolated[data.isolated["namespace"] == namespace]
+        by_policies = isolated.groupby(["ingress", "egress"], sort=True)["pod"].agg(", ".join).reset_index()
+        side += "<h3>Pods default-deny isolates</h3>" + tables.table(
+            by_policies.rename(columns={"pod": "pods", "ingress": "ingress isolated by", "egress": "egress isolated by"}),
+            ["pods", "ingress isolated by", "egress isolated by"], empty="no known pod is selected")
+    quiet = data.quiet_pods.get(namespace)
+    if quiet:
+        side += ('<p><span class="bad">Isolated without any observed traffic:</span> '
+                 f"{escape(', '.join(quiet))}</p>")
+    return side
+
+
 def _verification_summary(data: ReportData) -> str:
     """The run-level verdict, shown beside the overview graph."""
     if data.verification is None:
@@ -140,7 +149,7 @@ def _verification_summary(data: ReportData) -> str:
     ok = bool(data.verification_summary.get("verified"))
     verdict = ('<p class="ok">Verified: the policies admit every observed allowed connection.</p>' if ok else
                '<p class="bad">Not verified: some observed allowed connections are denied (see below).</p>')
-    rows = "".join(f"<tr><th>{escape(str(k))}</th><td class=\"num\">{escape(tables.cell(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td class=\"n\">{escape(tables.cell(v))}</td></tr>"
                    for k, v in data.verification_summary.items() if k != "verified")
     return f"<h3>Verification</h3>{verdict}<table><tbody>{rows}</tbody></table>"
 

@@ -59,7 +59,7 @@ def table(
     classes = shown[row_class].tolist() if row_class else [None] * len(shown)
     for cls, values in zip(classes, shown[cols].itertuples(index=False, name=None)):
         tds = "".join(
-            f'<td class="num">{escape(cell(v))}</td>' if _is_number(v) else f"<td>{escape(cell(v))}</td>"
+            f'<td class="n">{escape(cell(v))}</td>' if _is_number(v) else f"<td>{escape(cell(v))}</td>"
             for v in values
         )
         body.append(f'<tr class="{cls}">{tds}</tr>' if cls in HIGHLIGHT else f"<tr>{tds}</tr>")

@@ -11,6 +11,7 @@ policy admits beyond what was seen. Policies are few; the per-connection work
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -32,15 +33,32 @@ def policies_of(policies: Any) -> list[NetworkPolicy]:
 
 
 def _provenance_index(recommendation: Any) -> dict[tuple[str, str, str, int], str]:
-    """Why each recommended rule exists, in words: the observed connections behind it."""
+    """Why each recommended rule exists, in one short line: the observed connections behind it,
+    when they were seen, and the first input record that showed one."""
     out = {}
     for prov in getattr(recommendation, "provenance", None) or ():
         st = prov.stats
-        when = f", {st.first_seen} – {st.last_seen}" if st.first_seen is not None else ""
-        seen = f"; e.g. {', '.join(sorted(st.samples))}" if st.samples else ""
+        when = f", {_span(st.first_seen, st.last_seen)}" if st.first_seen is not None else ""
+        first = sorted(st.samples)[0] if st.samples else None
+        seen = f"; e.g. {Path(first).name}" if first else ""
         out[(prov.namespace, prov.policy, prov.direction, prov.index)] = (
-            f"{st.connections} observed connections ({st.flows} flows, {st.bytes} bytes){when}{seen}")
+            f"{st.connections} observed connections ({st.flows} flows, {_size(st.bytes)}){when}{seen}")
     return out
+
+
+def _span(first: Any, last: Any) -> str:
+    """``2025-06-02 00:00:22–00:49:34`` (the date once when both ends share it)."""
+    a, b = (str(t)[:19] for t in (first, last if last is not None else first))
+    return f"{a}–{b[11:]}" if a[:10] == b[:10] else f"{a} – {b}"
+
+
+def _size(n: int | None) -> str:
+    value = float(n or 0)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 def policy_rules(policies: Any) -> pd.DataFrame:
