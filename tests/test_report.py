@@ -205,3 +205,10 @@ def test_cli_judges_given_policy_files(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     html = out.read_text()
     assert "Not verified" in html and "isolated for egress by web-egress" in html
+
+
+def test_an_empty_store_still_gives_a_page_and_no_flows_is_a_usage_error(cli, tmp_path):
+    html = render_report(recommender.open_store(":memory:"))
+    assert "no connections" in html and parse(html).tags[0][0] == "html"
+    result = cli("report", "-o", tmp_path / "r.html")
+    assert result.exit_code == 2 and "no flows to read" in result.stderr
