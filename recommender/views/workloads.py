@@ -21,8 +21,8 @@ from recommender.recommend import identity
 from recommender.views.source import FlowSource, PathLike, connection_of, node_group, node_kind, node_name
 
 NAMES = "__explore_names"
-WORKLOAD_COLUMNS = ["namespace", "workload", "identified_by", "replicas", "label_sets", "selector", "quality",
-                    "also_selects"]
+WORKLOAD_COLUMNS = ["namespace", "workload", "identified_by", "replicas", "replicas_seen", "label_sets", "selector",
+                    "quality", "also_selects"]
 
 
 def _endpoints(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
@@ -83,13 +83,18 @@ def workloads(flows: FlowSource, *, inventory: Sequence[PathLike] = ()) -> pd.Da
     ``quality`` is ``exact`` when the selector picks exactly the workload's
     known pods, ``shared`` when it also selects the pods listed in
     ``also_selects``, and ``all pods`` when no stable label exists.
-    ``replicas`` counts the distinct pods seen (flows and inventory).
+    ``replicas`` counts the known pods (flows and inventory), ``replicas_seen``
+    those that appear by name in the flows (an idle replica is known only from
+    the inventory; exporters that aggregate pods, like Calico's ``web-*``, name none).
     """
     con = connection_of(flows, inventory)
     ids, _ = resolve(con)
+    seen = set(con.execute(
+        "SELECT DISTINCT src_namespace, src_pod FROM connections WHERE src_pod IS NOT NULL "
+        "UNION SELECT DISTINCT dst_namespace, dst_pod FROM connections WHERE dst_pod IS NOT NULL").fetchall())
     rows = []
     for wl in sorted(ids.workloads.values(), key=lambda w: (w.namespace, w.name)):
         quality = "all pods" if wl.selector.is_empty else ("exact" if wl.exact else "shared")
-        rows.append([wl.namespace, wl.name, wl.source, len(wl.pods), len(wl.label_sets),
-                     identity.selector_text(wl.selector), quality, list(wl.also_selects)])
+        rows.append([wl.namespace, wl.name, wl.source, len(wl.pods), sum((wl.namespace, p) in seen for p in wl.pods),
+                     len(wl.label_sets), identity.selector_text(wl.selector), quality, list(wl.also_selects)])
     return pd.DataFrame(rows, columns=WORKLOAD_COLUMNS)
