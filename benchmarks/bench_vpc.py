@@ -10,6 +10,8 @@ the server's node ENI) with SYN / SYN-ACK flags (one connection in five is a
 mid-connection window with flags 0, so the port rules decide), DNS over UDP
 twice, plus NODATA records; clients use ephemeral ports.
 
+The connection is opened like the CLI's (``store.connect``: memory limit from
+``RECOMMENDER_DUCKDB_MEMORY``, default 768MB, spilling to a temp directory).
 Prints one Markdown row: records, connections, seconds for the reader, the
 inventory and the enrichment, total, records/s, CPU seconds and peak RSS.
 Generation time is not included. Each run is a fresh process (peak RSS is
@@ -92,12 +94,11 @@ def write_inventory(path: Path) -> None:
 
 
 def run(flows: Path, inventory_path: Path, db: str) -> dict[str, float | int]:
-    from recommender.io import enrich, inventory, schema, vpc
+    from recommender.io import enrich, inventory, schema, store, vpc
 
-    con = duckdb.connect(db)
+    con = store.connect(db)           # the CLI's settings: memory limit, spill directory, UTC
     cpu0, t0 = os.times(), time.perf_counter()
-    con.execute(schema.connections_ddl("_staging"))
-    con.execute(schema.REJECTED_DDL)
+    con.execute(schema.connections_ddl("_staging").replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE"))
     stats = vpc.read(con, str(flows), target="_staging", skip_bad=False)
     t1 = time.perf_counter()
     inv = inventory.load_inventory(con, [inventory_path])

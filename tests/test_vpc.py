@@ -385,3 +385,13 @@ def test_unknown_future_fields_are_ignored_with_a_note(tmp_path: Path) -> None:
     assert conn(rows) == [(CLIENT, SERVER, "TCP", 80, "allow")]
     assert stats.notes == [f"{tmp_path / 'flows.log'}: ignored unknown field(s) some-future-field"]
     assert rows[0]["packets"] is None and rows[0]["first_seen"] is None    # fields the format did not have
+
+
+def test_connection_settings_are_restored(tmp_path: Path) -> None:
+    path = tmp_path / "flows.log"
+    path.write_text(V3 + "\n" + rec("eni-1", CLIENT, SERVER, 40000, 80, 2) + "\n")
+    con = duckdb.connect()
+    con.execute(schema.connections_ddl("stage"))
+    con.execute("SET preserve_insertion_order = false")     # what the store uses
+    vpc.read(con, str(path), target="stage", skip_bad=False)
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0] is False

@@ -24,6 +24,8 @@ import ipaddress
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,8 +239,29 @@ def read(
     return stats
 
 
+@contextmanager
+def _settings(con: duckdb.DuckDBPyConnection, **wanted: bool) -> Iterator[None]:
+    """Temporarily change connection settings, restoring the caller's values afterwards."""
+    saved = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in wanted}
+    for key, value in wanted.items():
+        con.execute(f"SET {key} = {str(value).lower()}")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            con.execute(f"SET {key} = {str(value).lower()}")
+
+
 def _read_layout(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str, skip_bad: bool,
                  stats: ReadStats, progress: Progress | None) -> None:
+    # Record numbers come from row_number() OVER () in file order: keep insertion order during the read.
+    # DuckDB's own progress bar would print on stdout, which carries data.
+    with _settings(con, preserve_insertion_order=True, enable_progress_bar_print=False):
+        _read_records(con, layout, target=target, skip_bad=skip_bad, stats=stats, progress=progress)
+
+
+def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str, skip_bad: bool,
+                  stats: ReadStats, progress: Progress | None) -> None:
     unknown = [f for f in layout.fields if f not in KNOWN_FIELDS]
     if unknown:
         stats.notes.append(f"{layout.file}: ignored unknown field(s) {', '.join(unknown)}")
