@@ -190,3 +190,10 @@ def test_per_policy_over_permission_is_shown_when_the_recommendation_attributes_
     frame, summary = verification_parts(rec, connection_verdicts(rec, store))
     assert summary["unobserved combinations admitted"] == 3
     assert dict(zip(frame["policy"], frame["unobserved_admitted"])) == {"db-deny": 0, "web": 3}
+
+
+def test_an_inventory_needs_flow_paths(con):
+    with pytest.raises(UsageError, match="only accepted with flow paths"):
+        top_talkers(con, inventory=["inventory.yaml"])
+    with pytest.raises(UsageError, match="cannot read flows"):
+        top_talkers(42)

@@ -45,6 +45,9 @@ def connection_of(
     """
     con = getattr(source, "con", source)
     if isinstance(con, duckdb.DuckDBPyConnection):
+        if inventory:
+            raise UsageError("inventory= is only accepted with flow paths",
+                             hint="load the inventory with load_flows(paths, inventory=...) instead")
         con.complete()  # a caller's unread execute() result would block every query (DuckDB 2)
         return con
     if source is None or (isinstance(source, Sequence) and not isinstance(source, str) and not source):
@@ -66,8 +69,11 @@ def connection_of(
 def _open(paths: list[PathLike], inventory: Sequence[PathLike], db: PathLike | None) -> duckdb.DuckDBPyConnection:
     import recommender
 
-    if len(paths) == 1 and Path(paths[0]).suffix in _STORE_SUFFIXES and not inventory:
-        return recommender.open_store(str(paths[0])).con
+    if len(paths) == 1 and Path(paths[0]).suffix in _STORE_SUFFIXES:
+        store = recommender.open_store(str(paths[0]))
+        if inventory:
+            store.ingest([], [str(i) for i in inventory])
+        return store.con
     store = recommender.load_flows(
         [str(p) for p in paths], inventory=[str(i) for i in inventory], db=str(db) if db is not None else ":memory:"
     )
