@@ -395,3 +395,11 @@ def test_connection_settings_are_restored(tmp_path: Path) -> None:
     con.execute("SET preserve_insertion_order = false")     # what the store uses
     vpc.read(con, str(path), target="stage", skip_bad=False)
     assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0] is False
+
+
+def test_concatenated_s3_objects_repeat_the_header(tmp_path: Path) -> None:
+    # `zcat part-*.log.gz > all.log`: every S3 object starts with the header line
+    lines = [rec("eni-1", CLIENT, SERVER, 40000, 80, 2), V3, rec("eni-1", "10.0.1.6", SERVER, 40001, 80, 2)]
+    stats, rows, _ = ingest(tmp_path, lines)
+    assert stats.skipped == {"repeated header": 1} and stats.accepted == 2
+    assert [(r["src_ip"], r["line"]) for r in rows] == [(CLIENT, 2), ("10.0.1.6", 4)]

@@ -272,7 +272,11 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
                                                         layout.header_lines, _TYPED), progress, layout.csv_path)
         except duckdb.Error as exc:
             raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
-        bad = vpc_sql.find_bad(con, names, _invalid_ips(con, names), layout.header_lines)
+        header = " ".join(layout.fields) if layout.header_lines else None
+        bad = vpc_sql.find_bad(con, names, _invalid_ips(con, names), layout.header_lines, header)
+        if bad.headers:
+            stats.records += len(bad.headers)
+            stats.skip("repeated header", len(bad.headers))
         if bad.count:
             _handle_bad(con, layout, bad, skip_bad, stats)
         vpc_sql.orient_and_insert(con, names, target=target, file=layout.file, stats=stats, line_sql=bad.line_sql())
@@ -304,7 +308,7 @@ def _reason(layout: Layout, bad: vpc_sql.BadInput, line: int, text: str) -> str:
 def _handle_bad(con: duckdb.DuckDBPyConnection, layout: Layout, bad: vpc_sql.BadInput, skip_bad: bool,
                 stats: ReadStats) -> None:
     invalid = bad.invalid_lines(con, layout.csv_path, layout.fields, _TYPED, first_only=not skip_bad)
-    lines = sorted({*bad.reject_lines, *invalid})
+    lines = sorted({*bad.bad_lines, *invalid})
     truncated = _truncated_last(layout, lines)
     if truncated is not None:
         lines.remove(truncated)

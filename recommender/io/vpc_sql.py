@@ -169,15 +169,20 @@ def _ip_list(ips: list[str]) -> str:
 class BadInput:
     """Malformed records found by the fast path: DuckDB parse rejects and invalid records."""
 
-    reject_lines: dict[int, str]        # file line -> DuckDB's message
+    reject_lines: dict[int, str]        # file line -> DuckDB's message (repeated headers included)
     invalid: int                        # records that parsed but are invalid
     bad_ips: list[str]
     header_lines: int
     names: TempNames
+    headers: frozenset[int] = frozenset()   # lines repeating the header (files concatenated with `cat`)
 
     @property
     def count(self) -> int:
-        return len(self.reject_lines) + self.invalid
+        return len(self.reject_lines) - len(self.headers) + self.invalid
+
+    @property
+    def bad_lines(self) -> list[int]:
+        return sorted(set(self.reject_lines) - self.headers)
 
     def _skips(self) -> list[int]:
         # Record rn comes after reject j when rn > L_j - header - j (j 1-based over sorted rejects).
@@ -207,16 +212,19 @@ class BadInput:
         return [self.line_of(rn) for (rn,) in con.execute(query).fetchall() if rn is not None]
 
 
-def find_bad(con: duckdb.DuckDBPyConnection, names: TempNames, bad_ips: list[str], header_lines: int) -> BadInput:
+def find_bad(con: duckdb.DuckDBPyConnection, names: TempNames, bad_ips: list[str], header_lines: int,
+             header: str | None) -> BadInput:
     """Step 1b: collect parse rejects and invalid records; mark pairs with invalid addresses."""
-    rejects = dict(con.execute(
-        f"SELECT line, first(error_message ORDER BY column_idx) FROM {names.rejects} GROUP BY line").fetchall())
+    found = con.execute(f"SELECT line, first(error_message ORDER BY column_idx), first(trim(csv_line, ' \r\n'))"
+                        f" FROM {names.rejects} GROUP BY line").fetchall()
+    rejects = {line: message for line, message, _ in found}
+    headers = frozenset(line for line, _, text in found if header is not None and text == header)
     if bad_ips:
         ips = _ip_list(bad_ips)
         con.execute(f"UPDATE {names.pairs} SET valid = FALSE WHERE list_contains({ips}, lo_ip)"
                     f" OR list_contains({ips}, hi_ip)")
     invalid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {names.pairs} WHERE NOT valid").fetchone()[0]
-    bad = BadInput(rejects, int(invalid), bad_ips, header_lines, names)
+    bad = BadInput(rejects, int(invalid), bad_ips, header_lines, names, headers)
     if rejects:
         con.execute(f"CREATE TEMP TABLE {names.rejk} (k BIGINT)")
         con.executemany(f"INSERT INTO {names.rejk} VALUES (?)", [(k,) for k in bad._skips()])
