@@ -267,7 +267,6 @@ def run_query(con: duckdb.DuckDBPyConnection, fn: Callable[[], None], progress: 
             if pct >= 0:
                 progress(int(total * min(pct, 100.0) / 100.0), total, label)
 
-    con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
     th = threading.Thread(target=poll, daemon=True)
     th.start()
     try:

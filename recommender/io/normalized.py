@@ -135,15 +135,26 @@ class _Plan:
     def where(self) -> str:
         return "TRUE" if self.parquet else f"src_kind IS DISTINCT FROM '{_MARK}'"
 
+    def _native_maps(self) -> list[str]:
+        return [c for c in self.keys if c.endswith("_labels") and not _is_text(self.types[c])]
+
+    def _has_prov(self) -> bool:
+        return any(self.types.get(c) is not None for c in ("file", "line", "format"))
+
     def aggregate(self, con: duckdb.DuckDBPyConnection, data: str) -> None:
+        """One scan, grouped on the raw key values (MAP columns by hash: grouping by MAP is slow)."""
         t = self.types
-        prov = (f"struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
-                f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), "
-                f"format := coalesce({_conv('format', t.get('format'))}, '{FORMAT}'))")
-        keys = ", ".join(self.keys)
+        maps = self._native_maps()
+        group = ", ".join(f"hash({c}) AS {c}__h" if c in maps else c for c in self.keys)
+        carried = "".join(f", any_value({c}) AS {c}" for c in maps)
+        prov = "NULL AS prov"
+        if self._has_prov():
+            prov = (f"min(struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
+                    f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), "
+                    f"format := coalesce({_conv('format', t.get('format'))}, '{FORMAT}'))) AS prov")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_l1 AS
 SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
-  SELECT {keys}, {_row_errors(t)} AS row_err, count(*) AS n, min(ordinality) AS first, min({prov}) AS prov,
+  SELECT {group}, {_row_errors(t)} AS row_err, count(*) AS n, min(ordinality) AS first, {prov}{carried},
     min({_conv('window_start', t.get('window_start'))}) AS window_start, max({_conv('window_end', t.get('window_end'))}) AS window_end,
     min({_conv('first_seen', t.get('first_seen'))}) AS first_seen, max({_conv('last_seen', t.get('last_seen'))}) AS last_seen,
     sum({_conv('flows', t.get('flows'))}) AS flows, sum({_conv('packets', t.get('packets'))}) AS packets,
@@ -165,11 +176,13 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
                "last_seen": "coalesce(max(last_seen), max(window_end))",
                "flows": "sum(flows)::BIGINT", "packets": "sum(packets)::BIGINT", "bytes": "sum(bytes)::BIGINT",
                "format": "min(prov).format", "file": "min(prov).file", "line": "min(prov).line::BIGINT",
+               **({} if self._has_prov() else {"format": f"'{FORMAT}'", "file": sql_str(file),
+                                                "line": f"(min(first) + {self.header})::BIGINT"}),
                "records": "sum(records)::BIGINT"}
         cols = ", ".join(c if c in KEY_COLUMNS else f"{agg[c]} AS {c}" for c in COLUMN_NAMES)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_out AS
 SELECT {cols}, sum(n)::BIGINT AS n FROM (
-  SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records, n
+  SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records, n, first
   FROM {_T}_l1 WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}""")
         con.execute(f"INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {', '.join(COLUMN_NAMES)} FROM {_T}_out")
         acc, conns = con.execute(f"SELECT coalesce(sum(n), 0), count(*) FROM {_T}_out").fetchone()

@@ -71,6 +71,7 @@ def connect(db: PathLike = ":memory:") -> duckdb.DuckDBPyConnection:
     spill = Path(tempfile.gettempdir()) / "recommender-duckdb"
     spill.mkdir(exist_ok=True)
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'; SET preserve_insertion_order = false; SET TimeZone = 'UTC'; "
+                "SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
                 f"SET temp_directory = '{spill}'")
     install_macros(con)
     for ddl in (schema.connections_ddl(), schema.PODS_DDL, schema.NAMESPACES_DDL, schema.REJECTED_DDL,

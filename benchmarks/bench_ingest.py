@@ -1,0 +1,88 @@
+"""Measure `recommend ingest` throughput and peak memory on synthetic flow logs.
+
+Why: ingestion must stream (never materialize raw records) and stay inside a
+1 GiB footprint on a 2-core machine. This generates N records per format with
+``recommender.synth`` (cached under benchmarks/out/), then runs the real CLI in
+a child process per format and reports wall time, records/s and the child's
+peak RSS (``resource.getrusage(RUSAGE_CHILDREN)``, i.e. what ``/usr/bin/time -v``
+calls "Maximum resident set size"), its CPU seconds, and the 1-minute load average
+(wall time is only meaningful on an otherwise idle machine). Peak RSS is the maximum
+over all children so far, so run one format per invocation for exact per-format peaks.
+
+    python benchmarks/bench_ingest.py                       # 1M calico + 1M parquet
+    python benchmarks/bench_ingest.py --records 10000000 --formats parquet
+    python benchmarks/bench_ingest.py --db file             # into a DuckDB file instead of :memory:
+
+Targets (issue 2): 10M Calico JSON lines ≤ 12 s, 10M Parquet rows ≤ 4 s, peak RSS ≤ 1 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+SYNTH_FORMAT = {"calico": "calico", "parquet": "parquet", "csv": "csv", "vpc": "vpc", "hubble": "hubble"}
+
+
+def generate(fmt: str, records: int, size: str) -> Path:
+    """Synthetic input for ``fmt`` with ``records`` records, generated once and cached."""
+    from recommender.synth import write_format
+
+    out_dir = OUT / f"{fmt}-{records}-{size}"
+    done = out_dir / ".done"
+    if done.exists():
+        return Path(done.read_text())
+    t0 = time.perf_counter()
+    path, n = write_format(SYNTH_FORMAT[fmt], out_dir, records=records, size=size)
+    print(f"generated {fmt}: {n} records, {path.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.1f}s",
+          file=sys.stderr)
+    done.write_text(str(path))
+    return path
+
+
+def run(path: Path, db: str) -> dict:
+    """Ingest ``path`` in a child process; wall time, peak RSS and the JSON summary."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "recommender", "ingest", str(path), "--db", db, "-q", "-o", "json"],
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    if proc.returncode != 0:
+        raise SystemExit(f"ingest failed ({proc.returncode}): {proc.stderr.strip()}")
+    summary = json.loads(proc.stdout)
+    return {"wall_s": round(wall, 2), "records": summary["records"], "connections": summary["connections"],
+            "records_per_s": int(summary["records"] / wall), "size_gb": round(path.stat().st_size / 1e9, 2),
+            "cpu_s": round(cpu, 2), "peak_rss_mb": round(r1.ru_maxrss / 1024), "reconciles": summary["reconciles"],
+            "load_avg_1m": round(os.getloadavg()[0], 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--formats", default="calico,parquet", help="comma-separated: " + ", ".join(SYNTH_FORMAT))
+    ap.add_argument("--size", default="large", help="synthetic cluster size (recommender.synth.SIZES)")
+    ap.add_argument("--db", choices=["memory", "file"], default="memory")
+    args = ap.parse_args(argv)
+    print(f"cpus={os.cpu_count()} memory_limit={os.environ.get('RECOMMENDER_DUCKDB_MEMORY', '768MB (default)')}",
+          file=sys.stderr)
+    for fmt in args.formats.split(","):
+        path = generate(fmt, args.records, args.size)
+        with tempfile.TemporaryDirectory() as tmp:
+            db = ":memory:" if args.db == "memory" else str(Path(tmp) / "bench.duckdb")
+            result = run(path, db)
+        print(json.dumps({"format": fmt, **result}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
