@@ -403,3 +403,9 @@ def test_concatenated_s3_objects_repeat_the_header(tmp_path: Path) -> None:
     stats, rows, _ = ingest(tmp_path, lines)
     assert stats.skipped == {"repeated header": 1} and stats.accepted == 2
     assert [(r["src_ip"], r["line"]) for r in rows] == [(CLIENT, 2), ("10.0.1.6", 4)]
+
+
+def test_a_second_header_with_another_field_order_is_an_error(tmp_path: Path) -> None:
+    other = "interface-id version srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status"
+    with pytest.raises(InputError, match=r"flows.log:3: a header with other fields than line 1"):
+        ingest(tmp_path, [rec("eni-1", CLIENT, SERVER, 40000, 80, 2), other])

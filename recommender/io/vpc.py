@@ -302,7 +302,10 @@ def _invalid_ips(con: duckdb.DuckDBPyConnection, names: vpc_sql.TempNames) -> li
 
 
 def _reason(layout: Layout, bad: vpc_sql.BadInput, line: int, text: str) -> str:
-    return check_tokens(text.split(" "), layout.fields) or bad.reject_lines.get(line) or "malformed record"
+    tokens = text.split(" ")
+    if _is_header(tokens):
+        return "a header with other fields than line 1 (split the file: one flow-log format per file)"
+    return check_tokens(tokens, layout.fields) or bad.reject_lines.get(line) or "malformed record"
 
 
 def _handle_bad(con: duckdb.DuckDBPyConnection, layout: Layout, bad: vpc_sql.BadInput, skip_bad: bool,
