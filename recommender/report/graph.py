@@ -65,6 +65,12 @@ class Graph:
         return tuple(sorted({n.group for n in self.nodes}, key=group_order))
 
 
+def group_node(group: str) -> Node:
+    """A whole namespace as one node; the outside world and the cluster's own endpoints keep their look."""
+    kind = {EXTERNAL_GROUP: "external", CLUSTER_GROUP: "cluster"}.get(group, "namespace")
+    return Node(group, group, group, kind)
+
+
 def group_order(group: str) -> tuple[int, str]:
     """Namespaces alphabetically, then cluster peers, then the outside world."""
     return ({CLUSTER_GROUP: 1, EXTERNAL_GROUP: 2}.get(group, 0), group)
@@ -156,7 +162,7 @@ def namespace_graph(edges: pd.DataFrame, max_groups: int = MAX_GROUPS) -> Graph:
     """The overview: one node per namespace (and cluster/external), edges between them;
     beyond ``max_groups`` the namespaces with least traffic fold into ``(N other namespaces)``."""
     groups = sorted({*edges["src_group"], *edges["dst_group"]}, key=group_order)
-    nodes = tuple(Node(g, g, g, "namespace") for g in groups)
+    nodes = tuple(group_node(g) for g in groups)
     between = edges[edges["src_group"] != edges["dst_group"]]
     graph = Graph(nodes, tuple(_aggregate(between, "src_group", "dst_group")))
     return fold_quietest(graph, set(), max_groups)
@@ -211,7 +217,7 @@ def subgraph(graph: Graph, group: str, max_peers: int = MAX_PEERS) -> Graph:
     if len(ends) - len(inside) <= max_peers:
         return Graph(tuple(n for n in graph.nodes if n.id in ends), tuple(edges))
     fold = {n.id: (n.id if n.id in inside else n.group) for n in graph.nodes if n.id in ends}
-    peers = {n.group: Node(n.group, n.group, n.group, "namespace") for n in graph.nodes
+    peers = {n.group: group_node(n.group) for n in graph.nodes
              if n.id in ends and n.id not in inside}
     merged: dict[tuple[str, str], list[Edge]] = {}
     for e in edges:

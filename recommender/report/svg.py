@@ -86,7 +86,11 @@ def edge_title(graph: Graph, edge: Edge) -> str:
 
 def _node_svg(node: Node, x: float, y: float, lay: Layout, extra: str) -> str:
     kind = "dns" if node.dns else node.kind
-    text = short(node.name if lay.round_nodes or node.kind == "pod" else f"{node.kind}: {node.name}")
+    whole_group = node.id == node.group          # a folded namespace, (external) or (cluster)
+    plain = lay.round_nodes or node.kind == "pod" or whole_group
+    text = short(node.name if plain else f"{node.kind}: {node.name}")
+    if whole_group and not lay.round_nodes and node.kind == "namespace" and not node.name.startswith("("):
+        text = short(f"namespace {node.name}")
     if node.dns:
         text = short(node.name, MAX_LABEL - 6) + " (DNS)"
     title = f"{node.label} ({'DNS, ' if node.dns else ''}{node.kind}){extra}"
