@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 
 import recommender
@@ -212,3 +213,34 @@ def test_an_empty_store_still_gives_a_page_and_no_flows_is_a_usage_error(cli, tm
     assert "no connections" in html and parse(html).tags[0][0] == "html"
     result = cli("report", "-o", tmp_path / "r.html")
     assert result.exit_code == 2 and "no flows to read" in result.stderr
+
+
+def _star(peers: int) -> pd.DataFrame:
+    """hub/prom scrapes one workload in each of ``peers`` namespaces (connections i+1)."""
+    return pd.DataFrame({
+        "src_group": ["hub"] * peers, "src_name": ["prom"] * peers, "src_kind": ["pod"] * peers,
+        "dst_group": [f"ns-{i:02d}" for i in range(peers)], "dst_name": ["app"] * peers, "dst_kind": ["pod"] * peers,
+        "port": ["TCP/9102"] * peers, "dns": [False] * peers, "connections": list(range(1, peers + 1)),
+        "bytes": [10] * peers, "observed_denied": [0] * peers,
+    })
+
+
+def test_a_namespace_calling_everyone_folds_its_peers_and_keeps_the_counts():
+    from recommender.report import graph as g
+
+    whole = g.workload_graph(_star(40))
+    hub = g.subgraph(whole, "hub")
+    assert len(hub.nodes) == 1 + g.MAX_PEERS                     # prom + 15 busiest namespaces + "others"
+    assert "(25 other namespaces)" in {n.id for n in hub.nodes}
+    assert {"ns-39", "ns-25"} <= {n.id for n in hub.nodes} and "ns-24" not in {n.id for n in hub.nodes}
+    assert sum(e.connections for e in hub.edges) == sum(range(1, 41))
+    small = g.subgraph(g.workload_graph(_star(5)), "hub")        # few peers: drawn one by one
+    assert {n.id for n in small.nodes} == {"hub/prom"} | {f"ns-{i:02d}/app" for i in range(5)}
+
+
+def test_the_overview_folds_the_quietest_namespaces():
+    from recommender.report import graph as g
+
+    overview = g.namespace_graph(_star(40))
+    assert len(overview.nodes) == g.MAX_GROUPS
+    assert sum(e.connections for e in overview.edges) == sum(range(1, 41))
