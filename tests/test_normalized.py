@@ -151,3 +151,11 @@ def test_round_trip_store_export_store(tmp_path: Path, samples: Path, fmt: str) 
     assert rows_of(second) == rows_of(first)
     third = load_flows(second.export(tmp_path / f"again.{fmt}", fmt))
     assert rows_of(third) == rows_of(first)
+
+
+def test_readme_documents_the_schema_exactly() -> None:
+    from recommender.io.schema import schema_markdown
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("<!-- BEGIN ingest -->"):readme.index("<!-- END ingest -->")]
+    assert schema_markdown() in section
+    assert all(f"`{c}`" in section for c in normalized.REQUIRED)
