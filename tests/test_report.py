@@ -17,16 +17,36 @@ from recommender.model import LabelSelector, NetworkPolicy, Peer, PortSpec, Rule
 from recommender.report import render_report, service_graph_svg
 
 
+EMPTY = {"meta", "rect", "circle", "path", "marker"}   # void in HTML, or self-closed in the inline SVG
+
+
 class Page(HTMLParser):
-    """Collects tags and attributes; fails on nothing, so the assertions say what is wrong."""
+    """Collects tags, attributes and text, and every end tag that does not close the innermost open tag;
+    fails on nothing, so the assertions say what is wrong."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
+        self.open: list[str] = []
+        self.misnested: list[tuple[str, tuple[int, int]]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
+        if tag not in EMPTY:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in EMPTY:
+            return
+        if not self.open or self.open[-1] != tag:
+            self.misnested.append((tag, self.getpos()))
+        if tag in self.open:
+            while self.open.pop() != tag:
+                pass
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -66,6 +86,7 @@ def test_page_parses_and_every_svg_is_well_formed(plain):
     page = parse(plain)
     tags = [t for t, _ in page.tags]
     assert tags[:1] == ["html"] and "body" in tags and tags.count("svg") >= 3
+    assert page.misnested == [] and page.open == []          # every element closed, in order
     assert len(svgs(plain)) == tags.count("svg")
 
 
