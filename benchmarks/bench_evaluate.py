@@ -50,7 +50,6 @@ def cluster(n_policies: int) -> tuple[list[NetworkPolicy], list[Pod], list[Names
     namespaces.append(Namespace("kube-system"))
     pods, policies = [], []
     dns = Peer(pod_selector=sel(**{"k8s-app": "kube-dns"}), namespace_selector=sel(**{"kubernetes.io/metadata.name": "kube-system"}))
-    pods.append(Pod("kube-system", "coredns", Labels.of({"k8s-app": "kube-dns"}), ("10.255.0.10",)))
     for i in range(n_ns):
         ns = f"ns{i}"
         policies.append(NetworkPolicy("default-deny", ns, LabelSelector(), policy_types=("Ingress", "Egress")))
@@ -66,11 +65,12 @@ def cluster(n_policies: int) -> tuple[list[NetworkPolicy], list[Pod], list[Names
             if k % 5 == 0:
                 ingress.append(Rule((Peer(ip_block=IPBlock("0.0.0.0/0", PRIVATE)),), (PortSpec(None, 443),)))
             egress = [
-                Rule((Peer(pod_selector=sel(app=f"a{(k + 1) % APPS}")),), (PortSpec(None, "http"),)),
+                Rule((Peer(pod_selector=sel(app=f"a{(k + 1) % APPS}")),), (PortSpec(None, "http"), PortSpec(None, 9000, 9100))),
                 Rule((dns,), (PortSpec("UDP", 53), PortSpec("TCP", 53))),
                 Rule((Peer(ip_block=IPBlock("0.0.0.0/0", PRIVATE)),), (PortSpec(None, 443),)),
             ]
             policies.append(NetworkPolicy(f"a{k}", ns, sel(app=f"a{k}"), tuple(ingress), tuple(egress), ("Ingress", "Egress")))
+    pods.append(Pod("kube-system", "coredns", Labels.of({"k8s-app": "kube-dns"}), ("10.255.0.10",)))
     return policies, pods, namespaces
 
 
@@ -90,15 +90,15 @@ def connections(pods: list[Pod], n: int, seed: int) -> pa.Table:
                     "namespace": pa.nulls(externals, pa.string()), "pod": pa.nulls(externals, pa.string()),
                     "kind": ["network"] * externals, "labels": pa.nulls(externals, pa.map_(pa.string(), pa.string()))})
     allends = pa.concat_tables([ends, ext])
-    m = int(n * 1.6)
+    m = int(n * 2.5)
     src = rng.integers(0, k, m)
     kind = rng.random(m)
-    # 50%: the next app in the same namespace (admitted); 20%: any pod; 15%: external out; 15%: external in.
+    # 50%: the next app in the same namespace on 8080 or 9000-9100 (admitted); 20%: any pod; 15%: external out; 15%: external in.
     nxt = np.minimum(src + 2 - (src % 2) + rng.integers(0, 2, m), k - 1)
     dst = np.where(kind < 0.5, nxt, rng.integers(0, k, m))
     dst = np.where((kind >= 0.7) & (kind < 0.85), k + rng.integers(0, externals, m), dst)
     src = np.where(kind >= 0.85, k + rng.integers(0, externals, m), src)
-    port = np.where(kind < 0.5, 8080, rng.choice([80, 443, 8080, 9050, 5432, 53], m))
+    port = np.where(kind < 0.5, rng.choice([8080, *range(9000, 9101)], m), rng.choice([80, 443, 8080, 9050, 5432, 53], m))
     proto = np.where(rng.random(m) < 0.05, "UDP", "TCP")
     key = np.unique(np.stack([src, dst, port, (proto == "UDP").astype(np.int64)], axis=1), axis=0)
     key = key[rng.permutation(len(key))[:n]]

@@ -32,13 +32,17 @@ _V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
-    """Canonical text of a label set, the same text DuckDB's ``to_json(list_sort(map_entries(m)))`` gives."""
+    """Canonical text of a label set (sorted keys), for label sets that do not come from a DuckDB MAP."""
     return json.dumps([{"key": k, "value": v} for k, v in sorted(labels.items())], separators=(",", ":"), ensure_ascii=False)
 
 
-def map_labels_sql(column: str) -> str:
-    """SQL turning a MAP(VARCHAR, VARCHAR) label column into the canonical text (NULL stays NULL)."""
-    return f"to_json(list_sort(map_entries({column})))"
+def _labels_of(value: object) -> Labels:
+    """Labels from a DuckDB MAP (a dict), canonical text (``labels_key``) or nothing."""
+    if value is None:
+        return Labels()
+    if isinstance(value, str):
+        return Labels.of({e["key"]: e["value"] for e in json.loads(value)})
+    return Labels.of(dict(value))  # type: ignore[call-overload]
 
 
 def _table(columns: dict[str, tuple[pa.DataType, list]]) -> pa.Table:
@@ -69,7 +73,7 @@ def _inventory_tables(pods: Iterable[Pod]) -> tuple[pa.Table, pa.Table]:
 def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, pa.Table]:
     """The compiled matchers as relations, restricted to policies that select some observed pod."""
     sel: dict[str, list] = {"lsid": [], "pid": [], "dir": []}
-    rules: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "all_peers", "all_ports", "pods_any")}
+    rules: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "all_peers", "all_ports", "pods_any", "label", "ord")}
     peer_ls: set[tuple[int, str, int, int]] = set()
     ipb: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "peer", "fam", "lo", "hi")}
     ipx: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "peer", "fam", "lo", "hi")}
@@ -90,7 +94,8 @@ def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, p
             for rule in t.rules(d):
                 r = rule.ref
                 pods_any = any(p.pods_anywhere for p in rule.peers)
-                for name, value in zip(rules, (r.policy, d, r.rule, rule.all_peers, rule.all_ports, pods_any)):
+                label = f"{t.key} {d.lower()}[{r.rule}]"
+                for name, value in zip(rules, (r.policy, d, r.rule, rule.all_peers, rule.all_ports, pods_any, label, 0)):
                     rules[name].append(value)
                 for p in rule.peers:
                     if p.kind == "pods" and not pods_any and not rule.all_peers:
@@ -107,12 +112,16 @@ def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, p
                     else:
                         for name, value in zip(portnum, (r.policy, d, r.rule, q.protocol, q.start, q.end)):
                             portnum[name].append(value)
+    # Admitting rules are listed sorted by (policy key, rule index), as RuleRefs sort in the explainer.
+    order = sorted(range(len(rules["pid"])), key=lambda n: (keys["key"][rules["pid"][n]], rules["ridx"][n]))
+    for rank, n in enumerate(order):
+        rules["ord"][n] = rank
     i, s, b = pa.int32(), pa.string(), pa.bool_()
     pl = sorted(peer_ls)
     ipcols = {"pid": i, "dir": s, "ridx": i, "peer": i, "fam": i, "lo": s, "hi": s}
     return {
         "sel": _table({"lsid": (i, sel["lsid"]), "pid": (i, sel["pid"]), "dir": (s, sel["dir"])}),
-        "rules": _table({k: (t, rules[k]) for k, t in zip(rules, (i, s, i, b, b, b))}),
+        "rules": _table({k: (t, rules[k]) for k, t in zip(rules, (i, s, i, b, b, b, s, i))}),
         "peer_ls": _table({k: (t, [row[n] for row in pl]) for n, (k, t) in enumerate(zip(("pid", "dir", "ridx", "lsid"), (i, s, i, i)))}),
         "ipb": _table({k: (t, ipb[k]) for k, t in ipcols.items()}),
         "ipx": _table({k: (t, ipx[k]) for k, t in ipcols.items()}),
@@ -130,7 +139,9 @@ def _side_sql(c: str, side: str, inv: str) -> str:
            WHEN {c}.{side}_kind = 'pod' AND {c}.{side}_namespace IS NULL THEN 'unknown'
            ELSE coalesce({c}.{side}_kind, 'unknown') END AS {side[0]}_kind,
       {c}.{side}_namespace AS {side[0]}_ns, {c}.{side}_pod AS {side[0]}_name, {c}.{side}_workload AS {side[0]}_work,
-      {c}.{side}_ip AS {side[0]}_ip, coalesce({c}.{side}_lkey, {inv}.lkey, '[]') AS {side[0]}_lkey"""
+      {c}.{side}_ip AS {side[0]}_ip,
+      CASE WHEN {c}.{side}_lkey IS NOT NULL THEN hash({c}.{side}_lkey) WHEN {inv}.lkey IS NOT NULL THEN hash({inv}.lkey)
+           ELSE 0 END AS {side[0]}_lh, {c}.{side}_lkey AS {side[0]}_lraw, {inv}.lkey AS {side[0]}_linv"""
 
 
 _PROTO_SQL = """CASE upper(trim(coalesce(c.protocol, ''))) WHEN '6' THEN 'TCP' WHEN '17' THEN 'UDP' WHEN '132' THEN 'SCTP'
@@ -157,7 +168,7 @@ def _direction_sql(p: str, direction: str) -> list[str]:
         f"""CREATE TEMP TABLE {p}iso_{d} AS SELECT s.lsid, list(DISTINCT k.name ORDER BY k.name) AS names,
               list(DISTINCT k.key ORDER BY k.key) AS keys
             FROM {p}sel s JOIN {p}keys k ON k.pid = s.pid WHERE s.dir = '{direction}' GROUP BY s.lsid""",
-        f"""CREATE TEMP TABLE {b} AS SELECT e.cid, s.pid, r.ridx, r.all_peers, r.all_ports, r.pods_any,
+        f"""CREATE TEMP TABLE {b} AS SELECT e.cid, s.pid, r.ridx, r.all_peers, r.all_ports, r.pods_any, r.label, r.ord,
               e.{o}_kind = 'pod' AS peer_pod, e.{o}_lsid AS peer_lsid, e.{o}_fam AS peer_fam, e.{o}_num AS peer_num,
               e.proto, e.port
             FROM {p}ep e JOIN {p}sel s ON s.lsid = e.{t}_lsid AND s.dir = '{direction}'
@@ -182,9 +193,8 @@ def _direction_sql(p: str, direction: str) -> list[str]:
               ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = n.proto AND q.name = n.pname""",
         f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT x.cid, count(*) AS n_rules, count(po.cid) AS n_peer,
               count(qo.cid) AS n_port,
-              list(k.key || ' {d}[' || x.ridx || ']' ORDER BY k.key, x.ridx)
-                FILTER (WHERE po.cid IS NOT NULL AND qo.cid IS NOT NULL) AS admitted
-            FROM {b} x JOIN {p}keys k ON k.pid = x.pid
+              list(x.label ORDER BY x.ord) FILTER (WHERE po.cid IS NOT NULL AND qo.cid IS NOT NULL) AS admitted
+            FROM {b} x
             LEFT JOIN {p}peer_{d} po ON po.cid = x.cid AND po.pid = x.pid AND po.ridx = x.ridx
             LEFT JOIN {p}port_{d} qo ON qo.cid = x.cid AND qo.pid = x.pid AND qo.ridx = x.ridx
             GROUP BY x.cid""",
@@ -217,8 +227,9 @@ def _verdict_sql(p: str, direction: str) -> str:
 
 def evaluate_table(con: duckdb.DuckDBPyConnection, source: str, compiled: CompiledPolicies, pods: Iterable[Pod],
                    ns_labels: Mapping[str, Labels]) -> str:
-    """Evaluate ``source`` (a table/view with ``cid`` and the connection endpoint columns, labels as
-    canonical text in ``src_lkey``/``dst_lkey``) and return the name of a temp table of verdicts by ``cid``.
+    """Evaluate ``source`` (a table/view with ``cid``, the connection endpoint columns, and labels in
+    ``src_lkey``/``dst_lkey`` as a MAP or ``labels_key`` text, NULL meaning "ask the inventory") and
+    return the name of a temp table of verdicts by ``cid``.
     Call ``drop_temp(con, name)`` when done."""
     p = f"_ev{next(_COUNTER)}_"
     try:
@@ -236,12 +247,14 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
         {_PROTO_SQL} AS proto, CAST(c.dst_port AS INTEGER) AS port
       FROM {source} c LEFT JOIN {p}inv si ON si.ns = c.src_namespace AND si.name = c.src_pod
       LEFT JOIN {p}inv di ON di.ns = c.dst_namespace AND di.name = c.dst_pod""")
-    # Intern distinct pod label sets; selectors are matched once per set.
-    distinct = con.execute(f"""SELECT DISTINCT ns, lkey FROM (SELECT s_ns AS ns, s_lkey AS lkey FROM {p}ep0 WHERE s_kind = 'pod'
-        UNION ALL SELECT d_ns, d_lkey FROM {p}ep0 WHERE d_kind = 'pod') ORDER BY ns, lkey""").fetchall()
-    sets = [(ns, Labels.of({e["key"]: e["value"] for e in json.loads(lkey)})) for ns, lkey in distinct]
+    # Intern distinct pod label sets by a 64-bit hash of the flow's labels (a MAP, or canonical text),
+    # else of the inventory pod's; selectors are then matched once per distinct set, in Python.
+    distinct = con.execute(f"""SELECT ns, lh, any_value(lraw), any_value(linv) FROM (
+        SELECT s_ns AS ns, s_lh AS lh, s_lraw AS lraw, s_linv AS linv FROM {p}ep0 WHERE s_kind = 'pod'
+        UNION ALL SELECT d_ns, d_lh, d_lraw, d_linv FROM {p}ep0 WHERE d_kind = 'pod') GROUP BY ns, lh ORDER BY ns, lh""").fetchall()
+    sets = [(ns, _labels_of(raw if raw is not None else inv)) for ns, _, raw, inv in distinct]
     index = LabelIndex(sets, ns_labels)
-    con.register(f"{p}ls", _table({"ns": (pa.string(), [r[0] for r in distinct]), "lkey": (pa.string(), [r[1] for r in distinct]),
+    con.register(f"{p}ls", _table({"ns": (pa.string(), [r[0] for r in distinct]), "lh": (pa.uint64(), [r[1] for r in distinct]),
                                    "lsid": (pa.int32(), list(range(len(distinct))))}))
     tables = _policy_tables(compiled, index)
     for name, tbl in tables.items():
@@ -260,11 +273,12 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
         con.register(f"{p}ip6", _table({"ip": (pa.string(), v6), "num": (pa.string(), [str(x[1]) if x and x[0] == 6 else None for x in parsed])}))
         con.execute(f"""UPDATE {p}ipn SET fam = 6, num = CAST(v.num AS UHUGEINT) FROM {p}ip6 v
             WHERE v.ip = {p}ipn.ip AND v.num IS NOT NULL""")
-    con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.*, sl.lsid AS s_lsid, dl.lsid AS d_lsid,
+    side_cols = ", ".join(f"e.{x}_{c}" for x in "sd" for c in ("kind", "ns", "name", "work", "ip"))
+    con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.cid, {side_cols}, e.proto, e.port, sl.lsid AS s_lsid, dl.lsid AS d_lsid,
         sn.fam AS s_fam, sn.num AS s_num, dn.fam AS d_fam, dn.num AS d_num,
         (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
-      FROM {p}ep0 e LEFT JOIN {p}ls sl ON e.s_kind = 'pod' AND sl.ns = e.s_ns AND sl.lkey = e.s_lkey
-      LEFT JOIN {p}ls dl ON e.d_kind = 'pod' AND dl.ns = e.d_ns AND dl.lkey = e.d_lkey
+      FROM {p}ep0 e LEFT JOIN {p}ls sl ON e.s_kind = 'pod' AND sl.ns = e.s_ns AND sl.lh = e.s_lh
+      LEFT JOIN {p}ls dl ON e.d_kind = 'pod' AND dl.ns = e.d_ns AND dl.lh = e.d_lh
       LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
     # Named ports the destination pod declares for the connection's (port, protocol): usually 0 or 1 per row.
     con.execute(f"""CREATE TEMP TABLE {p}cnp AS SELECT e.cid, pp.pname, pp.proto FROM {p}ep e JOIN {p}podports pp

@@ -280,12 +280,12 @@ class LabelIndex:
         self.sets = label_sets
         self.ns_labels = dict(namespaces)
         self.by_ns: dict[str, list[int]] = {}
-        self.postings: dict[tuple[str, str], set[int]] = {}
+        self.postings: dict[tuple[str, str, str], set[int]] = {}  # (namespace, key, value) -> label-set ids
         for i, (ns, labels) in enumerate(label_sets):
             self.by_ns.setdefault(ns, []).append(i)
             self.ns_labels.setdefault(ns, Namespace(ns).effective_labels())
-            for pair in labels.pairs:
-                self.postings.setdefault(pair, set()).add(i)
+            for k, v in labels.pairs:
+                self.postings.setdefault((ns, k, v), set()).add(i)
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
         self._cache: dict[tuple[LabelSelector | None, tuple[str, ...]], list[int]] = {}
 
@@ -303,12 +303,13 @@ class LabelIndex:
         if hit is not None:
             return hit
         if sel is not None and sel.match_labels:
-            lists = sorted((self.postings.get(pair, set()) for pair in sel.match_labels), key=len)
-            cand = set(lists[0]).intersection(*lists[1:])
-            nss = set(namespaces)
-            ids = sorted(i for i in cand if self.sets[i][0] in nss)
+            ids = []
+            for ns in namespaces:  # intersect the postings of every matchLabels pair, per namespace
+                lists = [self.postings.get((ns, k, v)) for k, v in sel.match_labels]
+                if all(lists):
+                    ids.extend(lists[0] if len(lists) == 1 else set.intersection(*lists))  # type: ignore[arg-type]
         else:
-            ids = sorted(i for ns in namespaces for i in self.by_ns.get(ns, ()))
+            ids = [i for ns in namespaces for i in self.by_ns.get(ns, ())]
         if sel is not None and sel.match_expressions:
             ids = [i for i in ids if all(r.matches(self.sets[i][1]) for r in sel.match_expressions)]
         self._cache[key] = ids

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recommender.engine.bulk import drop_temp, evaluate_table, labels_key, map_labels_sql
+from recommender.engine.bulk import drop_temp, evaluate_table, labels_key
 from recommender.engine.compile import CompiledPolicies, compile_policies, namespace_labels
 from recommender.errors import InputError
 from recommender.io.schema import KEY_COLUMNS
@@ -94,7 +94,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid:
         if not map_labels:
             exprs.append(f"CAST({side}_lkey AS VARCHAR) AS {side}_lkey")
         elif f"{side}_labels" in have:
-            exprs.append(f"{map_labels_sql(f'{side}_labels')} AS {side}_lkey")
+            exprs.append(f"{side}_labels AS {side}_lkey")  # the MAP itself; bulk hashes it
         else:
             exprs.append(f"CAST(NULL AS VARCHAR) AS {side}_lkey")
     exprs += [c for c in have if c in KEY_COLUMNS and c not in _INPUT]
