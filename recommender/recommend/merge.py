@@ -3,11 +3,11 @@
 Large clusters have many workloads with identical communication profiles
 (replicated tenants, sharded workers). Their policies would be identical up to
 the pod selector, so one policy with a shared selector is easier to review.
-Profiles (direction, peer, protocol, port) are vectorized into a sparse binary
-matrix and clustered with scikit-learn's DBSCAN under the Manhattan metric with
-``eps`` below 1: on binary vectors a distance below 1 is a distance of 0, so a
-cluster is exactly a set of identical profiles, found without a quadratic scan
-in Python.
+Profiles (namespace, direction, peer, protocol, port) are vectorized into one
+sparse binary matrix and clustered with scikit-learn's DBSCAN (Euclidean, sparse
+dot products) with ``eps`` below 1: between binary vectors a distance below 1 is
+a distance of 0, so a cluster is exactly a set of identical profiles in one
+namespace, found in one vectorized pass rather than a pairwise scan in Python.
 
 A cluster is merged only when a shared selector exists that selects, among
 every known pod of the namespace, exactly the union of the members' pods: then
@@ -41,20 +41,19 @@ class Group:
 
 def group_targets(ids: IdentityMap, targets: dict[str, TargetItems]) -> list[Group]:
     """Groups of identical-profile workloads (merged when provable), singletons otherwise."""
-    by_ns: dict[str, list[str]] = {}
-    for key in sorted(targets):
-        by_ns.setdefault(ids.workloads[key].namespace, []).append(key)
+    keys = sorted(targets)
+    profiles = [targets[k].profile() | {("namespace", ids.workloads[k].namespace, "", None)} for k in keys]
     groups: list[Group] = []
-    for ns, keys in sorted(by_ns.items()):
-        for cluster in identical_profiles([targets[k].profile() for k in keys]):
-            members = [keys[i] for i in cluster]
-            shared = prove_shared(ids, ns, members) if len(members) > 1 else None
-            if shared is not None:
-                names = [ids.workloads[k].name for k in members]
-                groups.append(Group(ns, "-".join(names) if len(names) <= 3 else f"{names[0]}-and-{len(names) - 1}-more",
-                                    tuple(members), shared, True))
-            else:
-                groups.extend(_single(ids, k) for k in members)
+    for cluster in identical_profiles(profiles):
+        members = [keys[i] for i in cluster]
+        ns = ids.workloads[members[0]].namespace
+        shared = prove_shared(ids, ns, members) if len(members) > 1 else None
+        if shared is not None:
+            names = [ids.workloads[k].name for k in members]
+            groups.append(Group(ns, "-".join(names) if len(names) <= 3 else f"{names[0]}-and-{len(names) - 1}-more",
+                                tuple(members), shared, True))
+        else:
+            groups.extend(_single(ids, k) for k in members)
     return groups
 
 
@@ -68,7 +67,7 @@ def identical_profiles(profiles: list[frozenset]) -> list[list[int]]:
     if len(profiles) < 2:
         return [[i] for i in range(len(profiles))]
     vectors = MultiLabelBinarizer(sparse_output=True).fit_transform([sorted(map(repr, p)) for p in profiles])
-    labels = DBSCAN(eps=0.5, min_samples=1, metric="manhattan").fit_predict(vectors)
+    labels = DBSCAN(eps=0.5, min_samples=1, metric="euclidean", algorithm="brute").fit_predict(vectors)
     clusters: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
         clusters.setdefault(int(label), []).append(i)

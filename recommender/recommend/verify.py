@@ -232,6 +232,66 @@ def admitted_ports(policies: Sequence[NetworkPolicy], ns: str, labels: Labels, d
     return universe if not isolated else frozenset(ports)
 
 
+class _PeerIndex:
+    """Which known workloads a rule's peers can select: label-indexed, cached per peer.
+
+    Used only to prune over-permission candidates (ipBlock peers select no workload
+    here because the representative endpoints carry no address)."""
+
+    def __init__(self, workloads: list[Any], rep: dict[str, Labels], ns_labels: dict[str, Labels]) -> None:
+        self.by_ns: dict[str, list[Any]] = {}
+        self.by_label: dict[tuple[str, str, str], set[str]] = {}
+        for w in workloads:
+            self.by_ns.setdefault(w.namespace, []).append(w)
+            for k, v in rep[w.key].pairs:
+                self.by_label.setdefault((w.namespace, k, v), set()).add(w.key)
+        self.rep = rep
+        self.ns_labels = {ns: ns_labels.get(ns, Labels()) for ns in self.by_ns}
+        self.cache: dict[tuple[Any, str], list[Any]] = {}
+
+    def select(self, peer: Any, policy_ns: str) -> list[Any]:
+        key = (peer, policy_ns)
+        if key not in self.cache:
+            if peer.ip_block is not None:
+                found: list[Any] = []
+            else:
+                if peer.namespace_selector is None:
+                    spaces = [policy_ns]
+                else:
+                    spaces = [ns for ns, labels in self.ns_labels.items()
+                              if peer.namespace_selector.matches(labels.with_label("kubernetes.io/metadata.name", ns))]
+                found = []
+                sel = peer.pod_selector
+                for ns in spaces:
+                    members = self.by_ns.get(ns, [])
+                    if sel is not None and sel.match_labels:
+                        keys = set.intersection(*(self.by_label.get((ns, k, v), set()) for k, v in sel.match_labels))
+                        members = [w for w in members if w.key in keys]
+                    found.extend(w for w in members if sel is None or sel.matches(self.rep[w.key]))
+            self.cache[key] = found
+        return self.cache[key]
+
+
+def _ingress_candidates(policies: Sequence[NetworkPolicy], d: Any, labels: Labels, index: _PeerIndex,
+                        workloads: list[Any], universe: frozenset[PortKey]) -> dict[str, set[PortKey]]:
+    """source workload key → ports some ingress rule of the policies selecting ``d`` could admit."""
+    out: dict[str, set[PortKey]] = {}
+    isolated = False
+    for p in policies:
+        if p.namespace != d.namespace or INGRESS not in p.effective_policy_types() or not p.pod_selector.matches(labels):
+            continue
+        isolated = True
+        for rule in p.ingress or ():
+            ports = universe if not rule.ports else {
+                k for k in universe if any(_port_matches(spec, k) for spec in rule.ports)}
+            sources = workloads if not rule.peers else [w for peer in rule.peers for w in index.select(peer, p.namespace)]
+            for w in sources:
+                out.setdefault(w.key, set()).update(ports)
+    if not isolated:
+        return {w.key: set(universe) for w in workloads}
+    return out
+
+
 def over_permission(
     con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPolicy], ids: IdentityMap, edges: Sequence[Edge],
     namespaces: set[str],
@@ -240,11 +300,11 @@ def over_permission(
 
     Sources and destinations are the known workloads (one representative label set
     each), destinations limited to covered namespaces; ports are every observed
-    (protocol, port). Candidates are pruned exactly — a port no rule of the source's
-    egress policies and the destination's ingress policies mentions cannot be admitted
-    — and the rest are judged by the same evaluator as the verification. Above
-    ``MAX_PAIRS`` candidates, a deterministic subset of destinations is measured and
-    the summary says so.
+    (protocol, port). Candidates are pruned exactly — only a (source, port) that some
+    ingress rule of the destination's policies names, with a port the source's egress
+    policies mention, can be admitted — and the candidates are judged by the same
+    evaluator as the verification. Above ``MAX_PAIRS`` candidates, a deterministic
+    subset of destinations is measured and the summary says so.
     """
     workloads = sorted((wl for wl in ids.workloads.values() if wl.label_sets), key=lambda w: w.key)
     dsts = [wl for wl in workloads if wl.namespace in namespaces]
@@ -257,11 +317,14 @@ def over_permission(
     rep = {wl.key: min(wl.label_sets, key=lambda ls: ls.pairs) for wl in workloads}
     out_ports = {w.key: admitted_ports(by_ns.get(w.namespace, ()), w.namespace, rep[w.key], EGRESS, universe)
                  for w in workloads}
+    index = _PeerIndex(workloads, rep, ids.namespace_labels)
+    by_key = {w.key: w for w in workloads}
     rows: list[tuple[Any, Any, str, int]] = []
     sampled = None
     for i, d in enumerate(dsts):
-        in_ports = admitted_ports(by_ns.get(d.namespace, ()), d.namespace, rep[d.key], INGRESS, universe)
-        rows.extend((s, d, proto, port) for s in workloads for proto, port in sorted(out_ports[s.key] & in_ports))
+        cands = _ingress_candidates(by_ns.get(d.namespace, ()), d, rep[d.key], index, workloads, universe)
+        for skey in sorted(cands):
+            rows.extend((by_key[skey], d, proto, port) for proto, port in sorted(cands[skey] & out_ports[skey]))
         if len(rows) > MAX_PAIRS:
             sampled = f"{i + 1} of {len(dsts)}"
             break
