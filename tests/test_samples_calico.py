@@ -41,3 +41,15 @@ def test_real_calico_sample_cli(cli, samples: Path) -> None:
     assert r.exit_code == 0, r.stderr
     assert '"records": 4' in r.stdout and '"truncated last line": 1' in r.stdout
     assert "truncated last line" in r.stderr
+
+
+def test_real_calico_sample_with_real_inventory(samples: Path) -> None:
+    inv = samples / "k8s-inventory"
+    store = load_flows(samples / "calico" / "flows.log", inventory=[inv / "p1.json", inv / "ns.json"])
+    assert store.summary.inventory is not None and store.summary.inventory["pods"] == 1
+    assert ("default", "nginx-7fb78fb6d8-2w75j") in {(p.namespace, p.name) for p in store.pods()}
+    names = [n.name for n in store.namespaces()]
+    assert names == ["default", "kube-system", "tigera-compliance", "tigera-intrusion-detection"]
+    kube_system = next(n for n in store.namespaces() if n.name == "kube-system")
+    assert kube_system.labels["kubernetes.io/metadata.name"] == "kube-system"   # pre-1.21 object lacks it
+    assert store.summary.connections == 3

@@ -135,3 +135,12 @@ def test_readers_missing_modules_are_tolerated() -> None:
 
 def test_flowstore_type() -> None:
     assert isinstance(load_flows([]), FlowStore)
+
+
+def test_progress_callback_reports_bytes_per_file(tmp_path: Path) -> None:
+    f = write(tmp_path / "a.log", [rec(dest_port=i) for i in range(1, 50)])
+    calls: list[tuple[int, int | None, str]] = []
+    load_flows(f, progress=lambda done, total, label: calls.append((done, total, label)))
+    size = f.stat().st_size
+    assert calls and calls[-1] == (size, size, "a.log")
+    assert all(0 <= done <= size for done, _, _ in calls)

@@ -20,7 +20,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import duckdb
@@ -158,11 +158,14 @@ class FlowStore:
         """Ingest flow files (and inventory files) into this store; returns and keeps the summary."""
         flow_paths, inv_paths = _as_list(paths), _as_list(inventory)
         con = self.con
+        extra: dict[str, dict] = {}
         if inv_paths:
             load_inventory = _optional("recommender.io.inventory", "load_inventory")
             if load_inventory is None:
                 raise UsageError("--inventory is not supported yet: recommender.io.inventory is missing")
-            _in_transaction(con, lambda: load_inventory(con, inv_paths))
+            inv_stats: list[object] = []
+            _in_transaction(con, lambda: inv_stats.append(load_inventory(con, inv_paths)))
+            extra["inventory"] = _as_dict(inv_stats[0])
         read: list[ReadStats] = []
         already: list[str] = []
         done: list[tuple] = []
@@ -183,7 +186,9 @@ class FlowStore:
             def commit() -> None:
                 enrich = _optional("recommender.io.enrich", "enrich")
                 if enrich is not None:
-                    enrich(con, "_staging")
+                    extra["enrichment"] = _as_dict(enrich(con, "_staging"))
+                    if inv_paths:   # a new inventory also resolves connections ingested before it
+                        extra["enrichment_existing"] = _as_dict(enrich(con, "connections"))
                 _merge(con)
                 con.execute(f'INSERT INTO "{main}".main.rejected SELECT * FROM temp.main.rejected ORDER BY file, line')
                 if done:
@@ -193,6 +198,8 @@ class FlowStore:
         finally:
             con.execute("DROP TABLE IF EXISTS temp.main._staging; DROP TABLE IF EXISTS temp.main.rejected")
         self.summary = build_summary(con, read, already, inv_paths)
+        self.summary.inventory = extra.get("inventory")
+        self.summary.enrichment = extra.get("enrichment")
         return self.summary
 
     def _ingest_file(self, path: PathLike, fmt: str | None, skip_bad: bool, progress: Progress | None,
@@ -252,6 +259,12 @@ _MERGE = {
     "format": "min(prov).format", "file": "min(prov).file", "line": "min(prov).line",
     "records": "sum(records)::BIGINT",
 }
+
+
+def _as_dict(stats: object) -> dict:
+    if is_dataclass(stats) and not isinstance(stats, type):
+        return asdict(stats)
+    return dict(stats) if isinstance(stats, dict) else {"value": str(stats)}
 
 
 def _as_list(x: Iterable[PathLike] | PathLike) -> list[PathLike]:

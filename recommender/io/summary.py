@@ -45,6 +45,8 @@ class IngestSummary:
     rejected: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    inventory: dict[str, Any] | None = None       # what recommender.io.inventory loaded (this run)
+    enrichment: dict[str, Any] | None = None      # what recommender.io.enrich resolved (this run)
 
     @property
     def skipped_total(self) -> int:
