@@ -241,10 +241,18 @@ def read(
 
 @contextmanager
 def _settings(con: duckdb.DuckDBPyConnection, **wanted: bool) -> Iterator[None]:
-    """Temporarily change connection settings, restoring the caller's values afterwards."""
-    saved = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in wanted}
+    """Temporarily change connection settings, restoring the caller's values afterwards.
+
+    A setting DuckDB refuses to change (in Jupyter without ipywidgets, the progress bar ones) is left alone.
+    """
+    saved: dict[str, object] = {}
     for key, value in wanted.items():
-        con.execute(f"SET {key} = {str(value).lower()}")
+        before = con.execute(f"SELECT current_setting('{key}')").fetchone()[0]
+        try:
+            con.execute(f"SET {key} = {str(value).lower()}")
+        except duckdb.Error:
+            continue
+        saved[key] = before
     try:
         yield
     finally:
