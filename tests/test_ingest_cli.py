@@ -53,3 +53,11 @@ def test_missing_file_exit_2(cli, tmp_path: Path) -> None:
 def test_help_has_examples(cli) -> None:
     r = cli("ingest", "--help")
     assert r.exit_code == 0 and "Examples" in r.stdout and "--skip-bad" in r.stdout
+
+
+def test_csv_output_one_row_per_file(cli, tmp_path: Path) -> None:
+    a, b = write(tmp_path / "a.log", [rec()]), write(tmp_path / "b.log", [rec(), rec(dest_port=1)])
+    r = cli("ingest", a, b, "--db", ":memory:", "-o", "csv", "-q")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == ["file,format,records,accepted,rejected,skipped,connections",
+                                     f"{a},calico,1,1,0,0,1", f"{b},calico,2,2,0,0,2"]

@@ -40,7 +40,7 @@ def ingest(
     format: str | None = typer.Option(None, "--format", "-f", help="Force the format: calico, vpc, hubble, normalized."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Reject malformed records into the `rejected` table and continue."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes on stderr."),
-    output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="Summary format on stdout: table or json."),
+    output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="Summary on stdout: table, json (the full summary), or csv (one row per file)."),
 ) -> None:
     """Ingest flow logs into a DuckDB database of distinct connections.
 
