@@ -98,3 +98,43 @@ def test_without_inventory_nothing_changes() -> None:
     assert stats == enrich.EnrichStats()
     assert sides(con) == [("10.0.0.1", "network", None, None, None, "10.0.0.2", "network", None)]
     assert con.execute("SELECT count(*) FROM ip_conflicts").fetchone()[0] == 0
+
+
+# --- property: the SQL agrees with a plain-Python statement of the rules ---------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+POOL = [f"10.9.0.{i}" for i in range(1, 7)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claims=st.lists(st.tuples(st.sampled_from(POOL), st.booleans()), max_size=8),
+       endpoints=st.lists(st.tuples(st.sampled_from(POOL + ["192.0.2.1"]),
+                                    st.sampled_from(["network", "unknown", "host", "world", "pod"])), min_size=1,
+                          max_size=6))
+def test_enrichment_follows_the_rules(tmp_path: Path, claims: list[tuple[str, bool]],
+                                      endpoints: list[tuple[str, str]]) -> None:
+    items = [pod("ns", f"p{i}", [ip], host=host) for i, (ip, host) in enumerate(claims)]
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps({"kind": "List", "items": items}))
+    con = duckdb.connect()
+    inventory.load_inventory(con, [path])
+    con.execute(schema.connections_ddl("stage"))
+    for ip, kind in endpoints:
+        add(con, (ip, kind), ("192.0.2.99", "network"))
+    enrich.enrich(con, "stage")
+
+    def expected(ip: str, kind: str) -> tuple[str, str | None]:
+        owners = [(f"p{i}", host) for i, (cip, host) in enumerate(claims) if cip == ip]
+        if kind not in ("network", "unknown", "host") or not owners:
+            return kind, None
+        pods = [name for name, host in owners if not host]
+        if len(pods) == 1 and len(owners) == 1:
+            return "pod", pods[0]
+        if not pods:
+            return "host", None
+        return kind, None                       # ambiguous: left alone
+
+    got = con.execute("SELECT src_ip, src_kind, src_pod FROM stage").fetchall()
+    assert sorted(got) == sorted((ip, *expected(ip, kind)) for ip, kind in endpoints)
