@@ -142,6 +142,19 @@ def test_duplicate_reporter_with_labels_in_another_order(tmp_path: Path) -> None
     assert store.summary.skipped == {"duplicate reporter": 1} and store.summary.connections == 1
 
 
+def test_duplicate_reporter_counts_are_exact_across_label_orders(tmp_path: Path) -> None:
+    flipped = {"source_labels": {"labels": ["tier=front", "app=web"]}}
+    w2 = dict(start_time=1700000300, end_time=1700000600)
+    w3 = dict(start_time=1700000600, end_time=1700000900)
+    records = [rec(), rec(**w2), rec(reporter="dst"), rec(reporter="dst", **w2, **flipped),
+               rec(reporter="dst", **w3, **flipped)]
+    store = load_flows(write(tmp_path / "f.log", records))
+    [row] = store.df().to_dict("records")
+    assert (row["records"], row["bytes"], row["flows"]) == (3, 450, 6)
+    assert store.summary.skipped == {"duplicate reporter": 2}
+    assert str(row["window_start"]) == "2023-11-14 22:13:20" and str(row["window_end"]) == "2023-11-14 22:28:20"
+
+
 def test_duplicate_reporter_needs_the_same_window(tmp_path: Path) -> None:
     later = dict(start_time=1700000300, end_time=1700000600)
     store = load_flows(write(tmp_path / "f.log", [rec(), rec(reporter="dst", **later), rec(**later),

@@ -163,7 +163,11 @@ def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> t
 
     Returns (accepted records, {"duplicate reporter": records}, connections)."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
-WITH valid AS (SELECT * FROM {t}_l1 WHERE err IS NULL),
+WITH valid AS (   -- raw groups that differ only in label order share h: fold them before subtracting
+  SELECT h, ph, reporter, {', '.join(f'any_value({c}) AS {c}' for c in _KEY if not c.endswith('_labels'))},
+    any_value(slk) AS slk, any_value(dlk) AS dlk, any_value(pk) AS pk, sum(n) AS n, min(first) AS first,
+    sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows, min(ws) AS ws, max(we) AS we
+  FROM {t}_l1 WHERE err IS NULL GROUP BY h, ph, reporter),
 src_win AS (SELECT DISTINCT w.h, w.start_time, w.end_time FROM {t}_win w
             SEMI JOIN valid v ON v.h = w.h AND v.ph = w.ph AND v.reporter IS NOT DISTINCT FROM w.reporter
             WHERE w.reporter IS DISTINCT FROM 'dst'),
