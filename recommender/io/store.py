@@ -71,8 +71,11 @@ def connect(db: PathLike = ":memory:") -> duckdb.DuckDBPyConnection:
     spill = Path(tempfile.gettempdir()) / "recommender-duckdb"
     spill.mkdir(exist_ok=True)
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'; SET preserve_insertion_order = false; SET TimeZone = 'UTC'; "
-                "SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
                 f"SET temp_directory = '{spill}'")
+    try:  # in Jupyter without ipywidgets DuckDB refuses to turn its progress bar on; progress is optional there
+        con.execute("SET enable_progress_bar_print = false; SET enable_progress_bar = true")
+    except duckdb.Error:
+        pass
     install_macros(con)
     for ddl in (schema.connections_ddl(), schema.PODS_DDL, schema.NAMESPACES_DDL, schema.REJECTED_DDL,
                 INGESTED_FILES_DDL):
