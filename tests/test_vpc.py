@@ -409,3 +409,11 @@ def test_a_second_header_with_another_field_order_is_an_error(tmp_path: Path) ->
     other = "interface-id version srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status"
     with pytest.raises(InputError, match=r"flows.log:3: a header with other fields than line 1"):
         ingest(tmp_path, [rec("eni-1", CLIENT, SERVER, 40000, 80, 2), other])
+
+
+def test_blank_lines_do_not_shift_line_numbers(tmp_path: Path) -> None:
+    lines = ["", rec("eni-1", CLIENT, SERVER, 40000, 80, 2), "", "", rec("eni-1", "10.0.1.6", SERVER, 40001, 80, 2)]
+    _, rows, _ = ingest(tmp_path, lines)
+    assert [(r["src_ip"], r["line"]) for r in rows] == [(CLIENT, 3), ("10.0.1.6", 6)]
+    with pytest.raises(InputError, match=r"flows.log:8: srcaddr: invalid IP 'x'"):
+        ingest(tmp_path, lines + ["", rec("eni-1", "x", SERVER, 40000, 80)])

@@ -281,7 +281,8 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
         except duckdb.Error as exc:
             raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
         header = " ".join(layout.fields) if layout.header_lines else None
-        bad = vpc_sql.find_bad(con, names, _invalid_ips(con, names), layout.header_lines, header)
+        blank = _blank_lines(layout, vpc_sql.parsed_lines(con, names))
+        bad = vpc_sql.find_bad(con, names, _invalid_ips(con, names), layout.header_lines, header, blank)
         if bad.headers:
             stats.records += len(bad.headers)
             stats.skip("repeated header", len(bad.headers))
@@ -290,6 +291,16 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
         vpc_sql.orient_and_insert(con, names, target=target, file=layout.file, stats=stats, line_sql=bad.line_sql())
     finally:
         vpc_sql.drop(con, names)
+
+
+def _blank_lines(layout: Layout, parsed: int) -> frozenset[int]:
+    """Empty lines of a plain file (DuckDB skips them), so that record numbers map to file lines.
+
+    Counting newlines is cheap; only when the count shows unnumbered lines are they located.
+    """
+    if layout.envelope or L.is_gzip(layout.csv_path) or L.count_lines(layout.csv_path) <= parsed + layout.header_lines:
+        return frozenset()
+    return frozenset(n for n, line, _ in L.iter_lines(layout.csv_path) if not line.strip(b"\r"))
 
 
 def _invalid_ips(con: duckdb.DuckDBPyConnection, names: vpc_sql.TempNames) -> list[str]:

@@ -175,6 +175,7 @@ class BadInput:
     header_lines: int
     names: TempNames
     headers: frozenset[int] = frozenset()   # lines repeating the header (files concatenated with `cat`)
+    blank: frozenset[int] = frozenset()     # empty lines: DuckDB skips them, so they are not numbered either
 
     @property
     def count(self) -> int:
@@ -185,15 +186,17 @@ class BadInput:
         return sorted(set(self.reject_lines) - self.headers)
 
     def _skips(self) -> list[int]:
-        # Record rn comes after reject j when rn > L_j - header - j (j 1-based over sorted rejects).
-        return [line - self.header_lines - j for j, line in enumerate(sorted(self.reject_lines), start=1)]
+        # Record rn comes after unnumbered line j (a reject or a blank line) when rn > L_j - header - j
+        # (j 1-based over the sorted unnumbered lines).
+        unnumbered = sorted({*self.reject_lines, *self.blank})
+        return [line - self.header_lines - j for j, line in enumerate(unnumbered, start=1)]
 
     def line_of(self, rn: int) -> int:
         return rn + self.header_lines + sum(1 for k in self._skips() if k < rn)
 
     def line_sql(self) -> str:
         """SQL turning column ``rn`` into a file line once parse rejects were set aside."""
-        if not self.reject_lines:
+        if not self.reject_lines and not self.blank:
             return f"rn + {self.header_lines}"
         return f"rn + {self.header_lines} + (SELECT count(*) FROM {self.names.rejk} k WHERE k.k < rn)"
 
@@ -213,7 +216,7 @@ class BadInput:
 
 
 def find_bad(con: duckdb.DuckDBPyConnection, names: TempNames, bad_ips: list[str], header_lines: int,
-             header: str | None) -> BadInput:
+             header: str | None, blank: frozenset[int]) -> BadInput:
     """Step 1b: collect parse rejects and invalid records; mark pairs with invalid addresses."""
     found = con.execute(f"SELECT line, first(error_message ORDER BY column_idx), first(trim(csv_line, ' \r\n'))"
                         f" FROM {names.rejects} GROUP BY line").fetchall()
@@ -224,11 +227,17 @@ def find_bad(con: duckdb.DuckDBPyConnection, names: TempNames, bad_ips: list[str
         con.execute(f"UPDATE {names.pairs} SET valid = FALSE WHERE list_contains({ips}, lo_ip)"
                     f" OR list_contains({ips}, hi_ip)")
     invalid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {names.pairs} WHERE NOT valid").fetchone()[0]
-    bad = BadInput(rejects, int(invalid), bad_ips, header_lines, names, headers)
-    if rejects:
+    bad = BadInput(rejects, int(invalid), bad_ips, header_lines, names, headers, blank)
+    if rejects or blank:
         con.execute(f"CREATE TEMP TABLE {names.rejk} (k BIGINT)")
         con.executemany(f"INSERT INTO {names.rejk} VALUES (?)", [(k,) for k in bad._skips()])
     return bad
+
+
+def parsed_lines(con: duckdb.DuckDBPyConnection, names: TempNames) -> int:
+    """Lines DuckDB numbered or rejected (every line but the header and blank ones)."""
+    return int(con.execute(f"SELECT (SELECT coalesce(sum(n), 0) FROM {names.pairs})"
+                           f" + (SELECT count(DISTINCT line) FROM {names.rejects})").fetchone()[0])
 
 
 def insert_rejected(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, str, str, str]]) -> None:
