@@ -165,7 +165,7 @@ def check_tokens(tokens: list[str], fields: tuple[str, ...]) -> str | None:
         if tok == "-" or not kind:
             continue
         if kind in _LIMITS:
-            if not tok.isdigit() or int(tok) > _LIMITS[kind]:
+            if not (tok.isascii() and tok.isdigit()) or int(tok) > _LIMITS[kind]:
                 what = {"port": "invalid port", "protocol": "unknown protocol number",
                         "flags": "invalid TCP flags", "count": "invalid number"}[kind]
                 return f"{name}: {what} {tok!r}"
