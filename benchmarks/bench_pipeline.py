@@ -69,11 +69,13 @@ def run_pipeline(path: Path, inventory: list[Path], db: str) -> dict[str, object
 
 def main(argv: list[str] | None = None) -> int:
     from recommender.synth import FORMATS, SIZES, Traffic, build_cluster, write_format
+    from recommender.synth.topology import ClusterSize
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--format", choices=list(FORMATS), default="calico")
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--size", choices=list(SIZES), default="large")
+    ap.add_argument("--tenants", type=int, help="custom cluster: N tenants × 14 workloads (140 ≈ 2,000 workloads)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--db", default=":memory:", help="DuckDB file for the store (default in memory)")
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out")
@@ -86,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_pipeline(path, inventory, args.db)))
         return 0
     if not (args.reuse and path.exists()):
-        cluster = build_cluster(args.seed, args.size)
+        size = ClusterSize(tenants=args.tenants, workloads_per_tenant=14, nodes=max(8, args.tenants // 2)) \
+            if args.tenants else args.size
+        cluster = build_cluster(args.seed, size)
         t0 = time.perf_counter()
         write_format(args.format, args.work, records=args.records, cluster=cluster, traffic=Traffic(cluster))
         print(f"wrote {path} in {time.perf_counter() - t0:.1f} s (not part of the timings)", file=sys.stderr)

@@ -104,7 +104,9 @@ def _open_store(flows: Any, inventory: Sequence[str | Path], db: str) -> duckdb.
 
 def _prepare_source(con: duckdb.DuckDBPyConnection, include_denied: bool) -> dict[str, int]:
     actions = "('allow', 'deny')" if include_denied else "('allow')"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {SOURCE_VIEW} AS SELECT * FROM connections WHERE lower(action) IN {actions}")
+    # the endpoint keys are computed once here; every later stage joins on _sk/_dk
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SOURCE_VIEW} AS SELECT *, {endpoint_key_sql('src')} AS _sk, "
+                f"{endpoint_key_sql('dst')} AS _dk FROM connections WHERE lower(action) IN {actions}")
     total, denied = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE lower(action) = 'deny') FROM connections"
     ).fetchall()[0]
@@ -113,7 +115,7 @@ def _prepare_source(con: duckdb.DuckDBPyConnection, include_denied: bool) -> dic
 
 def _endpoints(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     sides = [
-        f"SELECT {endpoint_key_sql(s)} AS k, {s}_kind AS kind, {s}_ip AS ip, {s}_namespace AS ns, "
+        f"SELECT _{s[0]}k AS k, {s}_kind AS kind, {s}_ip AS ip, {s}_namespace AS ns, "
         f"{s}_pod AS pod, {s}_workload AS wl, {s}_labels AS labels FROM {SOURCE_VIEW}"
         for s in ("src", "dst")
     ]

@@ -117,6 +117,7 @@ class IdentityMap:
     pod_workload: dict[tuple[str, str], str]      # (namespace, pod) → workload key
     namespace_labels: dict[str, Labels]
     warnings: list[str] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)   # derived views built once (e.g. model pods)
 
 
 def endpoint_key_sql(side: str) -> str:

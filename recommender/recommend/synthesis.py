@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from recommender.model import IPBlock, LabelSelector, Peer, PortSpec, Rule
-from recommender.recommend.identity import Identity, IdentityMap, endpoint_key_sql, is_unknown_public
+from recommender.recommend.identity import Identity, IdentityMap, is_unknown_public
 from recommender.recommend.widen import aggregate_addresses, compress_ports
 
 EPHEMERAL_MIN = 32768
@@ -81,7 +81,8 @@ class Stats:
         if other.last_seen is not None and (self.last_seen is None or other.last_seen > self.last_seen):
             self.last_seen = other.last_seen
         self.formats |= other.formats
-        self.samples = set(sorted(self.samples | other.samples)[:3])
+        if other.samples - self.samples:
+            self.samples = set(sorted(self.samples | other.samples)[:3])
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,15 @@ class Edge:
 def collect_edges(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str]
 ) -> dict[Edge, Stats]:
-    """Aggregate the ``source`` relation (connections schema) to identity edges."""
+    """Aggregate the ``source`` table (connections schema plus the endpoint keys ``_sk``/``_dk``,
+    see ``identity.endpoint_key_sql``) to identity edges."""
     frame = pa.table({"ekey": pa.array(list(ep_map.keys()), pa.string()),
                       "ident": pa.array(list(ep_map.values()), pa.string())})
     con.register("_rec_ep", frame)
     try:
         rows = con.execute(
             f"""
-            WITH c AS (SELECT *, {endpoint_key_sql('src')} AS sk, {endpoint_key_sql('dst')} AS dk FROM {source})
+            WITH c AS (SELECT *, _sk AS sk, _dk AS dk FROM {source})
             SELECT s.ident, d.ident, upper(coalesce(c.protocol, 'TCP')), c.dst_port,
                    count(*), coalesce(sum(c.flows), 0), coalesce(sum(c.bytes), 0),
                    min(c.first_seen), max(c.last_seen), list(DISTINCT c.format),

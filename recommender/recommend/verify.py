@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from recommender.model import Labels, Namespace, NetworkPolicy, Pod
-from recommender.recommend.identity import IdentityMap, endpoint_key_sql, is_unknown_public
+from recommender.recommend.identity import IdentityMap, is_unknown_public
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge
 
 CHECK_TABLE = "_rec_check"
@@ -65,10 +65,10 @@ def _check_table(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHECK_TABLE} AS
             SELECT row_number() OVER (ORDER BY c.sk, c.dk, c.protocol, c.dst_port, c.action, c.file, c.line) AS rid,
-                   c.* EXCLUDE (sk, dk) REPLACE (coalesce(c.src_ip, s.ip) AS src_ip, coalesce(c.dst_ip, d.ip) AS dst_ip),
+                   c.* EXCLUDE (sk, dk, _sk, _dk) REPLACE (coalesce(c.src_ip, s.ip) AS src_ip, coalesce(c.dst_ip, d.ip) AS dst_ip),
                    s.ident AS src_identity, d.ident AS dst_identity,
                    r.s IS NOT NULL AS is_reply
-            FROM (SELECT *, {endpoint_key_sql('src')} AS sk, {endpoint_key_sql('dst')} AS dk FROM {source}) c
+            FROM (SELECT *, _sk AS sk, _dk AS dk FROM {source}) c
             JOIN _rec_ep2 s ON c.sk = s.ekey JOIN _rec_ep2 d ON c.dk = d.ekey
             LEFT JOIN _rec_rep r ON r.s = s.ident AND r.d = d.ident AND r.p = upper(c.protocol) AND r.port = c.dst_port
             ORDER BY c.sk, c.dk, c.protocol, c.dst_port, c.action, c.file, c.line
@@ -81,7 +81,13 @@ def _check_table(
 
 
 def model_pods(ids: IdentityMap) -> tuple[list[Pod], list[Namespace]]:
-    """Known pods (inventory + flows) and namespaces, as the evaluator's model objects."""
+    """Known pods (inventory + flows) and namespaces, as the evaluator's model objects (built once)."""
+    if "model_pods" not in ids.cache:
+        ids.cache["model_pods"] = _build_model_pods(ids)
+    return ids.cache["model_pods"]
+
+
+def _build_model_pods(ids: IdentityMap) -> tuple[list[Pod], list[Namespace]]:
     pods: list[Pod] = []
     for wl in sorted(ids.workloads.values(), key=lambda w: w.key):
         for ls, names in sorted(wl.pods_by_labels.items(), key=lambda kv: kv[0].pairs):
@@ -99,6 +105,17 @@ def _admitters(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def compiled(policies: Sequence[NetworkPolicy], ids: IdentityMap) -> Any:
+    """The evaluator's compiled form of ``policies``, compiled once per policy set."""
+    from recommender.engine.compile import compile_policies
+
+    key = tuple(policies)
+    hit = ids.cache.get("compiled")
+    if hit is None or hit[0] != key:
+        hit = ids.cache["compiled"] = (key, compile_policies(list(policies)))
+    return hit[1]
+
+
 def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection, where: str,
               ids: IdentityMap, table: str = CHECK_TABLE) -> pd.DataFrame:
     """Verdicts for the rows of the check table matching ``where``, joined to their identities."""
@@ -109,7 +126,7 @@ def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection,
     tags = con.execute(f"SELECT rid, src_identity, dst_identity, file, line FROM {table} WHERE {where} ORDER BY rid").df()
     if not len(tags):
         return tags.assign(allowed=pd.Series([], dtype=bool), reason=pd.Series([], dtype=str))
-    result = evaluate(list(policies), rows, pods=pods, namespaces=namespaces)
+    result = evaluate(compiled(policies, ids), rows, pods=pods, namespaces=namespaces)
     return pd.concat([result.reset_index(drop=True), tags.reset_index(drop=True)], axis=1)
 
 
@@ -343,7 +360,7 @@ def over_permission(
     from recommender.engine.evaluate import evaluate
 
     pods, nss = model_pods(ids)
-    result = evaluate(list(policies), table, pods=pods, namespaces=nss)
+    result = evaluate(compiled(policies, ids), table, pods=pods, namespaces=nss)
     observed = {(e.src, e.dst, e.protocol, e.port) for e in edges}
     allowed = result["allowed"].astype(bool).tolist()
     admitted = sum(allowed)
