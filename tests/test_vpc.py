@@ -417,3 +417,21 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path: Path) -> None:
     assert [(r["src_ip"], r["line"]) for r in rows] == [(CLIENT, 3), ("10.0.1.6", 6)]
     with pytest.raises(InputError, match=r"flows.log:8: srcaddr: invalid IP 'x'"):
         ingest(tmp_path, lines + ["", rec("eni-1", "x", SERVER, 40000, 80)])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.integers(0, 13), junk=st.text(st.characters(blacklist_characters=" \n\r\x00", blacklist_categories=("Cs",)),
+                                                min_size=1, max_size=12))
+def test_garbage_in_any_field_is_an_input_error_or_accepted(tmp_path: Path, field: int, junk: str) -> None:
+    tokens = rec("eni-1", CLIENT, SERVER, 40000, 80, 2).split(" ")
+    tokens[field] = junk
+    lines = [rec("eni-1", CLIENT, SERVER, 40001, 80, 2), " ".join(tokens)]
+    try:
+        stats, _, _ = ingest(tmp_path, lines, name="fuzz.log")
+    except InputError as err:
+        assert err.line == 3 and err.exit_code == 2
+        stats, _, con = ingest(tmp_path, lines, name="fuzz.log", skip_bad=True)
+        assert stats.rejected == 1
+        assert con.execute("SELECT line FROM rejected").fetchall() == [(3,)]
+    else:
+        assert stats.records == 2
