@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recommender
 from conftest import DATA
@@ -265,3 +267,22 @@ def test_the_overview_folds_the_quietest_namespaces():
     overview = g.namespace_graph(_star(40))
     assert len(overview.nodes) == g.MAX_GROUPS
     assert sum(e.connections for e in overview.edges) == sum(range(1, 41))
+
+
+NAMES = st.text(min_size=1, max_size=12).filter(lambda s: "\x00" not in s and s.strip() == s and "/" not in s)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ns=NAMES, name=NAMES)
+def test_any_name_round_trips_through_the_svg(ns, name):
+    """Whatever a flow log calls a workload, the SVG parses as XML and names it exactly (U+FFFD standing
+    for the control characters XML cannot carry)."""
+    from recommender.report import workloads_svg
+
+    edges = _star(1).assign(src_group=ns, src_name=name)
+    root = ET.fromstring(workloads_svg(edges, standalone=True))
+    ids = {g.get("data-id") for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("data-id")}
+    clean = re.sub("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", "\ufffd", f"{ns}/{name}")
+    assert ids == {clean, "ns-00/app"}
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(t.startswith(clean + " → ") for t in titles)

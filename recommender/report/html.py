@@ -10,7 +10,6 @@ connections, external peers, top talkers and the namespace matrix.
 
 from __future__ import annotations
 
-from html import escape
 from importlib import resources
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 
 from recommender.report import graph as g
 from recommender.report import layout, svg, tables
+from recommender.report.tables import escape
 from recommender.report.data import ReportData
 
 MAX_EDGE_ROWS = 200

@@ -13,10 +13,10 @@ report) use to find them.
 from __future__ import annotations
 
 import math
-from html import escape
 
 from recommender.report.graph import ADMITTED, DENIED, OBSERVED, OBSERVED_DENIED, PARTIAL, Edge, Graph, Node
 from recommender.report.layout import Layout
+from recommender.report.tables import escape
 
 EDGE_COLOURS = {
     ADMITTED: "#2e7d32",

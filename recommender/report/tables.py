@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from html import escape
+import html
+import re
 from typing import Any
 
 import pandas as pd
 
 
 HIGHLIGHT = ("denied", "partial")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """HTML/XML-escape ``text`` (quotes too) and replace the control characters XML forbids even
+    escaped, so hostile names from flow logs can neither inject markup nor break the SVG parser."""
+    escaped = html.escape(_NOT_XML.sub("\ufffd", text), quote=True)
+    # as references, line breaks and tabs survive XML attribute normalization (and still break tooltip lines)
+    return escaped.replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#9;")
 
 
 def cell(value: Any) -> str:
