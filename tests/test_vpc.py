@@ -435,3 +435,13 @@ def test_garbage_in_any_field_is_an_input_error_or_accepted(tmp_path: Path, fiel
         assert con.execute("SELECT line FROM rejected").fetchall() == [(3,)]
     else:
         assert stats.records == 2
+
+
+def test_an_accepted_reply_means_the_connection_got_through(tmp_path: Path) -> None:
+    # a retransmitted SYN was rejected in one window (rule change), but the server did answer
+    _, rows, _ = ingest(tmp_path, [
+        rec("eni-s", CLIENT, SERVER, 43000, 443, 2, action="REJECT", start=100),
+        rec("eni-s", CLIENT, SERVER, 43000, 443, 2, start=200),
+        rec("eni-s", SERVER, CLIENT, 443, 43000, 18, start=200),
+    ])
+    assert conn(rows) == [(CLIENT, SERVER, "TCP", 443, "allow")]

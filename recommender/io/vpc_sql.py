@@ -38,7 +38,8 @@ Pipeline (two statements over the data, temp tables dropped at the end):
    (packets and bytes of both directions are kept). When only replies were
    logged, they stand in for the initiator's view, flipped. A connection is
    ``deny`` when any interface rejected it (the server's security group
-   rejects while the client's ENI still logs ACCEPT).
+   rejects while the client's ENI still logs ACCEPT) — unless an accepted
+   reply shows that it did get through (it was allowed at least once).
 4. Aggregation to normalized rows keyed by (client address, server address,
    protocol, server port, action); ``flows`` counts distinct 5-tuples.
 """
@@ -125,11 +126,12 @@ p AS (
          CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
          proto, status, valid, hash(iface) AS iface, a,
          sum(CASE WHEN a THEN ev ELSE -ev END) AS e, bool_or(action = 'REJECT') AS rej,
-         count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets, CAST(sum(bytes) AS BIGINT) AS bytes,
+         bool_or(action = 'ACCEPT') AS acc, count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets, CAST(sum(bytes) AS BIGINT) AS bytes,
          min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
   FROM d GROUP BY ALL
 )
 SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, sum(e) AS e, bool_or(rej) AS rej,
+       bool_or(acc AND a) AS acc_a, bool_or(acc AND NOT a) AS acc_b,
        sum(n) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
        sum(CASE WHEN a THEN n ELSE 0 END) AS n_a, sum(CASE WHEN a THEN 0 ELSE n END) AS n_b,
        -- per direction, the view of one interface: the smallest hash of the interface id (a struct's
@@ -280,7 +282,8 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
   WHERE lo_client IS NOT NULL
 ), conns AS (
   SELECT CASE WHEN lo_client THEN lo_ip ELSE hi_ip END AS cip, CASE WHEN lo_client THEN hi_ip ELSE lo_ip END AS sip,
-         CASE WHEN lo_client THEN hi_port ELSE lo_port END AS sport, proto, rej, t0, t1, rn,
+         CASE WHEN lo_client THEN hi_port ELSE lo_port END AS sport, proto,
+         rej AND NOT (CASE WHEN prim_a THEN acc_b ELSE acc_a END) AS rej, t0, t1, rn,
          CASE WHEN prim_a THEN rn_a ELSE rn_b END AS accepted,
          CASE WHEN prim_a THEN n_b ELSE n_a END AS replies,
          CASE WHEN prim_a THEN n_a - rn_a ELSE n_b - rn_b END AS dups,
