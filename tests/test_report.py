@@ -172,6 +172,15 @@ def test_edges_are_coloured_by_the_given_policies_with_reasons():
     assert "Not verified" in page_text
 
 
+def test_policies_of_a_namespace_without_traffic_get_a_section():
+    store = recommender.open_store(":memory:")
+    insert(store.con, CONNECTIONS)
+    quiet = NetworkPolicy("quiet", "nobody-home", pod_selector=LabelSelector(), policy_types=("Ingress",))
+    html = render_report(store, policies=[WEB, quiet])
+    sections = [s for s in re.findall(r"<summary>(.*?)</summary>", html) if s.startswith("nobody-home")]
+    assert sections and "1 policies" in sections[0]
+
+
 def test_generated_policies_are_shown_with_provenance():
     store = recommender.open_store(":memory:")
     insert(store.con, CONNECTIONS)

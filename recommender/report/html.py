@@ -158,8 +158,9 @@ def page(data: ReportData) -> str:
     """The whole report as one HTML document."""
     with_verdicts = "admitted" in data.edges.columns
     stats = "".join(f"<div>{escape(str(k))}: <b>{escape(tables.cell(v))}</b></div>" for k, v in data.stats.items())
-    groups = [x for x in sorted({*data.edges["src_group"], *data.edges["dst_group"]}, key=g.group_order)
-              if x not in (g.CLUSTER_GROUP, g.EXTERNAL_GROUP)]
+    with_policies = set(data.rules["namespace"]) if data.rules is not None else set()   # even without traffic
+    groups = [x for x in sorted({*data.edges["src_group"], *data.edges["dst_group"], *with_policies},
+                                key=g.group_order) if x not in (g.CLUSTER_GROUP, g.EXTERNAL_GROUP)]
     whole = g.workload_graph(data.edges)
     n_nodes = len(whole.nodes)
     full = ""
