@@ -2,10 +2,11 @@
 
 One file, no network: the stylesheet is inlined, graphs are inline SVG, and
 drill-down is plain ``<details>``/``<summary>`` (no script at all). The page
-reads top-down: the namespace overview graph, then one collapsible section per
-namespace (its workload graph, policies with rule provenance, the pods
-default-deny isolates, its edges with verdicts), then verification, denied
-connections, external peers, top talkers and the namespace matrix.
+reads top-down: the namespace overview graph beside the verification verdict,
+then one collapsible section per namespace (its workload graph, its policies
+with rule provenance, the pods default deny isolates, its edges with
+verdicts), then per-policy verification, denied connections, external peers,
+top talkers and the namespace matrix.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import pandas as pd
 
 from recommender.report import graph as g
 from recommender.report import layout, svg, tables
-from recommender.report.tables import escape
 from recommender.report.data import ReportData
+from recommender.report.tables import escape
 
 MAX_EDGE_ROWS = 200
 """Rows of a namespace's edge table (denied first, then the busiest); the page says how many more exist."""
