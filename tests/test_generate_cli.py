@@ -98,10 +98,21 @@ def test_existing_policies_cover_part_of_the_traffic(cli, tmp_path: Path) -> Non
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: postgres-from-catalog, namespace: shop}\n"
         "spec:\n  podSelector: {matchLabels: {app: postgres}}\n  policyTypes: [Ingress]\n"
         "  ingress:\n  - from: [{podSelector: {matchLabels: {app: catalog}}}]\n    ports: [{protocol: TCP, port: 5432}]\n"
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: cart, namespace: shop}\n"
+        "spec:\n  podSelector: {matchLabels: {app: nothing}}\n"
     )
     r = cli("generate", SHOP, "--existing", existing)
     assert r.exit_code == 0, r.stderr
     assert "existing policy shop/postgres-from-catalog already admits" in r.stderr
     docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(r.stdout)}
     assert "postgres" not in docs             # its only traffic is already allowed by the existing policy
+    assert "cart" not in docs and [n for n in docs if n.startswith("cart-")]   # never replaces an existing name
     assert docs["catalog"]["spec"]["egress"][-1]["to"] == [{"podSelector": {"matchLabels": {"app": "postgres"}}}]
+
+
+def test_generate_from_an_ingested_database(cli, tmp_path: Path) -> None:
+    db = tmp_path / "flows.duckdb"
+    assert cli("ingest", SHOP, "--db", db).exit_code == 0
+    r = cli("generate", "--db", db)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == (GOLDEN / "shop" / "expected.yaml").read_text()

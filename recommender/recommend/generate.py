@@ -222,25 +222,27 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     skip, existing_cover = verify.existing_coverage(con, SOURCE_VIEW, ep_map, existing, ids)
     targets, notes = synthesis.gather_items(ids, edges, opts, skip)
     groups = group_targets(ids, targets)
-    policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts)
+    existing_names = {(p.namespace, p.name) for p in existing}
+    policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
     warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed})
     return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
                      existing_cover)
 
 
 def _assemble(
-    ids: IdentityMap, targets: dict[str, synthesis.TargetItems], groups: list[Group], opts: Options
+    ids: IdentityMap, targets: dict[str, synthesis.TargetItems], groups: list[Group], opts: Options,
+    existing_names: set[tuple[str, str]] = frozenset(),
 ) -> tuple[list[NetworkPolicy], list[RuleProvenance], dict[str, int], list[str]]:
     policies: list[NetworkPolicy] = []
     provenance: list[RuleProvenance] = []
     widening = {"ports": 0, "addresses": 0}
     unexpressed: list[str] = []
     namespaces = sorted({g.namespace for g in groups} | _requested(ids, opts))
-    taken: dict[str, set[str]] = {ns: set() for ns in namespaces}
+    # never reuse the name of an existing policy: applying ours would replace it
+    taken: dict[str, set[str]] = {ns: {n for e_ns, n in existing_names if e_ns == ns} for ns in namespaces}
     if opts.default_deny:
         for ns in namespaces:
-            taken[ns].add(output.DEFAULT_DENY)
-            policies.append(output.default_deny(ns))
+            policies.append(output.default_deny(ns, output.unique_name(output.DEFAULT_DENY, taken[ns])))
     for g in sorted(groups, key=lambda g: (g.namespace, g.name)):
         items = targets[g.members[0]]
         name = output.unique_name(g.name, taken[g.namespace])
@@ -258,7 +260,7 @@ def _assemble(
         policies.append(output.workload_policy(
             name, g, tuple(br.rule for br in rules[INGRESS]), tuple(br.rule for br in rules[EGRESS]), total,
         ))
-    policies.sort(key=lambda p: (p.namespace, p.name != output.DEFAULT_DENY, p.name))
+    policies.sort(key=lambda p: (p.namespace, not output.is_default_deny(p), p.name))
     return policies, provenance, widening, sorted(set(unexpressed))
 
 

@@ -54,12 +54,17 @@ def unique_name(raw: str, taken: set[str]) -> str:
     return name
 
 
-def default_deny(namespace: str) -> NetworkPolicy:
+def default_deny(namespace: str, name: str = DEFAULT_DENY) -> NetworkPolicy:
     return NetworkPolicy(
-        name=DEFAULT_DENY, namespace=namespace, pod_selector=LabelSelector(), ingress=None, egress=None,
+        name=name, namespace=namespace, pod_selector=LabelSelector(), ingress=None, egress=None,
         policy_types=(INGRESS, EGRESS), labels=Labels.of(MANAGED_BY),
         annotations=Labels.of({f"{ANNOTATION}/generated-by": f"recommender {__version__}"}),
     )
+
+
+def is_default_deny(p: NetworkPolicy) -> bool:
+    """Our default deny: selects every pod, no rules (workload policies always carry rule lists)."""
+    return p.pod_selector.is_empty and p.ingress is None and p.egress is None
 
 
 def workload_policy(name: str, group: "Group", ingress: tuple[Rule, ...], egress: tuple[Rule, ...],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from recommender.model import NetworkPolicy
 from recommender.recommend.identity import IdentityMap
-from recommender.recommend.output import DEFAULT_DENY
+from recommender.recommend.output import is_default_deny
 from recommender.recommend.synthesis import Edge, Options
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def isolated_without_traffic(ids: IdentityMap, policies: list[NetworkPolicy], na
     out: dict[str, list[str]] = {}
     selectors: dict[str, list] = {}
     for p in policies:
-        if p.name != DEFAULT_DENY:
+        if not is_default_deny(p):
             selectors.setdefault(p.namespace, []).append(p.pod_selector)
     for wl in ids.workloads.values():
         if wl.namespace not in namespaces:
