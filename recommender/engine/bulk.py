@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 import duckdb
 import pyarrow as pa
 
-from recommender.engine.compile import DIRECTIONS, CompiledPolicies, LabelIndex, parse_ip
+from recommender.engine.compile import DIRECTIONS, CompiledPolicies, LabelIndex, PeerMatcher, parse_ip
 from recommender.model import Labels, Pod
 from recommender.model.policy import EGRESS
 
@@ -55,7 +55,7 @@ def _inventory_tables(pods: Iterable[Pod]) -> tuple[pa.Table, pa.Table]:
     for p in pods:
         inv["ns"].append(p.namespace)
         inv["name"].append(p.name)
-        inv["lkey"].append(labels_key(p.labels))
+        inv["lkey"].append(list(p.labels.pairs))
         inv["host_network"].append(bool(p.host_network))
         for cp in p.ports:
             if cp.name:
@@ -65,69 +65,95 @@ def _inventory_tables(pods: Iterable[Pod]) -> tuple[pa.Table, pa.Table]:
                 ports["proto"].append((cp.protocol or "TCP").upper())
                 ports["port"].append(cp.port)
     s, b, i = pa.string(), pa.bool_(), pa.int32()
-    return (_table({"ns": (s, inv["ns"]), "name": (s, inv["name"]), "lkey": (s, inv["lkey"]), "host_network": (b, inv["host_network"])}),
+    m = pa.map_(pa.string(), pa.string())
+    return (_table({"ns": (s, inv["ns"]), "name": (s, inv["name"]), "lkey": (m, inv["lkey"]), "host_network": (b, inv["host_network"])}),
             _table({"ns": (s, ports["ns"]), "name": (s, ports["name"]), "pname": (s, ports["pname"]),
                     "proto": (s, ports["proto"]), "port": (i, ports["port"])}))
 
 
-def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, pa.Table]:
-    """The compiled matchers as relations, restricted to policies that select some observed pod."""
-    sel: dict[str, list] = {"lsid": [], "pid": [], "dir": []}
-    rules: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "all_peers", "all_ports", "pods_any", "label", "ord")}
-    peer_ls: set[tuple[int, str, int, int]] = set()
-    ipb: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "peer", "fam", "lo", "hi")}
-    ipx: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "peer", "fam", "lo", "hi")}
-    portnum: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "proto", "lo", "hi")}
-    portname: dict[str, list] = {k: [] for k in ("pid", "dir", "ridx", "proto", "name")}
-    keys: dict[str, list] = {"pid": [], "key": [], "name": []}
+def _static_tables(compiled: CompiledPolicies) -> tuple[dict[str, pa.Table], list[tuple[int, str, int, PeerMatcher]]]:
+    """The data-independent matcher tables (rules, ipBlocks, ports, policy keys), built once per
+    ``CompiledPolicies``, plus the pod peers still to be matched against the observed label sets."""
+    cached = compiled.cache.get("bulk")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    rules: list[tuple] = []
+    ipb: list[tuple] = []
+    ipx: list[tuple] = []
+    portnum: list[tuple] = []
+    portname: list[tuple] = []
+    pod_peers: list[tuple[int, str, int, PeerMatcher]] = []
     for t in compiled.targets:
-        keys["pid"].append(t.policy)
-        keys["key"].append(t.key)
-        keys["name"].append(t.name)
-        selected = index.pods_matching(t.selector, (t.namespace,))
-        if not selected:
-            continue
         for d in t.directions:
-            sel["lsid"] += selected
-            sel["pid"] += [t.policy] * len(selected)
-            sel["dir"] += [d] * len(selected)
             for rule in t.rules(d):
-                r = rule.ref
+                pid, ridx = t.policy, rule.ref.rule
                 pods_any = any(p.pods_anywhere for p in rule.peers)
-                label = f"{t.key} {d.lower()}[{r.rule}]"
-                for name, value in zip(rules, (r.policy, d, r.rule, rule.all_peers, rule.all_ports, pods_any, label, 0)):
-                    rules[name].append(value)
+                rules.append((pid, d, ridx, rule.all_peers, rule.all_ports, pods_any, f"{t.key} {d.lower()}[{ridx}]", 0))
                 for p in rule.peers:
                     if p.kind == "pods" and not pods_any and not rule.all_peers:
-                        peer_ls.update((r.policy, d, r.rule, lsid) for lsid in index.peer_sets(p))
+                        pod_peers.append((pid, d, ridx, p))
                     elif p.kind == "ipblock" and p.block is not None:
-                        for dest, blocks in ((ipb, (p.block,)), (ipx, p.excepts)):
-                            for b in blocks:
-                                for name, value in zip(dest, (r.policy, d, r.rule, p.ref.item, b.family, str(b.low), str(b.high))):
-                                    dest[name].append(value)
+                        ipb.append((pid, d, ridx, p.ref.item, p.block.family, str(p.block.low), str(p.block.high)))
+                        ipx.extend((pid, d, ridx, p.ref.item, x.family, str(x.low), str(x.high)) for x in p.excepts)
                 for q in rule.ports:
                     if q.name is not None:
-                        for name, value in zip(portname, (r.policy, d, r.rule, q.protocol, q.name)):
-                            portname[name].append(value)
+                        portname.append((pid, d, ridx, q.protocol, q.name))
                     else:
-                        for name, value in zip(portnum, (r.policy, d, r.rule, q.protocol, q.start, q.end)):
-                            portnum[name].append(value)
+                        portnum.append((pid, d, ridx, q.protocol, q.start, q.end))
     # Admitting rules are listed sorted by (policy key, rule index), as RuleRefs sort in the explainer.
-    order = sorted(range(len(rules["pid"])), key=lambda n: (keys["key"][rules["pid"][n]], rules["ridx"][n]))
+    keys = [t.key for t in compiled.targets]
+    order = sorted(range(len(rules)), key=lambda n: (keys[rules[n][0]], rules[n][2]))
     for rank, n in enumerate(order):
-        rules["ord"][n] = rank
+        rules[n] = (*rules[n][:7], rank)
     i, s, b = pa.int32(), pa.string(), pa.bool_()
-    pl = sorted(peer_ls)
-    ipcols = {"pid": i, "dir": s, "ridx": i, "peer": i, "fam": i, "lo": s, "hi": s}
+    ipcols = (("pid", i), ("dir", s), ("ridx", i), ("peer", i), ("fam", i), ("lo", s), ("hi", s))
+    tables = {
+        "rules": _rows(rules, (("pid", i), ("dir", s), ("ridx", i), ("all_peers", b), ("all_ports", b), ("pods_any", b),
+                               ("label", s), ("ord", i))),
+        "ipb": _rows(ipb, ipcols),
+        "ipx": _rows(ipx, ipcols),
+        "portnum": _rows(portnum, (("pid", i), ("dir", s), ("ridx", i), ("proto", s), ("lo", i), ("hi", i))),
+        "portname": _rows(portname, (("pid", i), ("dir", s), ("ridx", i), ("proto", s), ("name", s))),
+        "keys": _table({"pid": (i, [t.policy for t in compiled.targets]), "key": (s, keys),
+                        "name": (s, [t.name for t in compiled.targets])}),
+    }
+    compiled.cache["bulk"] = (tables, pod_peers)
+    return tables, pod_peers
+
+
+def _rows(rows: list[tuple], schema: tuple[tuple[str, pa.DataType], ...]) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [()] * len(schema)
+    return pa.table({name: pa.array(list(col), type=t) for (name, t), col in zip(schema, columns)})
+
+
+def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, pa.Table]:
+    """Static matcher tables plus the data-dependent ones: which observed label sets each policy
+    selects (``sel``) and each pod peer matches (``peer_ls``)."""
+    static, pod_peers = _static_tables(compiled)
+    sel_lsid: list[int] = []
+    sel_pid: list[int] = []
+    sel_dir: list[str] = []
+    for t in compiled.targets:
+        selected = index.pods_matching(t.selector, (t.namespace,))
+        for d in t.directions:
+            sel_lsid += selected
+            sel_pid += [t.policy] * len(selected)
+            sel_dir += [d] * len(selected)
+    pl_pid: list[int] = []
+    pl_dir: list[str] = []
+    pl_ridx: list[int] = []
+    pl_lsid: list[int] = []
+    for pid, d, ridx, peer in pod_peers:
+        matched = index.peer_sets(peer)
+        pl_lsid += matched
+        pl_pid += [pid] * len(matched)
+        pl_dir += [d] * len(matched)
+        pl_ridx += [ridx] * len(matched)
+    i, s = pa.int32(), pa.string()
     return {
-        "sel": _table({"lsid": (i, sel["lsid"]), "pid": (i, sel["pid"]), "dir": (s, sel["dir"])}),
-        "rules": _table({k: (t, rules[k]) for k, t in zip(rules, (i, s, i, b, b, b, s, i))}),
-        "peer_ls": _table({k: (t, [row[n] for row in pl]) for n, (k, t) in enumerate(zip(("pid", "dir", "ridx", "lsid"), (i, s, i, i)))}),
-        "ipb": _table({k: (t, ipb[k]) for k, t in ipcols.items()}),
-        "ipx": _table({k: (t, ipx[k]) for k, t in ipcols.items()}),
-        "portnum": _table({k: (t, portnum[k]) for k, t in zip(portnum, (i, s, i, s, i, i))}),
-        "portname": _table({k: (t, portname[k]) for k, t in zip(portname, (i, s, i, s, s))}),
-        "keys": _table({"pid": (i, keys["pid"]), "key": (s, keys["key"]), "name": (s, keys["name"])}),
+        **static,
+        "sel": _table({"lsid": (i, sel_lsid), "pid": (i, sel_pid), "dir": (s, sel_dir)}),
+        "peer_ls": _table({"pid": (i, pl_pid), "dir": (s, pl_dir), "ridx": (i, pl_ridx), "lsid": (i, pl_lsid)}),
     }
 
 
@@ -229,13 +255,14 @@ def evaluate_table(con: duckdb.DuckDBPyConnection, source: str, compiled: Compil
                    ns_labels: Mapping[str, Labels]) -> str:
     """Evaluate ``source`` (a table/view with ``cid``, the connection endpoint columns, and labels in
     ``src_lkey``/``dst_lkey`` as a MAP or ``labels_key`` text, NULL meaning "ask the inventory") and
-    return the name of a temp table of verdicts by ``cid``.
-    Call ``drop_temp(con, name)`` when done."""
+    return the name of a temp view of verdicts by ``cid`` (computed when read, so the rows are
+    materialized once, by the caller). Call ``drop_temp(con, name)`` when done."""
     p = f"_ev{next(_COUNTER)}_"
     try:
         return _evaluate(con, p, source, compiled, pods, ns_labels)
-    finally:
+    except BaseException:
         _cleanup(con, p)
+        raise
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: CompiledPolicies, pods: Iterable[Pod],
@@ -288,7 +315,7 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
             con.execute(stmt)
     joins = " ".join(f"LEFT JOIN {p}iso_{d} i_{d} ON i_{d}.lsid = e.{t}_lsid LEFT JOIN {p}agg_{d} a_{d} ON a_{d}.cid = e.cid"
                      for d, t in (("egress", "s"), ("ingress", "d")))
-    con.execute(f"""CREATE TEMP TABLE {p}verdict AS SELECT cid, egress_applies, egress_isolated, egress_allowed,
+    con.execute(f"""CREATE TEMP VIEW {p}verdict AS SELECT cid, egress_applies, egress_isolated, egress_allowed,
         egress_isolated_by, egress_admitted_by, ingress_applies, ingress_isolated, ingress_allowed, ingress_isolated_by,
         ingress_admitted_by, egress_allowed AND ingress_allowed AS allowed,
         CASE WHEN egress_allowed AND ingress_allowed THEN egress_reason || ' | ' || ingress_reason
@@ -304,6 +331,7 @@ _CREATED = ("ep", "ipb", "ipx", "ipn", "cnp") + tuple(f"{k}_{d}" for k in ("iso"
 
 
 def _cleanup(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {prefix}verdict")
     con.execute(f"DROP VIEW IF EXISTS {prefix}ep0")
     for name in _CREATED:
         con.execute(f"DROP TABLE IF EXISTS {prefix}{name}")
@@ -315,4 +343,5 @@ def _cleanup(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute(f"DROP TABLE IF EXISTS {name}")
+    """Drop the verdict view ``name`` and every intermediate table behind it."""
+    _cleanup(con, name.removesuffix("verdict"))

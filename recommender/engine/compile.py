@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from recommender.model import IPBlock, LabelSelector, Labels, Namespace, NetworkPolicy, Peer, PortSpec, Rule
 from recommender.model.policy import EGRESS, INGRESS
@@ -198,6 +198,8 @@ class Target:
 class CompiledPolicies:
     policies: tuple[NetworkPolicy, ...]
     targets: tuple[Target, ...]
+    # Derived, data-independent structures (e.g. the bulk evaluator's matcher tables), built once.
+    cache: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def in_namespace(self, namespace: str) -> list[Target]:
         return [t for t in self.targets if t.namespace == namespace]
@@ -283,7 +285,8 @@ class LabelIndex:
         self.postings: dict[tuple[str, str, str], set[int]] = {}  # (namespace, key, value) -> label-set ids
         for i, (ns, labels) in enumerate(label_sets):
             self.by_ns.setdefault(ns, []).append(i)
-            self.ns_labels.setdefault(ns, Namespace(ns).effective_labels())
+            if ns not in self.ns_labels:
+                self.ns_labels[ns] = Namespace(ns).effective_labels()
             for k, v in labels.pairs:
                 self.postings.setdefault((ns, k, v), set()).add(i)
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
