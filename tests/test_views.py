@@ -6,7 +6,7 @@ import pytest
 
 import recommender
 from conftest import DATA
-from explore_scenario import CONNECTIONS, EXTERNALS, WORKLOADS, insert, scenario
+from explore_scenario import CONNECTIONS, EXTERNALS, WORKLOADS, insert, pod, scenario
 from recommender.errors import UsageError
 from recommender.io.store import FlowStore, connect
 from recommender.model import IPBlock, LabelSelector, NetworkPolicy, Peer, PortSpec, Rule
@@ -197,3 +197,16 @@ def test_an_inventory_needs_flow_paths(con):
         top_talkers(con, inventory=["inventory.yaml"])
     with pytest.raises(UsageError, match="cannot read flows"):
         top_talkers(42)
+
+
+def test_connections_to_an_end_without_address_are_counted_apart():
+    from recommender.views.policies import connection_verdicts, verification_parts
+
+    hidden_node = dict(namespace=None, pod=None, workload="node-1", kind="host", labels={}, ip=None)
+    st = recommender.open_store(":memory:")
+    insert(st.con, [(pod("team-a", "web-1", "web", {"app": "web"}), hidden_node, "TCP", 9100, "allow", 1, 1),
+                    (pod("team-a", "web-1", "web", {"app": "web"}), pod("team-a", "db-1", "db", {"app": "db"}),
+                     "TCP", 5432, "allow", 1, 1)])
+    _, summary = verification_parts([WEB_ONLY], connection_verdicts([WEB_ONLY], st))
+    assert (summary["not admitted"], summary["not admitted, no address to name"]) == (2, 1)
+    assert not summary["verified"] and not summary["verified where expressible"]

@@ -147,11 +147,17 @@ def _verification_summary(data: ReportData) -> str:
     if data.verification is None:
         return ('<h3>Verification</h3><p class="muted">No policies were given or generated, so edges show what '
                 "the exporter observed.</p>")
-    ok = bool(data.verification_summary.get("verified"))
-    verdict = ('<p class="ok">Verified: the policies admit every observed allowed connection.</p>' if ok else
-               '<p class="bad">Not verified: some observed allowed connections are denied (see below).</p>')
+    summary = data.verification_summary
+    if summary.get("verified"):
+        verdict = '<p class="ok">Verified: the policies admit every observed allowed connection.</p>'
+    elif summary.get("verified where expressible"):
+        verdict = ('<p class="ok">Verified for every connection a policy can name.</p><p class="bad">'
+                   f'{summary["not admitted"]} observed connections have an end without an address (the exporter '
+                   "hid it): no NetworkPolicy can admit them once their pod is isolated (see below).</p>")
+    else:
+        verdict = '<p class="bad">Not verified: some observed allowed connections are denied (see below).</p>'
     rows = "".join(f"<tr><th>{escape(str(k))}</th><td class=\"n\">{escape(tables.cell(v))}</td></tr>"
-                   for k, v in data.verification_summary.items() if k != "verified")
+                   for k, v in summary.items() if not k.startswith("verified"))
     return f"<h3>Verification</h3>{verdict}<table><tbody>{rows}</tbody></table>"
 
 

@@ -197,6 +197,16 @@ def _per_policy(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         pd.DataFrame(columns=["namespace", "policy", name])
 
 
+def _without_address(judged: pd.DataFrame) -> pd.Series:
+    """Connections with an end that is neither a pod nor an address (an exporter hid the IP of a node or
+    peer): no NetworkPolicy can name it, so no policy can admit the connection once the pod is isolated."""
+    def blind(side: str) -> pd.Series:
+        if f"{side}_kind" not in judged.columns or f"{side}_ip" not in judged.columns:
+            return pd.Series(False, index=judged.index)
+        return (judged[f"{side}_kind"] != "pod") & judged[f"{side}_ip"].isna()
+    return blind("src") | blind("dst")
+
+
 def verification_parts(policies: Any, judged: pd.DataFrame,
                        isolated: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The per-policy verification frame and the run-level summary, from connection verdicts."""
@@ -218,11 +228,13 @@ def verification_parts(policies: Any, judged: pd.DataFrame,
             per[col] = per[col].astype("int64")
     observed = (judged["action"].str.lower() == "allow") if "action" in judged.columns else judged["allowed"] | True
     allowed = judged["allowed"].astype(bool)
+    nameless = _without_address(judged)
     summary: dict[str, Any] = {
         "policies": len(per),
         "observed allowed connections": int(observed.sum()),
         "admitted": int((observed & allowed).sum()),
         "not admitted": int((observed & ~allowed).sum()),
+        "not admitted, no address to name": int((observed & ~allowed & nameless).sum()),
         "exporter-denied but admitted": int((~observed & allowed).sum()),
         "rules admitting nothing observed": int(per["unused_rules"].sum()) if len(per) else 0,
     }
@@ -233,4 +245,5 @@ def verification_parts(policies: Any, judged: pd.DataFrame,
             keys = per["namespace"] + "/" + per["policy"]
             per["unobserved_admitted"] = keys.map(lambda k: int(over["per_policy"].get(k, 0)))
     summary["verified"] = summary["not admitted"] == 0
+    summary["verified where expressible"] = summary["not admitted"] == summary["not admitted, no address to name"]
     return per, summary
