@@ -191,6 +191,9 @@ def test_gzip_without_extension(tmp_path: Path) -> None:
         (json.dumps(rec(dest_port=70000)), "invalid port 70000 for TCP"),
         (json.dumps(rec(proto="quic")), 'unknown protocol "quic"'),
         (json.dumps(rec(action="log")), 'invalid action "log"'),
+        (json.dumps(rec(source_labels=["app=web"])), 'source_labels: expected {"labels": ["key=value", ...]}'),
+        (json.dumps(rec(policies="allow-all")), 'policies: expected {"all_policies"'),
+        (json.dumps(rec(source_ip="fe80::1::2")), "invalid IP address in source_ip"),
     ],
 )
 def test_bad_record_is_located(tmp_path: Path, bad: str, reason: str) -> None:

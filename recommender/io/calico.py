@@ -69,11 +69,11 @@ def sniff(head: bytes) -> bool:
     return first == b"{" and b'"reporter"' in head and (b'"source_name_aggr"' in head or b'"dest_name_aggr"' in head)
 
 
-def _source(path: str, *, ignore_errors: bool = False) -> str:
+def _source(path: str) -> str:
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in _COLUMNS.items()) + "}"
     comp = "gzip" if L.is_gzip(path) else "none"
     return (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
-            f"compression='{comp}', ignore_errors={str(ignore_errors).lower()}) WITH ORDINALITY")
+            f"compression='{comp}') WITH ORDINALITY")
 
 
 _ERROR = """CASE
