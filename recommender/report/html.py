@@ -112,14 +112,14 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
         ["reason"] if "reason" in rows.columns else [])
     return (
         f"<details><summary>{escape(namespace)} <span class=\"muted\">{escape(' · '.join(facts))}</span></summary>"
-        f'<div class="columns"><div>{_graph_block(namespace_svg(whole, namespace))}</div>'
-        f"<div>{side}</div></div><h3>Edges from {escape(namespace)} and from outside the cluster</h3>"
+        f"{_graph_block(namespace_svg(whole, namespace))}{side}"
+        f"<h3>Edges from {escape(namespace)} and from outside the cluster</h3>"
         f"{tables.table(rows, cols, row_class='verdict', limit=MAX_EDGE_ROWS)}</details>"
     )
 
 
 def _side_panel(data: ReportData, namespace: str) -> str:
-    """Beside a namespace's graph: its policies rule by rule, and the pods they isolate."""
+    """Under a namespace's graph: its policies rule by rule, and the pods they isolate."""
     side = ""
     if data.rules is not None:
         rules = data.rules[data.rules["namespace"] == namespace].copy()
