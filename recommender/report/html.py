@@ -25,6 +25,8 @@ MAX_EDGE_ROWS = 200
 """Rows of a namespace's edge table (denied first, then the busiest); the page says how many more exist."""
 FULL_GRAPH_MAX_NODES = 60
 """Above this many workloads the all-workloads graph is left out (the per-namespace graphs remain)."""
+FULL_GRAPH_OPEN_EDGES = 40
+"""Up to this many edges the all-workloads graph is shown open; beyond, it starts folded."""
 
 
 def stylesheet() -> str:
@@ -172,7 +174,9 @@ def page(data: ReportData) -> str:
     n_nodes = len(whole.nodes)
     full = ""
     if 0 < n_nodes <= FULL_GRAPH_MAX_NODES:
-        full = f"<details open><summary>All workloads</summary>{_graph_block(workloads_svg(data.edges))}</details>"
+        opened = " open" if len(whole.edges) <= FULL_GRAPH_OPEN_EDGES else ""   # a hairball stays folded
+        full = (f"<details{opened}><summary>All workloads</summary>"
+                f"{_graph_block(workloads_svg(data.edges))}</details>")
     rows = edge_rows(data.edges)
     denied = rows[rows["verdict"].isin([g.DENIED, g.PARTIAL])] if with_verdicts else rows.iloc[0:0]
     sections = "".join(_namespace_section(data, whole, ns) for ns in groups)
