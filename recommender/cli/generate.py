@@ -28,8 +28,19 @@ class Kind(StrEnum):
 
 SHOWN_FAILURES = 20
 
+EPILOG = """Examples:
 
-@app.command()
+  recommend generate data/demo/calico/flows.log --inventory data/demo/inventory.yaml -o policies/
+
+  recommend generate vpc/*.log --inventory pods.yaml -n shop -o shop.yaml --report shop-provenance.md
+
+  recommend generate --db recommender.duckdb --kind calico-staged -o staged/   # flows ingested earlier
+
+  recommend generate flows.log --existing cluster-policies/ -o missing.yaml    # only what is not yet allowed
+"""
+
+
+@app.command(epilog=EPILOG)
 def generate(
     flows: Annotated[list[Path], typer.Argument(help="Flow files (Calico flows.log, VPC, Hubble JSON, normalized CSV/Parquet).")] = None,  # type: ignore[assignment]
     output: Annotated[str, typer.Option("-o", "--output", help="DIR (one file per namespace), FILE.yaml, or - for stdout.")] = "-",

@@ -16,7 +16,17 @@ from recommender.cli import app
 from recommender.cli.common import stderr_console
 
 
-@app.command()
+EPILOG = """Examples:
+
+  recommend report data/demo/calico/flows.log --inventory data/demo/inventory.yaml -o report.html
+
+  recommend report flows.log --policies policies/ -o current.html       # judge the policies you have
+
+  recommend report --db recommender.duckdb --no-generate -o traffic.html   # flows ingested earlier
+"""
+
+
+@app.command(epilog=EPILOG)
 def report(
     flows: Annotated[list[Path] | None, typer.Argument(
         help="Flow files (Calico flows.log, VPC flow logs, Hubble JSON, normalized CSV/Parquet). "
@@ -39,14 +49,6 @@ def report(
     namespace's workloads in a collapsible section), the policies with the
     observed connections behind each rule, the pods default-deny would isolate,
     the verification summary and every denied connection with its reason.
-
-    [b]Examples[/b]
-
-      recommend report data/demo/calico/flows.log --inventory data/demo/inventory.yaml -o report.html
-
-      recommend report data/demo/calico/flows.log --policies policies/ -o current.html
-
-      recommend ingest flows/*.log --db flows.duckdb && recommend report --db flows.duckdb -o report.html
     """
     from recommender.report import render_report
 
