@@ -90,7 +90,7 @@ def _single_row(pols: list[NetworkPolicy], f: Flow) -> dict[str, object]:
     return row
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy_lists(), st.lists(flows, min_size=1, max_size=25))
 def test_bulk_agrees_with_single_flow_explain(pols: list[NetworkPolicy], fl: list[Flow]) -> None:
     bulk = evaluate(pols, fl, pods=PODS, namespaces=NAMESPACES)

@@ -145,3 +145,21 @@ def test_empty_inputs() -> None:
     assert evaluate([], []).empty
     rel = duckdb.connect().sql("SELECT 'pod' AS src_kind, 'network' AS dst_kind, 'TCP' AS protocol WHERE false")
     assert list(evaluate([], rel).columns[-len(VERDICT_COLUMNS):]) == list(VERDICT_COLUMNS)
+
+
+def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(files: tuple[Path, Path]) -> None:
+    """The positional pairing of rows and verdicts falls back to a join when the cids do not line up."""
+    from recommender.engine.bulk import drop_temp, evaluate_table
+    from recommender.engine.compile import compile_policies, namespace_labels
+    from recommender.engine.evaluate import _flow_frames, _prepare, _verdict_frame
+
+    pol, flows = files
+    src, _ = _flow_frames(frame(flows))
+    con = duckdb.connect()
+    con.register("_rev", src.assign(cid=list(range(len(src) - 1, -1, -1))))  # scanned in descending cid order
+    table = _prepare(con, "_rev", map_labels=False)
+    verdicts = evaluate_table(con, table, compile_policies(load_policies(pol).policies), PODS, namespace_labels(NAMESPACES))
+    out = _verdict_frame(con, table, verdicts, ["dst_port"])
+    drop_temp(con, verdicts)
+    assert list(out["allowed"]) == EXPECTED_ALLOWED[::-1]
+    assert list(out["dst_port"]) == list(frame(flows)["dst_port"])[::-1]

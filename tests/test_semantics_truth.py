@@ -71,6 +71,13 @@ spec: {podSelector: {}, ingress: []}
 metadata: {name: allow-all, namespace: x}
 spec: {podSelector: {}, ingress: [{}]}
 """, [("y/a", "x/a", "80/TCP", "allowed"), ("8.8.8.8", "x/b", "5000/UDP", "allowed"), ("world:", "x/a", "ICMP", "allowed")]),
+    "empty from and ports lists mean all peers and all ports, like absent ones": (DENY_INGRESS_X + """---
+metadata: {name: empty-lists, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress: [{from: [], ports: []}]
+""", [("y/b", "x/a", "81/UDP", "allowed"), ("8.8.8.8", "x/a", "ICMP", "allowed"), ("world:", "x/a", "80/SCTP", "allowed"),
+      ("y/b", "x/b", "80/TCP", "denied")]),
     "default deny egress": ("""
 metadata: {name: deny-egress, namespace: x}
 spec: {podSelector: {}, policyTypes: [Egress]}

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recommender.engine.bulk import drop_temp, evaluate_table, labels_key
 from recommender.engine.compile import CompiledPolicies, compile_policies, namespace_labels
@@ -103,8 +104,17 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid:
 
 
 def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str]) -> pd.DataFrame:
+    # The source is scanned in row order (cid = position or rowid, ascending) and the verdicts are
+    # sorted by cid, one per row: a positional join pairs them without hashing the key columns.
+    # The cids of both sides come along and are compared; any mismatch falls back to a hash join.
     cols = [f"t.{k}" for k in keys] + [f"v.{c}" for c in VERDICT_COLUMNS]
-    out = con.sql(f"SELECT {', '.join(cols)} FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid").to_arrow_table()
+    out = con.sql(f"""SELECT t.cid AS _tcid, v.cid AS _vcid, {', '.join(cols)}
+        FROM (SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}) t
+        POSITIONAL JOIN (SELECT * FROM {verdicts} ORDER BY cid) v""").to_arrow_table()
+    if not pc.all(pc.equal(out.column("_tcid"), out.column("_vcid"))).as_py() in (True, None):
+        out = con.sql(f"SELECT {', '.join(cols)} FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid").to_arrow_table()
+    else:
+        out = out.drop_columns(["_tcid", "_vcid"])
     # List and MAP columns stay Arrow-backed (pd.ArrowDtype): no Python object per cell, and a
     # cell still reads back as a Python list (labels: a list of (key, value) pairs).
     return out.to_pandas(types_mapper=_arrow_nested)
