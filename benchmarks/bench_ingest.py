@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="large", help="synthetic cluster size (recommender.synth.SIZES)")
     ap.add_argument("--db", choices=["memory", "file"], default="memory")
     args = ap.parse_args(argv)
-    print(f"cpus={os.cpu_count()} memory_limit={os.environ.get('RECOMMENDER_DUCKDB_MEMORY', '768MB (default)')}",
+    print(f"cpus={os.cpu_count()} memory_limit={os.environ.get('RECOMMENDER_DUCKDB_MEMORY', '640MB (default)')}",
           file=sys.stderr)
     for fmt in args.formats.split(","):
         path = generate(fmt, args.records, args.size)

@@ -35,7 +35,7 @@ from recommender.io.summary import IngestSummary, build_summary
 from recommender.model import ContainerPort, Labels, Namespace, Pod
 
 PathLike = str | os.PathLike[str]
-MEMORY_LIMIT = os.environ.get("RECOMMENDER_DUCKDB_MEMORY", "768MB")
+MEMORY_LIMIT = os.environ.get("RECOMMENDER_DUCKDB_MEMORY", "640MB")
 
 INGESTED_FILES_DDL = """CREATE TABLE IF NOT EXISTS ingested_files (
   fingerprint VARCHAR, path VARCHAR, size BIGINT, mtime DOUBLE, format VARCHAR, stats VARCHAR
