@@ -210,3 +210,18 @@ def test_connections_to_an_end_without_address_are_counted_apart():
     _, summary = verification_parts([WEB_ONLY], connection_verdicts([WEB_ONLY], st))
     assert (summary["not admitted"], summary["not admitted, no address to name"]) == (2, 1)
     assert not summary["verified"] and not summary["verified where expressible"]
+
+
+def test_flow_paths_keep_the_inventory_namespace_labels_for_the_evaluator():
+    """bff (namespace shop-frontend, labelled tier=frontend in the inventory) → cart on 9090."""
+    cart = NetworkPolicy(
+        "cart", "shop-backend", pod_selector=LabelSelector.of({"app.kubernetes.io/name": "cart"}),
+        ingress=(Rule(peers=(Peer(namespace_selector=LabelSelector.of({"tier": "frontend"}),
+                                  pod_selector=LabelSelector.of({"app.kubernetes.io/name": "bff"})),),
+                      ports=(PortSpec("TCP", 9090),)),),
+        policy_types=("Ingress",))
+    demo = DATA / "demo"
+    v = verification([cart], [demo / "calico" / "flows.log"], inventory=[demo / "inventory.yaml"])
+    assert v.set_index("policy").loc["cart", "admitted_connections"] > 0
+    store = recommender.load_flows([demo / "calico" / "flows.log"], inventory=[demo / "inventory.yaml"])
+    assert verification([cart], store.con).equals(v)       # a bare connection to the store too

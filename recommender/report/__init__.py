@@ -16,7 +16,7 @@ from recommender.report.html import namespace_svg, overview_svg, page, workloads
 from recommender.report.tables import heatmap
 from recommender.errors import UsageError
 from recommender.views.policies import connection_verdicts
-from recommender.views.source import FlowSource, PathLike, connection_of
+from recommender.views.source import FlowSource, PathLike, connection_of, open_source
 from recommender.views.traffic import service_edges
 
 __all__ = ["ReportData", "heatmap", "namespace_svg", "overview_svg", "render_report", "service_graph_svg",
@@ -49,8 +49,8 @@ def render_report(
     colour the edges by verdict; without them and with ``generate`` the
     recommended policies are generated and shown instead.
     """
-    con = connection_of(flows, inventory, db)
-    store = flows if hasattr(flows, "con") else con
+    store = open_source(flows, inventory, db)
+    con = connection_of(store)
     chosen = _load_policies(policies)
     if chosen is None and generate:
         from recommender.recommend.generate import generate as generate_policies
@@ -65,8 +65,8 @@ def service_graph_svg(flows: FlowSource, *, policies: Any = None, level: str = "
     ``level="namespaces"`` gives the overview; ``"workloads"`` every workload in
     its namespace box; any other value is taken as one namespace's name.
     """
-    con = connection_of(flows)
-    store = flows if hasattr(flows, "con") else con
+    store = open_source(flows)
+    con = connection_of(store)
     chosen = _load_policies(policies)
     judged = connection_verdicts(chosen, store) if chosen is not None else None
     edges = service_edges(con, verdicts=judged)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from recommender.model import Labels, NetworkPolicy
 from recommender.views import describe
-from recommender.views.source import FlowSource, PathLike, connection_of, has_table
+from recommender.views.source import FlowSource, PathLike, connection_of, has_table, open_source
 
 DIRECTIONS = ("Ingress", "Egress")
 DIRECTIONS_LOWER = ("ingress", "egress")
@@ -91,9 +91,14 @@ def connection_verdicts(policies: Any, flows: FlowSource, *, inventory: Sequence
     (the connection's DuckDB rowid, to join back) and its ``flows``/``bytes``."""
     from recommender.engine.evaluate import evaluate
 
-    con = connection_of(flows, inventory)
+    store = open_source(flows, inventory)
+    con = connection_of(store)
     table = con.sql("SELECT rowid AS row_id, * FROM connections ORDER BY rowid").to_arrow_table()
-    store = flows if hasattr(flows, "pods") and hasattr(flows, "namespaces") else None
+    if not hasattr(store, "pods") and all(has_table(con, t) for t in ("pods", "namespaces", "ingested_files")):
+        from recommender.io.store import FlowStore
+
+        store = FlowStore(con)   # a bare connection to a store: its inventory still counts
+    store = store if hasattr(store, "pods") and hasattr(store, "namespaces") else None
     context = dict(pods=store.pods(), namespaces=store.namespaces()) if store is not None else {}
     judged = evaluate(_policy_input(policies), table.drop_columns(["row_id"]), **context)
     if len(judged) != table.num_rows:  # evaluate returns one row per input row, in input order
@@ -186,9 +191,9 @@ def verification(policies: Any, flows: FlowSource, *, inventory: Sequence[PathLi
     ``policies`` is a Recommendation, a PolicySet or NetworkPolicy objects;
     ``flows`` the store (or connection, or files) they are checked against.
     """
-    con = connection_of(flows, inventory)
-    judged = connection_verdicts(policies, flows if hasattr(flows, "pods") else con)
-    frame, _ = verification_parts(policies, judged, isolated=isolated_pods(policies, con))
+    store = open_source(flows, inventory)
+    judged = connection_verdicts(policies, store)
+    frame, _ = verification_parts(policies, judged, isolated=isolated_pods(policies, store))
     return frame
 
 

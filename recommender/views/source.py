@@ -35,13 +35,13 @@ DNS_PORT = 53
 _STORE_SUFFIXES = (".duckdb", ".db")
 
 
-def connection_of(
-    source: FlowSource, inventory: Sequence[PathLike] = (), db: PathLike | None = None
-) -> duckdb.DuckDBPyConnection:
-    """The DuckDB connection holding ``connections`` for any supported source.
+def open_source(source: FlowSource, inventory: Sequence[PathLike] = (), db: PathLike | None = None) -> Any:
+    """``source`` itself when it is a store or a connection; otherwise the ``FlowStore`` its paths load into.
 
     Flow paths are loaded with ``recommender.load_flows`` (into ``db`` when
     given); a single ``.duckdb`` path, or no flows with ``db``, opens that store.
+    Keeping the store (not just its connection) keeps its inventory pods and
+    namespace labels at hand for the evaluator.
     """
     con = getattr(source, "con", source)
     if isinstance(con, duckdb.DuckDBPyConnection):
@@ -49,7 +49,7 @@ def connection_of(
             raise UsageError("inventory= is only accepted with flow paths",
                              hint="load the inventory with load_flows(paths, inventory=...) instead")
         con.complete()  # a caller's unread execute() result would block every query (DuckDB 2)
-        return con
+        return source
     if source is None or (isinstance(source, Sequence) and not isinstance(source, str) and not source):
         if db is None:
             raise UsageError("no flows to read", hint="pass flow files, or --db with a store made by `recommend ingest`")
@@ -66,18 +66,25 @@ def connection_of(
     return _open(paths, inventory, db)
 
 
-def _open(paths: list[PathLike], inventory: Sequence[PathLike], db: PathLike | None) -> duckdb.DuckDBPyConnection:
+def connection_of(
+    source: FlowSource, inventory: Sequence[PathLike] = (), db: PathLike | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The DuckDB connection holding ``connections`` for any supported source (see ``open_source``)."""
+    opened = open_source(source, inventory, db)
+    return getattr(opened, "con", opened)
+
+
+def _open(paths: list[PathLike], inventory: Sequence[PathLike], db: PathLike | None) -> Any:
     import recommender
 
     if len(paths) == 1 and Path(paths[0]).suffix in _STORE_SUFFIXES:
         store = recommender.open_store(str(paths[0]))
         if inventory:
             store.ingest([], [str(i) for i in inventory])
-        return store.con
-    store = recommender.load_flows(
+        return store
+    return recommender.load_flows(
         [str(p) for p in paths], inventory=[str(i) for i in inventory], db=str(db) if db is not None else ":memory:"
     )
-    return store.con
 
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
