@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recommender
 from conftest import DATA
-from explore_scenario import CONNECTIONS, EXTERNALS, WORKLOADS, insert, pod, scenario
+from explore_scenario import CONNECTIONS, EXTERNALS, WORKLOADS, ext, insert, pod, scenario
 from recommender.errors import UsageError
 from recommender.io.store import FlowStore, connect
 from recommender.model import IPBlock, LabelSelector, NetworkPolicy, Peer, PortSpec, Rule
@@ -225,3 +227,30 @@ def test_flow_paths_keep_the_inventory_namespace_labels_for_the_evaluator():
     assert v.set_index("policy").loc["cart", "admitted_connections"] > 0
     store = recommender.load_flows([demo / "calico" / "flows.log"], inventory=[demo / "inventory.yaml"])
     assert verification([cart], store.con).equals(v)       # a bare connection to the store too
+
+
+ENDPOINTS = st.one_of(
+    st.builds(lambda ns, wl: pod(f"ns-{ns}", f"{wl}-0", wl, {"app": wl}),
+              st.integers(0, 3), st.sampled_from(["web", "api", "db", "dns"])),
+    st.builds(lambda i: ext(f"203.0.113.{i}"), st.integers(1, 4)),
+)
+ROWS = st.lists(st.tuples(ENDPOINTS, ENDPOINTS, st.sampled_from(["TCP", "UDP"]), st.sampled_from([53, 80, 443]),
+                          st.sampled_from(["allow", "deny"]), st.integers(1, 50), st.integers(0, 10_000)),
+                min_size=1, max_size=12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=ROWS)
+def test_every_view_accounts_for_every_connection(rows):
+    """However the connections fall, the views neither lose nor double-count them."""
+    con = scenario(rows)
+    total = con.execute("SELECT sum(flows), sum(bytes) FROM connections").fetchall()[0]
+    assert namespace_matrix(con).to_numpy().sum() == total[0]
+    assert namespace_matrix(con, value="bytes").to_numpy().sum() == total[1]
+    edges = service_edges(con)
+    assert edges["connections"].sum() == total[0] and edges["bytes"].sum() == total[1]
+    talkers = top_talkers(con, n=1000)
+    assert talkers["connections"].sum() == 2 * total[0]          # each connection has two ends
+    assert (talkers["connections_in"] + talkers["connections_out"] == talkers["connections"]).all()
+    peers = external_peers(con)
+    assert set(peers["ip"]) == {e["ip"] for r in rows for e in r[:2] if e["ip"]}
