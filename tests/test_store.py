@@ -114,6 +114,13 @@ def test_undetectable_files(tmp_path: Path, content: bytes, reason: str) -> None
         load_flows(p)
 
 
+def test_binary_file_with_forced_format(tmp_path: Path) -> None:
+    p = tmp_path / "x.bin"
+    p.write_bytes(bytes(range(256)) * 100)
+    with pytest.raises(InputError, match="binary file, not calico input"):
+        load_flows(p, format="calico")
+
+
 def test_empty_file_is_a_note_not_an_error(tmp_path: Path) -> None:
     p = tmp_path / "empty.log"
     p.write_text("")

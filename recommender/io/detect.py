@@ -60,14 +60,17 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
         raise InputError(f"cannot read: {e.strerror or e}", file=str(path)) from None
     if not head.strip():
         return EMPTY
+    binary = L.looks_binary(head) and not head.startswith(L.PARQUET_MAGIC)
     if fmt:
         reader_for(fmt)
+        if binary:   # line readers would try to read it as one huge line
+            raise InputError(f"binary file, not {fmt} input", file=str(path))
         return fmt
     readers = available_readers()
     for name, mod in readers.items():
         if mod.sniff(head):
             return name
-    if L.looks_binary(head):
+    if binary:
         raise InputError("binary file, not a flow log (no known format recognized it)", file=str(path),
                          hint="pass Calico/Hubble JSON lines, VPC flow logs, or normalized CSV/Parquet (optionally .gz)")
     raise InputError(f"unrecognized flow log format (known: {', '.join(readers)})", file=str(path),
