@@ -103,7 +103,8 @@ def test_existing_policies_cover_part_of_the_traffic(cli, tmp_path: Path) -> Non
     )
     r = cli("generate", SHOP, "--existing", existing)
     assert r.exit_code == 0, r.stderr
-    assert "existing policy shop/postgres-from-catalog already admits" in r.stderr
+    assert ("existing policy shop/postgres-from-catalog already admits 1 observed flow direction(s): "
+            "ingress pod:shop/catalog → pod:shop/postgres TCP/5432") in r.stderr
     docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(r.stdout)}
     assert "postgres" not in docs             # its only traffic is already allowed by the existing policy
     assert "cart" not in docs and [n for n in docs if n.startswith("cart-")]   # never replaces an existing name

@@ -208,7 +208,7 @@ class Synthesis:
     provenance: list[RuleProvenance]
     widening: dict[str, int]
     warnings: list[str]
-    existing_cover: dict[str, int]
+    existing_cover: dict[str, list[str]]
 
 
 def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = ()) -> Synthesis:

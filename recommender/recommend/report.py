@@ -42,7 +42,7 @@ def isolated_without_traffic(ids: IdentityMap, policies: list[NetworkPolicy], na
 def summarize(
     ids: IdentityMap, opts: Options, counts: dict[str, int], policies: list[NetworkPolicy],
     verification: dict[str, Any], widening: dict[str, int], replies: set[Edge], edges: dict,
-    groups: list["Group"], kind: str, tier: str, existing_cover: dict[str, int],
+    groups: list["Group"], kind: str, tier: str, existing_cover: dict[str, list[str]],
 ) -> dict[str, Any]:
     namespaces = sorted({p.namespace for p in policies})
     per_ns: dict[str, dict[str, Any]] = {ns: {"policies": 0} for ns in namespaces}
@@ -101,8 +101,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append(f"  {ns}: {info['policies']} policies{extra}{iso_text}")
     for m in summary["merged"]:
         lines.append(f"merged (identical profiles, proven no wider): {m['namespace']}/{'+'.join(m['workloads'])}")
-    for ref, n in summary.get("existing_admits", {}).items():
-        lines.append(f"existing policy {ref} already admits {n} observed connection direction(s)")
+    for ref, flows in summary.get("existing_admits", {}).items():
+        shown = "; ".join(flows[:3]) + ("; …" if len(flows) > 3 else "")
+        lines.append(f"existing policy {ref} already admits {len(flows)} observed flow direction(s): {shown}")
     lines.extend(f"warning: {w}" for w in summary.get("warnings", []))
     return "\n".join(lines) + "\n"
 

@@ -133,24 +133,26 @@ def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection,
 def existing_coverage(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], existing: Sequence[NetworkPolicy],
     ids: IdentityMap,
-) -> tuple[set[tuple[str, Edge]], dict[str, int]]:
+) -> tuple[set[tuple[str, Edge]], dict[str, list[str]]]:
     """(direction, edge) pairs every connection of which an existing policy rule already admits,
-    and per existing policy the number of connections it admits."""
+    and per existing policy the observed flows (``direction src → dst proto/port``) it admits."""
     if not existing:
         return set(), {}
     _check_table(con, source, ep_map, ids)
     result = _evaluate(existing, con, "true", ids)
     covered: dict[tuple[str, Edge], bool] = {}
-    per_policy: dict[str, int] = {}
+    per_policy: dict[str, set[str]] = {}
     for i, row in enumerate(result.itertuples(index=False)):
         edge = Edge(row.src_identity, row.dst_identity, str(row.protocol).upper(),
                     None if pd.isna(row.dst_port) else int(row.dst_port))
         for direction, col in ((EGRESS, "egress_admitted_by"), (INGRESS, "ingress_admitted_by")):
             refs = _admitters(result.at[i, col])
             covered[(direction, edge)] = covered.get((direction, edge), True) and bool(refs)
+            port = "" if edge.port is None else f"/{edge.port}"
+            flow = f"{direction.lower()} {edge.src} → {edge.dst} {edge.protocol}{port}"
             for ref in {r.rsplit(" ", 1)[0] for r in refs}:
-                per_policy[ref] = per_policy.get(ref, 0) + 1
-    return {k for k, v in covered.items() if v}, dict(sorted(per_policy.items()))
+                per_policy.setdefault(ref, set()).add(flow)
+    return {k for k, v in covered.items() if v}, {k: sorted(v) for k, v in sorted(per_policy.items())}
 
 
 REPRESENTATIVE_PUBLIC = "192.0.2.1"
