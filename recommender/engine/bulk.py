@@ -219,7 +219,8 @@ def _direction_sql(p: str, direction: str) -> list[str]:
               ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = n.proto AND q.name = n.pname""",
         f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT x.cid, count(*) AS n_rules, count(po.cid) AS n_peer,
               count(qo.cid) AS n_port,
-              list(x.label ORDER BY x.ord) FILTER (WHERE po.cid IS NOT NULL AND qo.cid IS NOT NULL) AS admitted
+              list_transform(list_sort(list({{'o': x.ord, 'l': x.label}})
+                FILTER (WHERE po.cid IS NOT NULL AND qo.cid IS NOT NULL)), lambda r: r.l) AS admitted
             FROM {b} x
             LEFT JOIN {p}peer_{d} po ON po.cid = x.cid AND po.pid = x.pid AND po.ridx = x.ridx
             LEFT JOIN {p}port_{d} qo ON qo.cid = x.cid AND qo.pid = x.pid AND qo.ridx = x.ridx
