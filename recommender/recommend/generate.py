@@ -244,7 +244,7 @@ def _assemble(
         for ns in namespaces:
             policies.append(output.default_deny(ns, output.unique_name(output.DEFAULT_DENY, taken[ns])))
     for g in sorted(groups, key=lambda g: (g.namespace, g.name)):
-        items = targets[g.members[0]]
+        items = _combined(targets, g.members)
         name = output.unique_name(g.name, taken[g.namespace])
         rules: dict[str, list[synthesis.BuiltRule]] = {}
         for direction, bucket in ((INGRESS, items.ingress), (EGRESS, items.egress)):
@@ -262,6 +262,19 @@ def _assemble(
         ))
     policies.sort(key=lambda p: (p.namespace, not output.is_default_deny(p), p.name))
     return policies, provenance, widening, sorted(set(unexpressed))
+
+
+def _combined(targets: dict[str, synthesis.TargetItems], members: tuple[str, ...]) -> synthesis.TargetItems:
+    """One workload's items, or for a merged group (identical profiles) the members' provenance summed."""
+    if len(members) == 1:
+        return targets[members[0]]
+    out = synthesis.TargetItems()
+    for key in members:
+        for mine, theirs in ((out.ingress, targets[key].ingress), (out.egress, targets[key].egress)):
+            for peer, ports in theirs.items():
+                for port, stats in ports.items():
+                    mine[peer].setdefault(port, Stats()).add(stats)
+    return out
 
 
 def _requested(ids: IdentityMap, opts: Options) -> set[str]:
