@@ -256,3 +256,10 @@ def test_calico_native_selectors_and_rules() -> None:
         "source": {"selector": "app == 'prometheus'", "namespaceSelector": "projectcalico.org/name == 'monitoring'"},
         "destination": {"ports": [9187]},
     }
+
+
+def test_an_address_seen_as_the_api_server_anywhere_is_the_api_server() -> None:
+    rows = [conn(WEB, "10.0.32.15", 443), {**conn(PROM, "10.0.32.15", 443), "dst_kind": "kube-apiserver"}]
+    syn = run(rows)
+    assert spec(syn, "web")["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.0.32.15/32"}}]
+    assert any("kube-apiserver endpoint 10.0.32.15" in w for w in syn.warnings)

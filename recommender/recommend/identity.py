@@ -201,7 +201,9 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
         if kind == "host" and not ip and wl_name in node_ips:
             ip = node_ips[wl_name]      # a host endpoint known by node name: its node IP
         ident = _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add)
-        identities.setdefault(ident.key, ident)
+        known = identities.setdefault(ident.key, ident)
+        if ident.endpoint_kind == "kube-apiserver" and known.endpoint_kind != "kube-apiserver":
+            identities[ident.key] = ident      # an address seen as the API server anywhere is the API server
         ep_map[ekey] = ident.key
     for wl in workloads.values():
         identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
