@@ -21,9 +21,16 @@ connection. This reader maps every aggregation level onto the normalized
 * bytes = ``bytes_in + bytes_out``; packets likewise; flows =
   ``num_flows_started`` when present (a long connection spans several export
   windows and ``num_flows`` would count it once per window), else ``num_flows``;
-* when a connection was reported by both ``reporter`` ``src`` and ``dst`` in the
-  same window, the source's records are kept and the destination's are counted
-  as skipped "duplicate reporter" (their policy names are still merged).
+* reporter rule: a connection (endpoints, protocol, port; action aside) that both
+  ``reporter`` ``src`` and ``dst`` reported in the same export window was
+  denied if either end denied it (Kubernetes needs egress *and* ingress). Then
+  the source's allow records are skipped as "allowed at source, denied at
+  destination" and the destination's deny records count; otherwise the
+  source's records count and the destination's are skipped as "duplicate
+  reporter" (so are allow records of a window the source denied). Windows are
+  independent observations (a policy may change between them): an allow in one
+  window and a deny in another stay two connections. Skipped records
+  contribute neither counters nor policy names.
 
 Performance: the file is scanned once by DuckDB's JSON reader and grouped on
 the *raw* values (cheap); label maps, policy names and validation run on the
@@ -46,6 +53,7 @@ from recommender.io.sqlexpr import sql_str
 
 FORMAT = "calico"
 DUPLICATE_REPORTER = "duplicate reporter"
+DENIED_AT_DESTINATION = "allowed at source, denied at destination"
 _MARK = "__rejected__"
 _INT_FIELDS = ("start_time", "end_time", "dest_port", "source_port", "bytes_in", "bytes_out", "num_flows",
                "num_flows_started", "packets_in", "packets_out")
@@ -121,14 +129,15 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
     # h: the connection (policies aside) with label sets hashed order-independently, so that
     # both reporters' records of one connection meet even when their label lists are ordered differently
     lhash = "list_aggregate(list_transform({0}, lambda x: hash(x)), 'sum')"
-    scalars = ", ".join(c for c in _KEY if not c.endswith("_labels"))
+    # action stays out of h: the two reporters of one connection may disagree on it (see _finish)
+    scalars = ", ".join(c for c in _KEY if not c.endswith("_labels") and c != "action")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_gs AS
   SELECT {key}, reporter, policies, h, ph, notime, start_time, end_time, grouping(start_time) AS coarse, {_SUMS}
   FROM (SELECT *, hash({scalars}, {lhash.format('source_labels')}, {lhash.format('dest_labels')}) AS h,
           hash(policies) AS ph, (start_time IS NULL)::INTEGER + 2 * (end_time IS NULL)::INTEGER AS notime
         FROM (SELECT * REPLACE (source_labels.labels AS source_labels, dest_labels.labels AS dest_labels,
                                 policies::VARCHAR AS policies) FROM {source} WHERE {_MARK} IS NULL))
-  GROUP BY GROUPING SETS (({key}, reporter, policies, h, ph, notime), (h, ph, start_time, end_time, reporter))""")
+  GROUP BY GROUPING SETS (({key}, reporter, policies, h, ph, notime), (h, ph, action, start_time, end_time, reporter))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_lab AS
   SELECT raw, CASE WHEN len(raw) > 0 THEN array_to_string(list_sort(raw), {_SEP}) END AS k, rec_kv_labels(raw) AS m
   FROM (SELECT source_labels AS raw FROM {t}_gs WHERE coarse = 1 UNION SELECT dest_labels FROM {t}_gs WHERE coarse = 1)""")
@@ -148,7 +157,8 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
                           CASE WHEN notime & 2 = 0 THEN we END AS end_time)
         FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_win AS
-  SELECT h, ph, start_time, end_time, reporter, n, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
+  SELECT h, ph, lower(action) AS act, start_time, end_time, reporter, n, bytes, packets, flows
+  FROM {t}_gs WHERE coarse = 0""")
     con.execute(f"DROP TABLE {t}_gs")
 
 
@@ -159,38 +169,51 @@ def _joins(t: str, g: str = "g") -> str:
 
 
 def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, dict[str, int], int]:
-    """Drop destination-reported records of windows the source also reported, normalize, insert.
+    """Resolve windows both ends reported (the reporter rule of the module docstring), normalize, insert.
 
-    Returns (accepted records, {"duplicate reporter": records}, connections)."""
+    Returns (accepted records, {skip reason: records}, connections)."""
+    src = "reporter IS DISTINCT FROM 'dst'"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
 WITH valid AS (   -- raw groups that differ only in label order share h: fold them before subtracting
-  SELECT h, ph, reporter, {', '.join(f'any_value({c}) AS {c}' for c in _KEY if not c.endswith('_labels'))},
+  SELECT h, ph, reporter, lower(action) AS act,
+    {', '.join(f'any_value({c}) AS {c}' for c in _KEY if not c.endswith('_labels'))},
     any_value(slk) AS slk, any_value(dlk) AS dlk, any_value(pk) AS pk, sum(n) AS n, min(first) AS first,
     sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows, min(ws) AS ws, max(we) AS we
-  FROM {t}_l1 WHERE err IS NULL GROUP BY h, ph, reporter),
-src_win AS (SELECT DISTINCT w.h, w.start_time, w.end_time FROM {t}_win w
-            SEMI JOIN valid v ON v.h = w.h AND v.ph = w.ph AND v.reporter IS NOT DISTINCT FROM w.reporter
-            WHERE w.reporter IS DISTINCT FROM 'dst'),
-marked AS (SELECT w.*, coalesce(w.reporter = 'dst' AND s.h IS NOT NULL, false) AS dup FROM {t}_win w
-           LEFT JOIN src_win s ON s.h = w.h AND s.start_time = w.start_time AND s.end_time = w.end_time),
-dropped AS (SELECT h, ph, reporter, coalesce(sum(n) FILTER (WHERE dup), 0) AS n,
-              coalesce(sum(bytes) FILTER (WHERE dup), 0) AS bytes, coalesce(sum(packets) FILTER (WHERE dup), 0) AS packets,
-              coalesce(sum(flows) FILTER (WHERE dup), 0) AS flows,
-              min(start_time) FILTER (WHERE NOT dup) AS ws, max(end_time) FILTER (WHERE NOT dup) AS we
-            FROM marked GROUP BY h, ph, reporter),
+  FROM {t}_l1 WHERE err IS NULL GROUP BY h, ph, reporter, lower(action)),
+vw AS (SELECT w.* FROM {t}_win w
+       SEMI JOIN valid v ON v.h = w.h AND v.ph = w.ph AND v.act = w.act AND v.reporter IS NOT DISTINCT FROM w.reporter),
+win AS (SELECT h, start_time, end_time, bool_or({src}) AND bool_or(reporter = 'dst') AS both,
+          bool_or(act = 'deny') AS deny, bool_or(act = 'deny' AND {src}) AS src_deny,
+          bool_or(act = 'deny' AND reporter = 'dst') AS dst_deny
+        FROM vw GROUP BY h, start_time, end_time),
+marked AS (
+  SELECT w.*, CASE WHEN NOT i.both THEN NULL
+    WHEN i.deny AND w.act = 'allow' THEN CASE WHEN w.{src} AND i.dst_deny THEN 'conflict' ELSE 'dup' END
+    WHEN w.reporter = 'dst' AND (NOT i.deny OR i.src_deny) THEN 'dup' END AS why
+  FROM vw w JOIN win i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time),
+dropped AS (SELECT h, ph, reporter, act, coalesce(sum(n) FILTER (WHERE why = 'dup'), 0) AS dup,
+              coalesce(sum(n) FILTER (WHERE why = 'conflict'), 0) AS conflict,
+              coalesce(sum(n) FILTER (WHERE why IS NOT NULL), 0) AS n,
+              coalesce(sum(bytes) FILTER (WHERE why IS NOT NULL), 0) AS bytes,
+              coalesce(sum(packets) FILTER (WHERE why IS NOT NULL), 0) AS packets,
+              coalesce(sum(flows) FILTER (WHERE why IS NOT NULL), 0) AS flows,
+              min(start_time) FILTER (WHERE why IS NULL) AS ws, max(end_time) FILTER (WHERE why IS NULL) AS we
+            FROM marked GROUP BY h, ph, reporter, act),
 kept AS (SELECT v.* REPLACE (v.n - d.n AS n, v.bytes - d.bytes AS bytes, v.packets - d.packets AS packets,
-                             v.flows - d.flows AS flows, d.ws AS ws, d.we AS we), d.n AS dup
-         FROM valid v JOIN dropped d ON d.h = v.h AND d.ph = v.ph AND d.reporter IS NOT DISTINCT FROM v.reporter),
+                             v.flows - d.flows AS flows, d.ws AS ws, d.we AS we), d.dup, d.conflict
+         FROM valid v JOIN dropped d ON d.h = v.h AND d.ph = v.ph AND d.act = v.act
+                                        AND d.reporter IS NOT DISTINCT FROM v.reporter),
 c AS (
   SELECT {_side('source', 'src')}, {_side('dest', 'dst')},
     rec_protocol(proto) AS protocol, rec_port(rec_protocol(proto), dest_port) AS dst_port, lower(action) AS action,
-    slk, dlk, CASE WHEN n > 0 THEN pk END AS pk, ws, we, n, dup, first, bytes, packets, flows
+    slk, dlk, CASE WHEN n > 0 THEN pk END AS pk, ws, we, n, dup, conflict, first, bytes, packets, flows
   FROM kept),
 f AS (
   SELECT {', '.join(_SCALAR)}, protocol, dst_port, action, slk, dlk, pk,
     min(ws) FILTER (WHERE n > 0) AS ws, max(we) FILTER (WHERE n > 0) AS we,
     sum(flows) FILTER (WHERE n > 0) AS flows, sum(packets) FILTER (WHERE n > 0) AS packets,
-    sum(bytes) FILTER (WHERE n > 0) AS bytes, min(first) AS line, sum(n) AS records, sum(dup) AS dup
+    sum(bytes) FILTER (WHERE n > 0) AS bytes, min(first) AS line, sum(n) AS records, sum(dup) AS dup,
+    sum(conflict) AS conflict
   FROM c GROUP BY ALL)
 SELECT make_timestamp(ws * 1000000) AS window_start, make_timestamp(we * 1000000) AS window_end,
   {', '.join(c if c != 'src_kind' else 'src_kind, sl.m AS src_labels' for c in _SCALAR[:5])},
@@ -198,15 +221,18 @@ SELECT make_timestamp(ws * 1000000) AS window_start, make_timestamp(we * 1000000
   protocol, dst_port, action, CASE WHEN pk IS NOT NULL THEN string_split(pk, {_SEP}) END AS policies,
   flows::BIGINT AS flows, packets::BIGINT AS packets, bytes::BIGINT AS bytes,
   make_timestamp(ws * 1000000) AS first_seen, make_timestamp(we * 1000000) AS last_seen,
-  '{FORMAT}' AS format, {sql_str(file)} AS file, line::BIGINT AS line, records::BIGINT AS records, dup::BIGINT AS dup
+  '{FORMAT}' AS format, {sql_str(file)} AS file, line::BIGINT AS line, records::BIGINT AS records, dup::BIGINT AS dup,
+  conflict::BIGINT AS conflict
 FROM f LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) sl ON sl.k = f.slk
        LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) dl ON dl.k = f.dlk""")
     con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)})
         SELECT {', '.join(COLUMN_NAMES)} FROM {t}_out WHERE records > 0""")
-    acc, dup, conns = con.execute(f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), count(*) FILTER (WHERE records > 0) "
-                                  f"FROM {t}_out").fetchone()
+    acc, dup, conflict, conns = con.execute(
+        f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), coalesce(sum(conflict), 0), "
+        f"count(*) FILTER (WHERE records > 0) FROM {t}_out").fetchone()
     con.execute(f"DROP TABLE IF EXISTS {t}_lab; DROP TABLE IF EXISTS {t}_pol; DROP TABLE IF EXISTS {t}_win")
-    return int(acc), {DUPLICATE_REPORTER: int(dup)}, int(conns)
+    skipped = {DUPLICATE_REPORTER: int(dup), DENIED_AT_DESTINATION: int(conflict)}
+    return int(acc), {k: v for k, v in skipped.items() if v}, int(conns)
 
 
 def _check_line(line: bytes) -> str | None:
