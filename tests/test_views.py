@@ -254,3 +254,13 @@ def test_every_view_accounts_for_every_connection(rows):
     assert (talkers["connections_in"] + talkers["connections_out"] == talkers["connections"]).all()
     peers = external_peers(con)
     assert set(peers["ip"]) == {e["ip"] for r in rows for e in r[:2] if e["ip"]}
+
+
+def test_a_recommendation_alone_is_judged_by_its_own_verdicts(store):
+    rec = recommender.generate(store)
+    alone = verification(rec).set_index("policy")
+    with_store = verification(rec, store).set_index("policy")
+    assert (alone["admitted_connections"] == with_store["admitted_connections"]).all()
+    assert "isolated_pods" not in alone.columns
+    with pytest.raises(UsageError, match="needs the flows"):
+        verification([WEB_ONLY])

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from recommender.errors import UsageError
 from recommender.model import Labels, NetworkPolicy
 from recommender.views import describe
 from recommender.views.source import FlowSource, PathLike, connection_of, has_table, open_source
@@ -156,7 +157,9 @@ def rule_hits(judged: pd.DataFrame) -> pd.DataFrame:
     """Observed connections (and flows) each rule admits: ``policy`` ("ns/name"), ``direction``, ``rule``."""
     con = duckdb.connect()
     try:
-        con.register("judged", judged[["egress_admitted_by", "ingress_admitted_by", "flows"]])
+        cols = judged[["egress_admitted_by", "ingress_admitted_by"]].assign(
+            flows=judged["flows"] if "flows" in judged.columns else None)   # flows: counted when known
+        con.register("judged", cols)
         return con.sql(
             r"""
             SELECT regexp_extract(ref, '^(.*) (ingress|egress)\[(\d+)\]$', 1) AS policy,
@@ -183,14 +186,24 @@ def rules_with_hits(policies: Any, judged: pd.DataFrame) -> pd.DataFrame:
     return rules
 
 
-def verification(policies: Any, flows: FlowSource, *, inventory: Sequence[PathLike] = ()) -> pd.DataFrame:
+def verification(policies: Any, flows: FlowSource | None = None, *,
+                 inventory: Sequence[PathLike] = ()) -> pd.DataFrame:
     """Per policy: the pods it isolates, the observed connections its rules
     admit, and its rules that admit nothing observed (over-permission by
     construction: a rule no observed connection needed).
 
     ``policies`` is a Recommendation, a PolicySet or NetworkPolicy objects;
     ``flows`` the store (or connection, or files) they are checked against.
+    A Recommendation alone is judged by the verdicts it was verified with
+    (its observed connections, replies excluded; no ``isolated_pods`` column).
     """
+    own = getattr(policies, "verification", None)
+    if flows is None and isinstance(own, pd.DataFrame) and "egress_admitted_by" in own.columns:
+        frame, _ = verification_parts(policies, own)
+        return frame
+    if flows is None:
+        raise UsageError("verification needs the flows the policies are checked against",
+                         hint="pass the store: verification(policies, store)")
     store = open_source(flows, inventory)
     judged = connection_verdicts(policies, store)
     frame, _ = verification_parts(policies, judged, isolated=isolated_pods(policies, store))
