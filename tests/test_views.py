@@ -239,7 +239,7 @@ ROWS = st.lists(st.tuples(ENDPOINTS, ENDPOINTS, st.sampled_from(["TCP", "UDP"]),
                 min_size=1, max_size=12)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(rows=ROWS)
 def test_every_view_accounts_for_every_connection(rows):
     """However the connections fall, the views neither lose nor double-count them."""
