@@ -180,6 +180,8 @@ def test_verification_of_a_recommendation_admits_everything_observed(store):
     assert summary["observed allowed connections"] == sum(1 for c in CONNECTIONS if c[4] == "allow")
     rules = policy_rules(rec)
     assert (rules.loc[rules["rule"] >= 0, "provenance"] != "").all()    # every recommended rule says why
+    assert "unobserved_admitted" in frame.columns                       # the recommender attributes over-permission
+    assert summary["unobserved combinations admitted"] == 0 and (frame["unobserved_admitted"] == 0).all()
 
 
 def test_per_policy_over_permission_is_shown_when_the_recommendation_attributes_it(store):

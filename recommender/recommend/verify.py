@@ -367,5 +367,11 @@ def over_permission(
     allowed = result["allowed"].astype(bool).tolist()
     admitted = sum(allowed)
     hits = sum(1 for (s, d, p, n), ok in zip(rows, allowed) if ok and (s.key, d.key, p, n) in observed)
+    per_policy: dict[str, int] = {}   # unobserved combinations each policy's rules help admit (report, views)
+    for (s, d, p, n), ok, egress, ingress in zip(rows, allowed, result["egress_admitted_by"],
+                                                 result["ingress_admitted_by"]):
+        if ok and (s.key, d.key, p, n) not in observed:
+            for key in {str(ref).rsplit(" ", 1)[0] for ref in (*egress, *ingress)}:
+                per_policy[key] = per_policy.get(key, 0) + 1
     return {"admitted": int(admitted), "observed": int(hits), "unobserved": int(admitted - hits),
-            "candidates": len(rows), "sampled_destinations": sampled}
+            "candidates": len(rows), "sampled_destinations": sampled, "per_policy": dict(sorted(per_policy.items()))}
