@@ -117,7 +117,7 @@ def with_added_rule(draw: st.DrawFn) -> tuple[list[NetworkPolicy], list[NetworkP
     return [*pols[:i], pinned, *pols[i + 1:]], [*pols[:i], grown, *pols[i + 1:]]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(with_added_rule(), st.lists(flows, min_size=1, max_size=10))
 def test_adding_a_rule_never_denies_an_allowed_flow(pair: tuple[list[NetworkPolicy], list[NetworkPolicy]], fl: list[Flow]) -> None:
     before, after = pair
@@ -126,7 +126,7 @@ def test_adding_a_rule_never_denies_an_allowed_flow(pair: tuple[list[NetworkPoli
             assert explain_flow(after, f, pods=PODS, namespaces=NAMESPACES).allowed
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(policy_lists(), st.lists(flows, min_size=1, max_size=10), rule_lists, rule_lists, policy_types, st.sampled_from(["x", "y", "z"]))
 def test_a_policy_selecting_nothing_changes_no_verdict(pols, fl, ingress, egress, types, ns) -> None:  # type: ignore[no-untyped-def]
     inert = NetworkPolicy("inert", ns, LabelSelector.of({"no-such-label": "here"}), ingress, egress, types)
