@@ -32,6 +32,7 @@ from recommender.io.schema import COLUMN_NAMES, ENDPOINT_KINDS, KEY_COLUMNS, NOR
 from recommender.io.sqlexpr import sql_str
 
 FORMAT = "normalized"
+DISTINCT_OUTPUT = True   # rows written to the target are distinct on schema.KEY_COLUMNS (the store relies on it)
 REQUIRED = tuple(c.name for c in NORMALIZED_COLUMNS if c.required)
 _TYPES = {c.name: c.type for c in NORMALIZED_COLUMNS}
 _MARK = "__rejected__"
@@ -53,17 +54,20 @@ def _is_text(t: str | None) -> bool:
     return t is not None and t.upper() in ("VARCHAR", "JSON")
 
 
-def _conv(col: str, t: str | None) -> str:
-    """SQL for column ``col`` (input type ``t``, None when absent) converted to its schema type."""
+def _conv(col: str, t: str | None, value: str | None = None) -> str:
+    """SQL for column ``col`` (input type ``t``, None when absent) converted to its schema type.
+
+    ``value``: the SQL of the value when it is not the column itself (labels and policies only)."""
     want = _TYPES[col]
+    v = value or col
     if t is None:
         return {"flows": "1", "records": "1"}.get(col, f"NULL::{want}")
     if col.endswith("_labels"):
-        return f"rec_text_labels({col})" if _is_text(t) else f"rec_map_labels({col})"
+        return f"rec_text_labels({v})" if _is_text(t) else f"rec_map_labels({v})"
     if col == "policies":
-        src = (f"""(CASE WHEN starts_with(trim({col}), '[') THEN TRY_CAST(TRY_CAST({col} AS JSON) AS VARCHAR[])
-                    ELSE list_filter(list_transform(string_split({col}, ';'), lambda s: trim(s)), lambda s: s <> '') END)"""
-               if _is_text(t) else col)
+        src = (f"""(CASE WHEN starts_with(trim({v}), '[') THEN TRY_CAST(TRY_CAST({v} AS JSON) AS VARCHAR[])
+                    ELSE list_filter(list_transform(string_split({v}, ';'), lambda s: trim(s)), lambda s: s <> '') END)"""
+               if _is_text(t) else v)
         return f"(CASE WHEN len({src}) > 0 THEN list_sort(list_distinct({src})) END)"
     if col in _TIMES and _is_text(t):   # offsets are honoured; naive times are UTC (the store sets TimeZone)
         return f"timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ))"
@@ -82,13 +86,15 @@ def _conv(col: str, t: str | None) -> str:
     return f"TRY_CAST({col} AS {want})"
 
 
-def _row_errors(types: dict[str, str | None]) -> str:
-    """Per-record validation for the non-key columns (numbers, timestamps) that are aggregated away."""
+def _row_errors(types: dict[str, str | None], nonneg: frozenset[str] = frozenset()) -> str:
+    """Per-record validation for the non-key columns (numbers, timestamps) that are aggregated away.
+
+    ``nonneg``: native numeric columns whose Parquet statistics already prove them non-negative."""
     checks = [f"WHEN {c} IS NOT NULL AND {_conv(c, types[c])} IS NULL THEN "
               f"{sql_str(c + ': not ' + ('an integer' if c in _NUMERIC else 'a timestamp'))} || ' ' || to_json({c}::VARCHAR)"
               for c in (*_NUMERIC, *_TIMES) if types.get(c) is not None and _is_text(types[c])]
     checks += [f"WHEN {c} < 0 THEN {sql_str(c + ': negative')}" for c in _NUMERIC
-               if types.get(c) is not None and not _is_text(types[c])]
+               if types.get(c) is not None and not _is_text(types[c]) and c not in nonneg]
     return f"CASE {' '.join(checks)} END" if checks else "NULL::VARCHAR"
 
 
@@ -119,11 +125,21 @@ def _key_errors(types: dict[str, str | None]) -> str:
 
 
 class _Plan:
-    """The SQL for one file, derived from the columns it has."""
+    """The SQL for one file, derived from the columns it has.
 
-    def __init__(self, path: str, types: dict[str, str | None], parquet: bool, header: int) -> None:
-        self.path, self.types, self.parquet, self.header = path, types, parquet, header
+    ``aggregate`` is the only statement that touches every record: a GROUP BY on
+    the raw key values (native MAP/LIST columns by ``hash``: carrying or grouping
+    nested values per record costs several times the scan), with the cheapest
+    provenance that is exact for the file. Validation, canonical labels and
+    policies are computed per group or per distinct nested value afterwards.
+    """
+
+    def __init__(self, path: str, types: dict[str, str | None], parquet: bool, header: int,
+                 nonneg: frozenset[str] = frozenset()) -> None:
+        self.path, self.types, self.parquet, self.header, self.nonneg = path, types, parquet, header, nonneg
         self.keys = [c for c in KEY_COLUMNS if types.get(c) is not None]
+        self.nested = [c for c in self.keys if parquet and (c.endswith("_labels") or c == "policies")
+                       and not _is_text(types[c])]
 
     def source(self, data: str) -> str:
         if self.parquet:
@@ -135,26 +151,23 @@ class _Plan:
     def where(self) -> str:
         return "TRUE" if self.parquet else f"src_kind IS DISTINCT FROM '{_MARK}'"
 
-    def _native_maps(self) -> list[str]:
-        return [c for c in self.keys if c.endswith("_labels") and not _is_text(self.types[c])]
-
-    def _has_prov(self) -> bool:
-        return any(self.types.get(c) is not None for c in ("file", "line", "format"))
+    def _prov(self) -> str:
+        """min(file, line, format) of the group; per record only when the file carries file or line values."""
+        t = self.types
+        fmt = f"coalesce({_conv('format', t.get('format'))}, '{FORMAT}')"
+        if t.get("file") is None and t.get("line") is None:   # the first record's: (this file, its line, format)
+            fmt = f"arg_min({fmt}, ordinality)" if t.get("format") is not None else f"'{FORMAT}'"
+            return f"struct_pack(file := {sql_str(self.path)}, line := min(ordinality) + {self.header}, format := {fmt})"
+        return (f"min(struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
+                f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), format := {fmt}))")
 
     def aggregate(self, con: duckdb.DuckDBPyConnection, data: str) -> None:
-        """One scan, grouped on the raw key values (MAP columns by hash: grouping by MAP is slow)."""
+        """One scan, grouped on the raw key values; key validation runs on the groups."""
         t = self.types
-        maps = self._native_maps()
-        group = ", ".join(f"hash({c}) AS {c}__h" if c in maps else c for c in self.keys)
-        carried = "".join(f", any_value({c}) AS {c}" for c in maps)
-        prov = "NULL AS prov"
-        if self._has_prov():
-            prov = (f"min(struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
-                    f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), "
-                    f"format := coalesce({_conv('format', t.get('format'))}, '{FORMAT}'))) AS prov")
+        group = ", ".join(f"hash({c}) AS {c}__h" if c in self.nested else c for c in self.keys)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_l1 AS
 SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
-  SELECT {group}, {_row_errors(t)} AS row_err, count(*) AS n, min(ordinality) AS first, {prov}{carried},
+  SELECT {group}, {_row_errors(t, self.nonneg)} AS row_err, count(*) AS n, min(ordinality) AS first, {self._prov()} AS prov,
     min({_conv('window_start', t.get('window_start'))}) AS window_start, max({_conv('window_end', t.get('window_end'))}) AS window_end,
     min({_conv('first_seen', t.get('first_seen'))}) AS first_seen, max({_conv('last_seen', t.get('last_seen'))}) AS last_seen,
     sum({_conv('flows', t.get('flows'))}) AS flows, sum({_conv('packets', t.get('packets'))}) AS packets,
@@ -163,12 +176,32 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
 
     def value_errors(self, con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, str]]:
         return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, coalesce({_key_errors(self.types)}, "
-                           f"{_row_errors(self.types)}) AS e FROM {self.source(data)} WHERE {self.where()}) "
+                           f"{_row_errors(self.types, self.nonneg)}) AS e FROM {self.source(data)} WHERE {self.where()}) "
                            "WHERE e IS NOT NULL ORDER BY 1").fetchall()
+
+    def _nested_values(self, con: duckdb.DuckDBPyConnection, conv: dict[str, str]) -> str:
+        """Canonical value per distinct hash of each nested column; returns the JOIN clauses.
+
+        The records to read back are one per distinct hash (the first of its group),
+        so the Parquet reader skips every row group that holds none of them."""
+        if not self.nested:
+            return ""
+        firsts = " UNION ".join(f"SELECT min(first) - 1 FROM {_T}_l1 WHERE err IS NULL GROUP BY {c}__h" for c in self.nested)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_rows AS SELECT {', '.join(self.nested)}
+            FROM read_parquet({sql_str(self.path)}, file_row_number = true) WHERE file_row_number IN ({firsts})""")
+        joins = []
+        for c in self.nested:
+            canon = _conv(c, self.types[c], "m")
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_{c} AS SELECT h AS {c}__k, {canon} AS {c}__v
+                FROM (SELECT hash({c}) AS h, any_value({c}) AS m FROM {_T}_rows GROUP BY 1)""")
+            joins.append(f"LEFT JOIN {_T}_{c} ON {c}__k = {c}__h")
+            conv[c] = f"{c}__v"
+        return " ".join(joins)
 
     def finish(self, con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int, dict[str, int], int]:
         t = self.types
         conv = {c: _conv(c, t.get(c)) for c in KEY_COLUMNS}
+        joins = self._nested_values(con, conv)
         conv["dst_port"] = f"rec_port(rec_protocol(protocol), {conv['dst_port']})"
         normalized = ", ".join(f"{conv[c]} AS {c}" for c in KEY_COLUMNS)
         agg = {"window_start": "min(window_start)", "window_end": "max(window_end)",
@@ -176,16 +209,13 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
                "last_seen": "coalesce(max(last_seen), max(window_end))",
                "flows": "sum(flows)::BIGINT", "packets": "sum(packets)::BIGINT", "bytes": "sum(bytes)::BIGINT",
                "format": "min(prov).format", "file": "min(prov).file", "line": "min(prov).line::BIGINT",
-               **({} if self._has_prov() else {"format": f"'{FORMAT}'", "file": sql_str(file),
-                                                "line": f"(min(first) + {self.header})::BIGINT"}),
                "records": "sum(records)::BIGINT"}
         cols = ", ".join(c if c in KEY_COLUMNS else f"{agg[c]} AS {c}" for c in COLUMN_NAMES)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_out AS
-SELECT {cols}, sum(n)::BIGINT AS n FROM (
-  SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records, n, first
-  FROM {_T}_l1 WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}""")
-        con.execute(f"INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {', '.join(COLUMN_NAMES)} FROM {_T}_out")
-        acc, conns = con.execute(f"SELECT coalesce(sum(n), 0), count(*) FROM {_T}_out").fetchone()
+        conns = con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {cols} FROM (
+  SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records
+  FROM {_T}_l1 {joins} WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}""").fetchone()[0]
+        acc = con.execute(f"SELECT coalesce(sum(n), 0) FROM {_T}_l1 WHERE err IS NULL").fetchone()[0]
+        con.execute(f"DROP TABLE IF EXISTS {_T}_rows; " + " ".join(f"DROP TABLE IF EXISTS {_T}_{c};" for c in self.nested))
         return int(acc), {}, int(conns)
 
 
@@ -213,7 +243,11 @@ def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_
                          hint=f"the normalized format needs at least {', '.join(REQUIRED)} (see the README)")
     unknown = sorted(set(cols) - set(COLUMN_NAMES))
     types: dict[str, str | None] = {c: cols.get(c) for c in COLUMN_NAMES}
-    plan = _Plan(file, types, parquet, 0 if parquet else 1)
+    nonneg: frozenset[str] = frozenset()
+    if parquet:
+        empty, nonneg = _parquet_facts(con, file, types)
+        types.update({c: None for c in empty})   # an all-NULL provenance column means the defaults
+    plan = _Plan(file, types, parquet, 0 if parquet else 1, nonneg)
     if parquet:
         stats = _read_parquet(con, file, plan, target=target, skip_bad=skip_bad, progress=progress)
     else:
@@ -226,6 +260,21 @@ def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_
     if unknown:
         stats.notes.append(f"{file}: ignored unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
     return stats
+
+
+def _parquet_facts(con: duckdb.DuckDBPyConnection, file: str,
+                   types: dict[str, str | None]) -> tuple[set[str], frozenset[str]]:
+    """From the footer statistics: provenance columns that are NULL in every row, and native
+    numeric columns whose minimum is >= 0 in every row group (their per-record check is moot)."""
+    try:
+        rows = con.execute(f"""SELECT lower(path_in_schema), sum(num_values) = sum(stats_null_count),
+              bool_and(coalesce(stats_null_count = num_values OR TRY_CAST(stats_min_value AS HUGEINT) >= 0, FALSE))
+            FROM parquet_metadata({sql_str(file)}) GROUP BY 1""").fetchall()
+    except duckdb.Error:
+        return set(), frozenset()
+    empty = {c for c, all_null, _ in rows if c in ("file", "line", "format") and all_null}
+    nonneg = frozenset(c for c, _, ok in rows if c in _NUMERIC and ok and not _is_text(types.get(c)))
+    return empty, nonneg
 
 
 def _csv_checker(width: int) -> L.Checker:
@@ -257,7 +306,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, file: str, plan: _Plan, *, tar
     except duckdb.Error as e:
         raise InputError(f"cannot read as {FORMAT} Parquet: {str(e).strip().splitlines()[0]}", file=file) from None
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {_T}_l1; DROP TABLE IF EXISTS {_T}_out")
+        con.execute(f"DROP TABLE IF EXISTS {_T}_l1")
     L.insert_rejected(con, FORMAT, file, bad)
     stats.records, stats.rejected = int(valid) + len(bad), len(bad)
     return stats

@@ -172,6 +172,7 @@ class FlowStore:
         read: list[ReadStats] = []
         already: list[str] = []
         done: list[tuple] = []
+        distinct: list[bool] = []   # per file that staged rows: does its reader promise distinct keys?
         main = con.execute("SELECT current_database()").fetchone()[0]
         # Readers write into temp tables (`rejected` shadows the persistent one) outside any
         # transaction, so that a DuckDB error on the fast path does not abort it.
@@ -180,7 +181,7 @@ class FlowStore:
         try:
             seen: set[str] = set(r[0] for r in con.execute("SELECT fingerprint FROM ingested_files").fetchall())
             for p in flow_paths:
-                stats = self._ingest_file(p, format, skip_bad, progress, seen, done)
+                stats = self._ingest_file(p, format, skip_bad, progress, seen, done, distinct)
                 if stats is None:
                     already.append(str(p))
                 else:
@@ -188,11 +189,13 @@ class FlowStore:
 
             def commit() -> None:
                 enrich = _optional("recommender.io.enrich", "enrich")
+                changed = False
                 if enrich is not None:
                     extra["enrichment"] = _as_dict(enrich(con, "_staging"))
+                    changed = any(extra["enrichment"].get(k) for k in ("pods", "hosts"))
                     if inv_paths:   # a new inventory also resolves connections ingested before it
                         extra["enrichment_existing"] = _as_dict(enrich(con, "connections"))
-                _merge(con)
+                _merge(con, staging_distinct=distinct == [True] and not changed)
                 con.execute(f'INSERT INTO "{main}".main.rejected SELECT * FROM temp.main.rejected ORDER BY file, line')
                 if done:
                     con.executemany("INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?)", done)
@@ -206,7 +209,7 @@ class FlowStore:
         return self.summary
 
     def _ingest_file(self, path: PathLike, fmt: str | None, skip_bad: bool, progress: Progress | None,
-                     seen: set[str], done: list[tuple]) -> ReadStats | None:
+                     seen: set[str], done: list[tuple], distinct: list[bool]) -> ReadStats | None:
         name = detect.detect_format(path, fmt)
         if name == detect.EMPTY:
             st = ReadStats(file=str(path), format=fmt or "unknown")
@@ -220,6 +223,8 @@ class FlowStore:
         if not stats.reconciles():
             raise RuntimeError(f"reader {name} does not reconcile on {path}: {stats}")
         seen.add(fp)
+        if stats.connections:
+            distinct.append(bool(getattr(reader, "DISTINCT_OUTPUT", False)))
         done.append((fp, str(path), size, mtime, name, json.dumps(asdict(stats), sort_keys=True)))
         return stats
 
@@ -241,8 +246,15 @@ def _in_transaction(con: duckdb.DuckDBPyConnection, fn) -> None:  # type: ignore
     con.execute("COMMIT")
 
 
-def _merge(con: duckdb.DuckDBPyConnection) -> None:
-    """Fold ``_staging`` into ``connections``: one row per distinct key, counters summed."""
+def _merge(con: duckdb.DuckDBPyConnection, staging_distinct: bool = False) -> None:
+    """Fold ``_staging`` into ``connections``: one row per distinct key, counters summed.
+
+    ``staging_distinct``: the staged rows are known to be distinct on the key (one file whose
+    reader declares ``DISTINCT_OUTPUT``, untouched by enrichment); into an empty ``connections``
+    they are then copied without aggregating them again."""
+    if staging_distinct and con.execute("SELECT count(*) FROM (SELECT 1 FROM connections LIMIT 1)").fetchone()[0] == 0:
+        con.execute(f"INSERT INTO connections SELECT * FROM _staging ORDER BY {_ORDER}")
+        return
     keys = ", ".join(schema.KEY_COLUMNS)
     rows = ", ".join(c if c in schema.KEY_COLUMNS else _MERGE[c] + f" AS {c}" for c in schema.COLUMN_NAMES)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _merged AS
