@@ -30,12 +30,14 @@ DIRECTIONS = (EGRESS, INGRESS)
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """Where a matcher came from: policy index, direction, rule index, peer/port index (-1: implicit "all")."""
+    """Where a matcher came from: policy index (into ``CompiledPolicies.policies``), direction, rule
+    index, peer/port index (-1: the implicit "all" of an empty list), and the policy key ``ns/name``."""
 
     policy: int
     direction: str
     rule: int
     item: int = -1
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +237,8 @@ def _rule(rule: Rule, ref: Ref, namespace: str) -> CompiledRule:
     if not rule.peers:  # absent or empty from/to: every peer
         peers: tuple[PeerMatcher, ...] = (PeerMatcher("all", ref),)
     else:
-        peers = tuple(_peer(p, Ref(ref.policy, ref.direction, ref.rule, i), namespace) for i, p in enumerate(rule.peers))
-    ports = tuple(_port(p, Ref(ref.policy, ref.direction, ref.rule, i)) for i, p in enumerate(rule.ports or ()))
+        peers = tuple(_peer(p, Ref(ref.policy, ref.direction, ref.rule, i, ref.key), namespace) for i, p in enumerate(rule.peers))
+    ports = tuple(_port(p, Ref(ref.policy, ref.direction, ref.rule, i, ref.key)) for i, p in enumerate(rule.ports or ()))
     return CompiledRule(ref, peers, ports)
 
 
@@ -252,7 +254,7 @@ def compile_policies(policies: Iterable[NetworkPolicy] | CompiledPolicies) -> Co
         for direction, source in ((EGRESS, pol.egress), (INGRESS, pol.ingress)):
             # Rules of a direction the policy does not list in policyTypes are ignored.
             listed = source if direction in types else None
-            rules[direction] = tuple(_rule(r, Ref(i, direction, j), pol.namespace) for j, r in enumerate(listed or ()))
+            rules[direction] = tuple(_rule(r, Ref(i, direction, j, key=pol.key), pol.namespace) for j, r in enumerate(listed or ()))
         targets.append(Target(i, pol.key, pol.name, pol.namespace, pol.pod_selector, types, rules[EGRESS], rules[INGRESS]))
     return CompiledPolicies(pols, tuple(targets))
 
