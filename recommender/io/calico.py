@@ -60,9 +60,9 @@ _INT_FIELDS = ("start_time", "end_time", "dest_port", "source_port", "bytes_in",
 _COLUMNS = {
     "start_time": "BIGINT", "end_time": "BIGINT",
     "source_ip": "VARCHAR", "source_name": "VARCHAR", "source_name_aggr": "VARCHAR",
-    "source_namespace": "VARCHAR", "source_type": "VARCHAR", "source_labels": "STRUCT(labels VARCHAR[])",
+    "source_namespace": "VARCHAR", "source_type": "VARCHAR", "source_labels": "JSON",
     "dest_ip": "VARCHAR", "dest_name": "VARCHAR", "dest_name_aggr": "VARCHAR",
-    "dest_namespace": "VARCHAR", "dest_type": "VARCHAR", "dest_labels": "STRUCT(labels VARCHAR[])",
+    "dest_namespace": "VARCHAR", "dest_type": "VARCHAR", "dest_labels": "JSON",
     "dest_port": "BIGINT", "proto": "VARCHAR", "action": "VARCHAR", "reporter": "VARCHAR",
     "policies": "JSON",
     "bytes_in": "BIGINT", "bytes_out": "BIGINT", "packets_in": "BIGINT", "packets_out": "BIGINT",
@@ -118,29 +118,35 @@ _SUMS = """count(*) AS n, min(ordinality) AS first,
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
-    """One pass over the file with two grouping sets:
+    """One pass over the file, grouped on raw values keyed by ``hr`` (a plain hash of the raw
+    connection, reporter, action, policies text and which times are missing), with two grouping sets:
 
-    * coarse (``{t}_l1``): per raw connection, reporter and policies text — few rows, where the
-      validation error ``err`` and the label/policy parsing (once per distinct text) happen;
-    * fine (``{t}_win``): per connection hash, policies hash, export window and reporter — narrow
-      rows that only serve to find records reported by both ends in the same window.
+    * coarse (``{t}_l1``): one row per ``hr`` with the raw values — few rows, where validation
+      (``err``), the label/policy parsing (once per distinct JSON text) and the connection hash
+      ``h`` (action aside, label order ignored) are computed;
+    * fine (``{t}_win``): ``hr`` per export window — narrow rows that only serve the reporter rule.
+
+    Labels and policies stay raw JSON text while scanning: parsing them per record cost more than
+    the whole scan, and there are few distinct texts.
     """
     key = ", ".join(_KEY)
-    # h: the connection (policies aside) with label sets hashed order-independently, so that
-    # both reporters' records of one connection meet even when their label lists are ordered differently
-    lhash = "list_aggregate(list_transform({0}, lambda x: hash(x)), 'sum')"
-    # action stays out of h: the two reporters of one connection may disagree on it (see _finish)
-    scalars = ", ".join(c for c in _KEY if not c.endswith("_labels") and c != "action")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_gs AS
-  SELECT {key}, reporter, policies, h, ph, notime, start_time, end_time, grouping(start_time) AS coarse, {_SUMS}
-  FROM (SELECT *, hash({scalars}, {lhash.format('source_labels')}, {lhash.format('dest_labels')}) AS h,
-          hash(policies) AS ph, (start_time IS NULL)::INTEGER + 2 * (end_time IS NULL)::INTEGER AS notime
-        FROM (SELECT * REPLACE (source_labels.labels AS source_labels, dest_labels.labels AS dest_labels,
-                                policies::VARCHAR AS policies) FROM {source} WHERE {_MARK} IS NULL))
-  GROUP BY GROUPING SETS (({key}, reporter, policies, h, ph, notime), (h, ph, action, start_time, end_time, reporter))""")
+  SELECT hr, start_time, end_time, {key}, reporter, policies, notime, grouping(start_time) AS coarse, {_SUMS}
+  FROM (SELECT *, hash({key}, reporter, policies, notime) AS hr
+        FROM (SELECT * REPLACE (source_labels::VARCHAR AS source_labels, dest_labels::VARCHAR AS dest_labels,
+                                policies::VARCHAR AS policies),
+                     (start_time IS NULL)::INTEGER + 2 * (end_time IS NULL)::INTEGER AS notime
+              FROM {source} WHERE {_MARK} IS NULL))
+  GROUP BY GROUPING SETS ((hr, start_time, end_time), ({key}, reporter, policies, notime, hr))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_lab AS
-  SELECT raw, CASE WHEN len(raw) > 0 THEN array_to_string(list_sort(raw), {_SEP}) END AS k, rec_kv_labels(raw) AS m
-  FROM (SELECT source_labels AS raw FROM {t}_gs WHERE coarse = 1 UNION SELECT dest_labels FROM {t}_gs WHERE coarse = 1)""")
+  SELECT raw, CASE WHEN len(l) > 0 THEN array_to_string(list_sort(l), {_SEP}) END AS k, rec_kv_labels(l) AS m,
+    list_aggregate(list_transform(l, lambda x: hash(x)), 'sum') AS hl, bad FROM (
+    SELECT raw, TRY_CAST(json_extract(raw::JSON, '$.labels') AS VARCHAR[]) AS l,
+      raw <> 'null' AND (json_type(raw::JSON) <> 'OBJECT'
+        OR coalesce(json_type(raw::JSON, '$.labels'), 'NULL') NOT IN ('ARRAY', 'NULL')
+        OR len(list_filter(json_type(raw::JSON, '$.labels[*]'), lambda x: x <> 'VARCHAR')) > 0) AS bad
+    FROM (SELECT coalesce(source_labels, 'null') AS raw FROM {t}_gs WHERE coarse = 1
+          UNION SELECT coalesce(dest_labels, 'null') FROM {t}_gs WHERE coarse = 1))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pol AS
   SELECT raw, CASE WHEN len(names) > 0 THEN array_to_string(list_sort(list_distinct(names)), {_SEP}) END AS k, e FROM (
     SELECT raw, list_transform(coalesce(TRY_CAST(json_extract(raw::JSON, '$.enforced_policies') AS VARCHAR[]),
@@ -151,21 +157,29 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
                 OR coalesce(json_type(raw::JSON, '$.enforced_policies'), 'NULL') NOT IN ('ARRAY', 'NULL'))
            THEN 'policies: expected {{"all_policies": ["idx|tier|name|action", ...]}}, got ' || raw END AS e
     FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_gs WHERE coarse = 1))""")
+    scalars = ", ".join(f"g.{c}" for c in _KEY if not c.endswith("_labels") and c != "action")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_l1 AS
-  SELECT g.* EXCLUDE (coarse, notime), a.k AS slk, b.k AS dlk, p.k AS pk, coalesce({_ERROR}, p.e) AS err
+  SELECT g.* EXCLUDE (coarse, notime), hash({scalars}, a.hl, b.hl) AS h, hash(g.policies) AS ph,
+    lower(g.action) AS act, a.k AS slk, b.k AS dlk, p.k AS pk, {_errors('g')} AS err
   FROM (SELECT * REPLACE (CASE WHEN notime & 1 = 0 THEN ws END AS start_time,
                           CASE WHEN notime & 2 = 0 THEN we END AS end_time)
         FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_win AS
-  SELECT h, ph, lower(action) AS act, start_time, end_time, reporter, n, bytes, packets, flows
-  FROM {t}_gs WHERE coarse = 0""")
+  SELECT hr, start_time, end_time, n, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
     con.execute(f"DROP TABLE {t}_gs")
 
 
+def _errors(g: str) -> str:
+    """The validation error of a record or group (NULL: valid); needs the joins of ``_joins``."""
+    bad = ': expected {"labels": ["key=value", ...]}'
+    return (f"coalesce({_ERROR}, CASE WHEN a.bad THEN {sql_str('source_labels' + bad)} "
+            f"WHEN b.bad THEN {sql_str('dest_labels' + bad)} END, p.e)")
+
+
 def _joins(t: str, g: str = "g") -> str:
-    return (f"LEFT JOIN {t}_lab a ON a.raw IS NOT DISTINCT FROM {g}.source_labels "
-            f"LEFT JOIN {t}_lab b ON b.raw IS NOT DISTINCT FROM {g}.dest_labels "
-            f"LEFT JOIN {t}_pol p ON p.raw = coalesce({g}.policies::VARCHAR, 'null')")
+    return (f"LEFT JOIN {t}_lab a ON a.raw = coalesce({g}.source_labels, 'null') "
+            f"LEFT JOIN {t}_lab b ON b.raw = coalesce({g}.dest_labels, 'null') "
+            f"LEFT JOIN {t}_pol p ON p.raw = coalesce({g}.policies, 'null')")
 
 
 def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, dict[str, int], int]:
@@ -175,13 +189,15 @@ def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> t
     src = "reporter IS DISTINCT FROM 'dst'"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
 WITH valid AS (   -- raw groups that differ only in label order share h: fold them before subtracting
-  SELECT h, ph, reporter, lower(action) AS act,
+  SELECT h, ph, reporter, act,
     {', '.join(f'any_value({c}) AS {c}' for c in _KEY if not c.endswith('_labels'))},
     any_value(slk) AS slk, any_value(dlk) AS dlk, any_value(pk) AS pk, sum(n) AS n, min(first) AS first,
     sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows, min(ws) AS ws, max(we) AS we
-  FROM {t}_l1 WHERE err IS NULL GROUP BY h, ph, reporter, lower(action)),
-vw AS (SELECT w.* FROM {t}_win w
-       SEMI JOIN valid v ON v.h = w.h AND v.ph = w.ph AND v.act = w.act AND v.reporter IS NOT DISTINCT FROM w.reporter),
+  FROM {t}_l1 WHERE err IS NULL GROUP BY h, ph, reporter, act),
+both_ends AS (SELECT h FROM {t}_l1 WHERE err IS NULL GROUP BY h HAVING bool_or({src}) AND bool_or(reporter = 'dst')),
+vw AS (   -- only connections both ends reported can have windows to resolve
+  SELECT l.h, l.ph, l.act, l.reporter, w.start_time, w.end_time, w.n, w.bytes, w.packets, w.flows
+  FROM {t}_win w JOIN {t}_l1 l ON l.hr = w.hr WHERE l.err IS NULL AND l.h IN (SELECT h FROM both_ends)),
 win AS (SELECT h, start_time, end_time, bool_or({src}) AND bool_or(reporter = 'dst') AS both,
           bool_or(act = 'deny') AS deny, bool_or(act = 'deny' AND {src}) AS src_deny,
           bool_or(act = 'deny' AND reporter = 'dst') AS dst_deny
@@ -199,9 +215,12 @@ dropped AS (SELECT h, ph, reporter, act, coalesce(sum(n) FILTER (WHERE why = 'du
               coalesce(sum(flows) FILTER (WHERE why IS NOT NULL), 0) AS flows,
               min(start_time) FILTER (WHERE why IS NULL) AS ws, max(end_time) FILTER (WHERE why IS NULL) AS we
             FROM marked GROUP BY h, ph, reporter, act),
-kept AS (SELECT v.* REPLACE (v.n - d.n AS n, v.bytes - d.bytes AS bytes, v.packets - d.packets AS packets,
-                             v.flows - d.flows AS flows, d.ws AS ws, d.we AS we), d.dup, d.conflict
-         FROM valid v JOIN dropped d ON d.h = v.h AND d.ph = v.ph AND d.act = v.act
+kept AS (SELECT v.* REPLACE (v.n - coalesce(d.n, 0) AS n, v.bytes - coalesce(d.bytes, 0) AS bytes,
+                             v.packets - coalesce(d.packets, 0) AS packets, v.flows - coalesce(d.flows, 0) AS flows,
+                             CASE WHEN d.h IS NULL THEN v.ws ELSE d.ws END AS ws,
+                             CASE WHEN d.h IS NULL THEN v.we ELSE d.we END AS we),
+                coalesce(d.dup, 0) AS dup, coalesce(d.conflict, 0) AS conflict
+         FROM valid v LEFT JOIN dropped d ON d.h = v.h AND d.ph = v.ph AND d.act = v.act
                                         AND d.reporter IS NOT DISTINCT FROM v.reporter),
 c AS (
   SELECT {_side('source', 'src')}, {_side('dest', 'dst')},
@@ -262,9 +281,10 @@ def _check_line(line: bytes) -> str | None:
 
 def _value_errors(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[int, str]]:
     """Every (record ordinal, reason) that fails validation; only called when some group did."""
-    return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, coalesce({_ERROR}, p.e) AS e "
-                       f"FROM {source} AS g LEFT JOIN _calico_pol p ON p.raw = coalesce(g.policies::VARCHAR, 'null') "
-                       f"WHERE {_MARK} IS NULL) WHERE e IS NOT NULL ORDER BY 1").fetchall()
+    raw = ("SELECT * REPLACE (source_labels::VARCHAR AS source_labels, dest_labels::VARCHAR AS dest_labels, "
+           f"policies::VARCHAR AS policies) FROM {source} WHERE {_MARK} IS NULL")
+    return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, {_errors('g')} AS e "
+                       f"FROM ({raw}) AS g {_joins('_calico')}) WHERE e IS NOT NULL ORDER BY 1").fetchall()
 
 
 def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
