@@ -159,3 +159,88 @@ def test_readme_documents_the_schema_exactly() -> None:
     section = readme[readme.index("<!-- BEGIN ingest -->"):readme.index("<!-- END ingest -->")]
     assert schema_markdown() in section
     assert all(f"`{c}`" in section for c in normalized.REQUIRED)
+
+
+LABELS = pa.map_(pa.string(), pa.string())
+
+
+def parquet_file(tmp_path: Path, name: str = "p.parquet", **columns: object) -> Path:
+    """A Parquet file from column lists; ``src_labels``/``dst_labels`` as MAP, ``policies`` as LIST."""
+    types = {"src_labels": LABELS, "dst_labels": LABELS, "policies": pa.list_(pa.string()), "dst_port": pa.int32(),
+             "flows": pa.int64(), "bytes": pa.int64(), "line": pa.int64()}
+    p = tmp_path / name
+    pq.write_table(pa.table({k: pa.array(v, types.get(k)) for k, v in columns.items()}), p, row_group_size=2)
+    return p
+
+
+def test_parquet_groups_merge_by_canonical_value_not_raw_spelling(tmp_path: Path) -> None:
+    """Raw key values are grouped first (maps by hash); label order, protocol spelling and policy order
+    differ between rows 1, 3 and 4 of the same connection, so they merge after canonicalization."""
+    p = parquet_file(tmp_path, src_kind=["pod", "pod", "Pod ", "pod", "pod"],
+                     src_labels=[[("b", "2"), ("a", "1")], [("a", "1")], [("a", "1"), ("b", "2")], [("b", "2"), ("a", "1")], None],
+                     dst_kind=["pod"] * 5, protocol=["tcp", "udp", "6", "TCP", "tcp"], dst_port=[80, 53, 80, 80, 80],
+                     action=["allow", "allow", "ALLOW", "allow", "allow"],
+                     policies=[["x", "a"], None, ["a", "x", "a"], ["a", "x"], []], flows=[1, 2, 3, 4, 5])
+    rows = sorted(load_flows(p).df().to_dict("records"), key=lambda r: r["line"])
+    assert [(r["line"], r["protocol"], r["records"], r["flows"]) for r in rows] == [(1, "TCP", 3, 8), (2, "UDP", 1, 2), (5, "TCP", 1, 5)]
+    assert list(rows[0]["src_labels"].items()) == [("a", "1"), ("b", "2")] and list(rows[0]["policies"]) == ["a", "x"]
+    assert list(rows[1]["src_labels"].items()) == [("a", "1")] and rows[1]["policies"] is None
+    assert rows[2]["src_labels"] is None and rows[2]["policies"] is None
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "reason"),
+    [("dst_port", [80, 80, 80, 70000, 80, 70000], ":4: invalid port 70000 for TCP"),
+     ("flows", [1, 1, 1, 1, -3, 1], ":5: flows: negative"),
+     ("bytes", [1, -1, 1, 1, -3, 1], ":2: bytes: negative")],
+)
+def test_parquet_bad_value_is_located_at_its_first_row(tmp_path: Path, column: str, values: list, reason: str) -> None:
+    """Checks run on grouped rows; the error still names the first bad record (row groups of 2)."""
+    cols: dict = {"src_kind": ["pod"] * 6, "dst_kind": ["pod"] * 6, "protocol": ["tcp"] * 6, "action": ["allow"] * 6,
+                  "dst_port": [80] * 6, "flows": [1] * 6}
+    cols[column] = values
+    p = parquet_file(tmp_path, **cols)
+    with pytest.raises(InputError) as ei:
+        load_flows(p)
+    assert str(ei.value).startswith(f"{p}{reason}"), str(ei.value)
+    st = load_flows(p, skip_bad=True).summary.files[0]
+    assert (st.records, st.rejected) == (6, sum(1 for v in values if v in (70000, -1, -3)))
+
+
+def test_parquet_all_null_provenance_columns_mean_the_defaults(tmp_path: Path) -> None:
+    """An exporter that writes empty file/line columns gets this file and row; format is the first row's."""
+    p = parquet_file(tmp_path, src_kind=["pod"] * 3, dst_kind=["pod"] * 3, protocol=["tcp"] * 3, action=["allow"] * 3,
+                     dst_port=[443, 80, 80], file=pa.array([None] * 3, pa.string()), line=[None] * 3,
+                     format=["hubble", "calico", None])
+    rows = {r["dst_port"]: r for r in load_flows(p).df().to_dict("records")}
+    assert (rows[443]["file"], rows[443]["line"], rows[443]["format"]) == (str(p), 1, "hubble")
+    assert (rows[80]["file"], rows[80]["line"], rows[80]["format"]) == (str(p), 2, "calico")
+
+
+def test_single_file_fast_merge_equals_the_full_merge(tmp_path: Path) -> None:
+    """Into an empty store one normalized file is copied without re-aggregation; the result equals a
+    merge into a non-empty store (minus the other connection), and two files still merge."""
+    p = parquet_file(tmp_path, src_kind=["pod"] * 4, dst_kind=["pod"] * 4, protocol=["tcp", "tcp", "udp", "TCP"],
+                     dst_port=[80, 80, 53, 80], action=["allow"] * 4, src_labels=[[("b", "2"), ("a", "1")], None, None, [("a", "1"), ("b", "2")]])
+    other = csv_file(tmp_path, "world,world,icmp,deny", header="src_kind,dst_kind,protocol,action")
+    fast = rows_of(load_flows(p))
+    assert len(fast) == 3
+    full = load_flows(other)
+    load_flows(p, db=full)
+    assert [r for r in rows_of(full) if r[6] != "world"] == fast
+    twice = load_flows([p, csv_file(tmp_path, "pod,pod,tcp,80,allow", header="src_kind,dst_kind,protocol,dst_port,action")])
+    assert len(rows_of(twice)) == 3
+    assert sum(r["records"] for r in twice.df().to_dict("records")) == 5
+
+
+def test_enrichment_that_makes_rows_equal_still_merges(tmp_path: Path) -> None:
+    """A node IP reported as `network` becomes `host` from the inventory: equal to the next row, one connection."""
+    import json
+    inv = tmp_path / "inv.json"
+    inv.write_text(json.dumps({"kind": "List", "items": [
+        {"kind": "Pod", "metadata": {"name": "kube-proxy-a", "namespace": "kube-system", "labels": {}},
+         "spec": {"hostNetwork": True, "containers": []}, "status": {"podIPs": [{"ip": "192.168.0.5"}]}}]}))
+    p = csv_file(tmp_path, "network,192.168.0.5,world,tcp,443,allow", "host,192.168.0.5,world,tcp,443,allow",
+                 header="src_kind,src_ip,dst_kind,protocol,dst_port,action")
+    [row] = load_flows(p, inventory=inv).df().to_dict("records")
+    assert (row["src_kind"], row["records"], row["line"]) == ("host", 2, 2)
