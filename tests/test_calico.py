@@ -209,6 +209,14 @@ def test_denied_at_destination_keeps_counters_and_policies_of_the_deny(tmp_path:
         ("deny", 10, ["data/default.db-ingress"], 2)
 
 
+def test_line_is_the_first_record_that_counts(tmp_path: Path) -> None:
+    # the destination's record comes first but is the duplicate: provenance points at the source's record
+    store = load_flows(write(tmp_path / "f.log", [rec(reporter="dst", policies=None), rec(policies=None),
+                                                  rec(policies=None, **W2)]))
+    [row] = store.df().to_dict("records")
+    assert (row["records"], row["line"]) == (2, 2)
+
+
 def test_denied_and_allowed_are_distinct(tmp_path: Path) -> None:
     rows = one(tmp_path, [rec(), rec(action="deny", policies=None)])
     assert sorted(r["action"] for r in rows) == ["allow", "deny"]

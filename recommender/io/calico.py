@@ -165,7 +165,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
                           CASE WHEN notime & 2 = 0 THEN we END AS end_time)
         FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_win AS
-  SELECT hr, start_time, end_time, n, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
+  SELECT hr, start_time, end_time, n, first, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
     con.execute(f"DROP TABLE {t}_gs")
 
 
@@ -188,40 +188,32 @@ def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> t
     Returns (accepted records, {skip reason: records}, connections)."""
     src = "reporter IS DISTINCT FROM 'dst'"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
-WITH valid AS (   -- raw groups that differ only in label order share h: fold them before subtracting
-  SELECT h, ph, reporter, act,
-    {', '.join(f'any_value({c}) AS {c}' for c in _KEY if not c.endswith('_labels'))},
-    any_value(slk) AS slk, any_value(dlk) AS dlk, any_value(pk) AS pk, sum(n) AS n, min(first) AS first,
-    sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows, min(ws) AS ws, max(we) AS we
-  FROM {t}_l1 WHERE err IS NULL GROUP BY h, ph, reporter, act),
-both_ends AS (SELECT h FROM {t}_l1 WHERE err IS NULL GROUP BY h HAVING bool_or({src}) AND bool_or(reporter = 'dst')),
-vw AS (   -- only connections both ends reported can have windows to resolve
-  SELECT l.h, l.ph, l.act, l.reporter, w.start_time, w.end_time, w.n, w.bytes, w.packets, w.flows
-  FROM {t}_win w JOIN {t}_l1 l ON l.hr = w.hr WHERE l.err IS NULL AND l.h IN (SELECT h FROM both_ends)),
-win AS (SELECT h, start_time, end_time, bool_or({src}) AND bool_or(reporter = 'dst') AS both,
-          bool_or(act = 'deny') AS deny, bool_or(act = 'deny' AND {src}) AS src_deny,
-          bool_or(act = 'deny' AND reporter = 'dst') AS dst_deny
-        FROM vw GROUP BY h, start_time, end_time),
-marked AS (
-  SELECT w.*, CASE WHEN NOT i.both THEN NULL
-    WHEN i.deny AND w.act = 'allow' THEN CASE WHEN w.{src} AND i.dst_deny THEN 'conflict' ELSE 'dup' END
-    WHEN w.reporter = 'dst' AND (NOT i.deny OR i.src_deny) THEN 'dup' END AS why
-  FROM vw w JOIN win i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time),
-dropped AS (SELECT h, ph, reporter, act, coalesce(sum(n) FILTER (WHERE why = 'dup'), 0) AS dup,
-              coalesce(sum(n) FILTER (WHERE why = 'conflict'), 0) AS conflict,
-              coalesce(sum(n) FILTER (WHERE why IS NOT NULL), 0) AS n,
-              coalesce(sum(bytes) FILTER (WHERE why IS NOT NULL), 0) AS bytes,
-              coalesce(sum(packets) FILTER (WHERE why IS NOT NULL), 0) AS packets,
-              coalesce(sum(flows) FILTER (WHERE why IS NOT NULL), 0) AS flows,
-              min(start_time) FILTER (WHERE why IS NULL) AS ws, max(end_time) FILTER (WHERE why IS NULL) AS we
-            FROM marked GROUP BY h, ph, reporter, act),
+WITH ends AS (   -- code: 1 = reported by dst, + 1 when denied; only connections both ends reported matter
+  SELECT hr, h, (CASE WHEN reporter = 'dst' THEN 2 ELSE 0 END + CASE WHEN act = 'deny' THEN 1 ELSE 0 END)::UTINYINT AS code
+  FROM {t}_l1 WHERE err IS NULL AND h IN (SELECT h FROM {t}_l1 WHERE err IS NULL GROUP BY h
+                                          HAVING bool_or({src}) AND bool_or(reporter = 'dst'))),
+vw AS (SELECT w.*, e.h, e.code FROM {t}_win w JOIN ends e ON e.hr = w.hr),
+masks AS (   -- bits 1 << code: 1 src allow, 2 src deny, 4 dst allow, 8 dst deny
+  SELECT h, start_time, end_time, bit_or((1 << code)::UTINYINT) AS m FROM vw GROUP BY h, start_time, end_time),
+marked AS (   -- why: 0 counts, 1 duplicate reporter, 2 allowed at source, denied at destination
+  SELECT w.*, CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
+    WHEN m & 10 <> 0 AND code IN (0, 2) THEN CASE WHEN code = 0 AND m & 8 <> 0 THEN 2 ELSE 1 END
+    WHEN code >= 2 AND (m & 10 = 0 OR m & 2 <> 0) THEN 1 ELSE 0 END AS why
+  FROM vw w JOIN masks i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time),
+dropped AS (SELECT hr, coalesce(sum(n) FILTER (WHERE why = 1), 0) AS dup,
+              coalesce(sum(n) FILTER (WHERE why = 2), 0) AS conflict,
+              coalesce(sum(n) FILTER (WHERE why > 0), 0) AS n, coalesce(sum(bytes) FILTER (WHERE why > 0), 0) AS bytes,
+              coalesce(sum(packets) FILTER (WHERE why > 0), 0) AS packets,
+              coalesce(sum(flows) FILTER (WHERE why > 0), 0) AS flows, min(first) FILTER (WHERE why = 0) AS first,
+              min(start_time) FILTER (WHERE why = 0) AS ws, max(end_time) FILTER (WHERE why = 0) AS we
+            FROM marked GROUP BY hr),
 kept AS (SELECT v.* REPLACE (v.n - coalesce(d.n, 0) AS n, v.bytes - coalesce(d.bytes, 0) AS bytes,
                              v.packets - coalesce(d.packets, 0) AS packets, v.flows - coalesce(d.flows, 0) AS flows,
-                             CASE WHEN d.h IS NULL THEN v.ws ELSE d.ws END AS ws,
-                             CASE WHEN d.h IS NULL THEN v.we ELSE d.we END AS we),
+                             CASE WHEN d.hr IS NULL THEN v.first ELSE d.first END AS first,
+                             CASE WHEN d.hr IS NULL THEN v.ws ELSE d.ws END AS ws,
+                             CASE WHEN d.hr IS NULL THEN v.we ELSE d.we END AS we),
                 coalesce(d.dup, 0) AS dup, coalesce(d.conflict, 0) AS conflict
-         FROM valid v LEFT JOIN dropped d ON d.h = v.h AND d.ph = v.ph AND d.act = v.act
-                                        AND d.reporter IS NOT DISTINCT FROM v.reporter),
+         FROM {t}_l1 v LEFT JOIN dropped d ON d.hr = v.hr WHERE v.err IS NULL),
 c AS (
   SELECT {_side('source', 'src')}, {_side('dest', 'dst')},
     rec_protocol(proto) AS protocol, rec_port(rec_protocol(proto), dest_port) AS dst_port, lower(action) AS action,
@@ -231,7 +223,7 @@ f AS (
   SELECT {', '.join(_SCALAR)}, protocol, dst_port, action, slk, dlk, pk,
     min(ws) FILTER (WHERE n > 0) AS ws, max(we) FILTER (WHERE n > 0) AS we,
     sum(flows) FILTER (WHERE n > 0) AS flows, sum(packets) FILTER (WHERE n > 0) AS packets,
-    sum(bytes) FILTER (WHERE n > 0) AS bytes, min(first) AS line, sum(n) AS records, sum(dup) AS dup,
+    sum(bytes) FILTER (WHERE n > 0) AS bytes, min(first) FILTER (WHERE n > 0) AS line, sum(n) AS records, sum(dup) AS dup,
     sum(conflict) AS conflict
   FROM c GROUP BY ALL)
 SELECT make_timestamp(ws * 1000000) AS window_start, make_timestamp(we * 1000000) AS window_end,
