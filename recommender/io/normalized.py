@@ -179,29 +179,34 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
                            f"{_row_errors(self.types, self.nonneg)}) AS e FROM {self.source(data)} WHERE {self.where()}) "
                            "WHERE e IS NOT NULL ORDER BY 1").fetchall()
 
-    def _nested_values(self, con: duckdb.DuckDBPyConnection, conv: dict[str, str]) -> str:
-        """Canonical value per distinct hash of each nested column; returns the JOIN clauses.
+    def _nested_values(self, con: duckdb.DuckDBPyConnection, conv: dict[str, str]) -> tuple[str, str]:
+        """Canonical value per distinct raw hash of each nested column.
 
         The records to read back are one per distinct hash (the first of its group),
-        so the Parquet reader skips every row group that holds none of them."""
+        so the Parquet reader skips every row group that holds none of them. Returns
+        the JOINs that give each group the hash of its canonical value (what the final
+        GROUP BY uses: grouping or copying nested values costs far more), and the JOINs
+        that give each final row the canonical value itself."""
         if not self.nested:
-            return ""
+            return "", ""
         firsts = " UNION ".join(f"SELECT min(first) - 1 FROM {_T}_l1 WHERE err IS NULL GROUP BY {c}__h" for c in self.nested)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_rows AS SELECT {', '.join(self.nested)}
             FROM read_parquet({sql_str(self.path)}, file_row_number = true) WHERE file_row_number IN ({firsts})""")
-        joins = []
+        joins, values = [], []
         for c in self.nested:
             canon = _conv(c, self.types[c], "m")
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_{c} AS SELECT h AS {c}__k, {canon} AS {c}__v
-                FROM (SELECT hash({c}) AS h, any_value({c}) AS m FROM {_T}_rows GROUP BY 1)""")
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_{c} AS SELECT {c}__k, {c}__v, hash({c}__v) AS {c}__c
+                FROM (SELECT h AS {c}__k, {canon} AS {c}__v FROM (SELECT hash({c}) AS h, any_value({c}) AS m FROM {_T}_rows GROUP BY 1))""")
             joins.append(f"LEFT JOIN {_T}_{c} ON {c}__k = {c}__h")
-            conv[c] = f"{c}__v"
-        return " ".join(joins)
+            values.append(f"LEFT JOIN (SELECT {c}__c AS {c}__cc, any_value({c}__v) AS {c}__val FROM {_T}_{c} GROUP BY 1) "
+                          f"ON {c}__cc = g.{c}")
+            conv[c] = f"{c}__c"
+        return " ".join(joins), " ".join(values)
 
     def finish(self, con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int, dict[str, int], int]:
         t = self.types
         conv = {c: _conv(c, t.get(c)) for c in KEY_COLUMNS}
-        joins = self._nested_values(con, conv)
+        joins, values = self._nested_values(con, conv)
         conv["dst_port"] = f"rec_port(rec_protocol(protocol), {conv['dst_port']})"
         normalized = ", ".join(f"{conv[c]} AS {c}" for c in KEY_COLUMNS)
         agg = {"window_start": "min(window_start)", "window_end": "max(window_end)",
@@ -211,9 +216,11 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
                "format": "min(prov).format", "file": "min(prov).file", "line": "min(prov).line::BIGINT",
                "records": "sum(records)::BIGINT"}
         cols = ", ".join(c if c in KEY_COLUMNS else f"{agg[c]} AS {c}" for c in COLUMN_NAMES)
-        conns = con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {cols} FROM (
-  SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records
-  FROM {_T}_l1 {joins} WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}""").fetchone()[0]
+        final = ", ".join(f"{c}__val AS {c}" if c in self.nested else f"g.{c}" for c in COLUMN_NAMES)
+        conns = con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {final} FROM (
+  SELECT {cols} FROM (
+    SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records
+    FROM {_T}_l1 {joins} WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}) g {values}""").fetchone()[0]
         acc = con.execute(f"SELECT coalesce(sum(n), 0) FROM {_T}_l1 WHERE err IS NULL").fetchone()[0]
         con.execute(f"DROP TABLE IF EXISTS {_T}_rows; " + " ".join(f"DROP TABLE IF EXISTS {_T}_{c};" for c in self.nested))
         return int(acc), {}, int(conns)
