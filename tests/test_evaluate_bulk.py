@@ -163,3 +163,34 @@ def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(f
     drop_temp(con, verdicts)
     assert list(out["allowed"]) == EXPECTED_ALLOWED[::-1]
     assert list(out["dst_port"]) == list(frame(flows)["dst_port"])[::-1]
+
+
+def test_admitted_pairs_is_evaluate_of_the_cross_product(files: tuple[Path, Path]) -> None:
+    """Every source × destination × (protocol, port) combination gets exactly the verdict `evaluate`
+    gives the same flow: pods with and without labels, a hostNetwork pod, a workload-only endpoint,
+    IPv4 and IPv6 addresses, numbered, named and protocol-only ports."""
+    pol, _ = files
+    ends = [
+        Endpoint(EndpointKind.POD, "10.0.0.1", "shop", "web-0"),
+        Endpoint(EndpointKind.POD, "10.0.0.2", "shop", "db-0", labels=Labels.of(app="db")),
+        Endpoint(EndpointKind.POD, "192.168.1.1", "shop", "node-agent"),
+        Endpoint(EndpointKind.POD, None, "shop", None, "web", Labels.of(app="web")),
+        Endpoint(EndpointKind.NETWORK, "203.0.113.9"),
+        Endpoint(EndpointKind.NETWORK, "10.9.9.9"),
+        Endpoint(EndpointKind.NETWORK, "2001:db8::7"),
+        Endpoint(EndpointKind.HOST, None),
+    ]
+    ports = [("TCP", 5432), ("TCP", 443), ("UDP", 53), ("TCP", None), ("SCTP", 5432)]
+    pairs = admitted_pairs(pol, ends, ends[::-1], ports, pods=PODS, namespaces=NAMESPACES)
+    assert len(pairs) == len(ends) ** 2 * len(ports)
+    expected_order = sorted(((s, d, p, n) for s in range(len(ends)) for d in range(len(ends)) for p, n in ports),
+                            key=lambda r: (r[0], r[1], r[2], r[3] is None, r[3] or 0))  # port: NULLS LAST
+    got_order = [(s, d, p, None if pd.isna(n) else n) for s, d, p, n in pairs[["src", "dst", "protocol", "dst_port"]].itertuples(index=False)]
+    assert got_order == [(s, d, p, n) for s, d, p, n in expected_order]
+    flows = [Flow(ends[s], ends[::-1][d], p, n) for s, d, p, n in got_order]
+    single = evaluate(pol, flows, pods=PODS, namespaces=NAMESPACES)
+    for col in ("egress_allowed", "ingress_allowed", "allowed"):
+        assert list(pairs[col]) == list(single[col]), col
+    for col in ("egress_admitted_by", "ingress_admitted_by"):
+        assert [list(v) for v in pairs[col]] == [list(v) for v in single[col]], col
+    assert pairs["allowed"].any() and not pairs["allowed"].all()

@@ -88,9 +88,10 @@ def _static_tables(compiled: CompiledPolicies) -> tuple[dict[str, pa.Table], lis
             for rule in t.rules(d):
                 pid, ridx = t.policy, rule.ref.rule
                 pods_any = any(p.pods_anywhere for p in rule.peers)
-                rules.append((pid, d, ridx, rule.all_peers, rule.all_ports, pods_any, f"{t.key} {d.lower()}[{ridx}]", 0))
+                all_peers = rule.all_peers  # once per rule: generated rules can list thousands of peers
+                rules.append((pid, d, ridx, all_peers, rule.all_ports, pods_any, f"{t.key} {d.lower()}[{ridx}]", 0))
                 for p in rule.peers:
-                    if p.kind == "pods" and not pods_any and not rule.all_peers:
+                    if p.kind == "pods" and not pods_any and not all_peers:
                         pod_peers.append((pid, d, ridx, p))
                     elif p.kind == "ipblock" and p.block is not None:
                         ipb.append((pid, d, ridx, p.ref.item, p.block.family, str(p.block.low), str(p.block.high)))
