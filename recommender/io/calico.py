@@ -33,8 +33,11 @@ connection. This reader maps every aggregation level onto the normalized
   contribute neither counters nor policy names.
 
 Performance: the file is scanned once by DuckDB's JSON reader and grouped on
-the *raw* values (cheap); label maps, policy names and validation run on the
-grouped rows. Python only reads lines after DuckDB refused the file.
+the *raw* values, labels and policies kept as JSON text (parsing them per
+record cost more than the scan); label maps, policy names, validation and the
+connection hash run once per distinct group, and the reporter rule looks at
+export windows only for connections both ends reported, with integer codes.
+Python only reads lines after DuckDB refused the file.
 The legacy space-delimited Calico OSS format is not supported.
 """
 
@@ -164,9 +167,8 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
   FROM (SELECT * REPLACE (CASE WHEN notime & 1 = 0 THEN ws END AS start_time,
                           CASE WHEN notime & 2 = 0 THEN we END AS end_time)
         FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_win AS
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW {t}_win AS
   SELECT hr, start_time, end_time, n, first, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
-    con.execute(f"DROP TABLE {t}_gs")
 
 
 def _errors(g: str) -> str:
@@ -241,7 +243,6 @@ FROM f LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) sl ON sl.
     acc, dup, conflict, conns = con.execute(
         f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), coalesce(sum(conflict), 0), "
         f"count(*) FILTER (WHERE records > 0) FROM {t}_out").fetchone()
-    con.execute(f"DROP TABLE IF EXISTS {t}_lab; DROP TABLE IF EXISTS {t}_pol; DROP TABLE IF EXISTS {t}_win")
     skipped = {DUPLICATE_REPORTER: int(dup), DENIED_AT_DESTINATION: int(conflict)}
     return int(acc), {k: v for k, v in skipped.items() if v}, int(conns)
 
@@ -287,4 +288,8 @@ def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_
         aggregate=lambda c, data: _aggregate(c, _source(data), t),
         value_errors=lambda c, data: _value_errors(c, _source(data)),
         finish=lambda c, target_, file: _finish(c, t, target_, file), suffix=".jsonl")
-    return read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)
+    try:
+        return read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)
+    finally:   # also after bad input: a notebook session should not keep a file's worth of groups
+        con.execute(f"DROP VIEW IF EXISTS {t}_win; DROP TABLE IF EXISTS {t}_gs; DROP TABLE IF EXISTS {t}_lab; "
+                    f"DROP TABLE IF EXISTS {t}_pol")
