@@ -148,7 +148,8 @@ def test_empty_inputs() -> None:
 
 
 def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(files: tuple[Path, Path]) -> None:
-    """The positional pairing of rows and verdicts falls back to a join when the cids do not line up."""
+    """Rows pair with their own verdicts whatever the order of the cids: positionally when the verdicts
+    come out in scan order, through the fallback join (ordered by cid) when they do not line up."""
     from recommender.engine.bulk import drop_temp, evaluate_table
     from recommender.engine.compile import compile_policies, namespace_labels
     from recommender.engine.evaluate import _flow_frames, _prepare, _verdict_frame
@@ -159,7 +160,11 @@ def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(f
     con.register("_rev", src.assign(cid=list(range(len(src) - 1, -1, -1))))  # scanned in descending cid order
     table = _prepare(con, "_rev", map_labels=False)
     verdicts = evaluate_table(con, table, compile_policies(load_policies(pol).policies), PODS, namespace_labels(NAMESPACES))
-    out = _verdict_frame(con, table, verdicts, ["dst_port"])
+    out = _verdict_frame(con, table, verdicts, ["dst_port"])           # scan order: positional
+    assert list(out["allowed"]) == EXPECTED_ALLOWED
+    assert list(out["dst_port"]) == list(frame(flows)["dst_port"])
+    con.execute(f"CREATE TEMP VIEW _shuffled AS SELECT * FROM {verdicts} ORDER BY cid % 3, cid")
+    out = _verdict_frame(con, table, "_shuffled", ["dst_port"])          # misaligned: joined, by cid
     drop_temp(con, verdicts)
     assert list(out["allowed"]) == EXPECTED_ALLOWED[::-1]
     assert list(out["dst_port"]) == list(frame(flows)["dst_port"])[::-1]

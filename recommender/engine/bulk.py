@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from recommender.engine.compile import DIRECTIONS, CompiledPolicies, LabelIndex, PeerMatcher, parse_ip
@@ -127,9 +128,10 @@ def _rows(rows: list[tuple], schema: tuple[tuple[str, pa.DataType], ...]) -> pa.
     return pa.table({name: pa.array(list(col), type=t) for (name, t), col in zip(schema, columns)})
 
 
-def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, pa.Table]:
+def _policy_tables(compiled: CompiledPolicies, index: LabelIndex, set_keys: np.ndarray) -> dict[str, pa.Table]:
     """Static matcher tables plus the data-dependent ones: which observed label sets each policy
-    selects (``sel``) and each pod peer matches (``peer_ls``)."""
+    selects (``sel``) and each pod peer matches (``peer_ls``), by the label set's 64-bit key
+    (``set_keys[i]`` for ``index.sets[i]``), so every join against connections is on an integer."""
     static, pod_peers = _static_tables(compiled)
     sel_lsid: list[int] = []
     sel_pid: list[int] = []
@@ -151,10 +153,15 @@ def _policy_tables(compiled: CompiledPolicies, index: LabelIndex) -> dict[str, p
         pl_dir += [d] * len(matched)
         pl_ridx += [ridx] * len(matched)
     i, s = pa.int32(), pa.string()
+
+    def keys(ids: list[int]) -> pa.Array:
+        return pa.array(set_keys[np.asarray(ids, dtype=np.int64)], type=pa.uint64())
+
     return {
         **static,
-        "sel": _table({"lsid": (i, sel_lsid), "pid": (i, sel_pid), "dir": (s, sel_dir)}),
-        "peer_ls": _table({"pid": (i, pl_pid), "dir": (s, pl_dir), "ridx": (i, pl_ridx), "lsid": (i, pl_lsid)}),
+        "sel": pa.table({"lsid": keys(sel_lsid), "pid": pa.array(sel_pid, i), "dir": pa.array(sel_dir, s)}),
+        "peer_ls": pa.table({"pid": pa.array(pl_pid, i), "dir": pa.array(pl_dir, s), "ridx": pa.array(pl_ridx, i),
+                             "lsid": keys(pl_lsid)}),
     }
 
 
@@ -276,39 +283,46 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
         {_PROTO_SQL} AS proto, CAST(c.dst_port AS INTEGER) AS port
       FROM {source} c LEFT JOIN {p}inv si ON si.ns = c.src_namespace AND si.name = c.src_pod
       LEFT JOIN {p}inv di ON di.ns = c.dst_namespace AND di.name = c.dst_pod""")
-    # Intern distinct pod label sets by a 64-bit hash of the flow's labels (a MAP, or canonical text),
-    # else of the inventory pod's; selectors are then matched once per distinct set, in Python.
-    distinct = con.execute(f"""SELECT ns, lh, any_value(lraw), any_value(linv) FROM (
-        SELECT s_ns AS ns, s_lh AS lh, s_lraw AS lraw, s_linv AS linv FROM {p}ep0 WHERE s_kind = 'pod'
-        UNION ALL SELECT d_ns, d_lh, d_lraw, d_linv FROM {p}ep0 WHERE d_kind = 'pod') GROUP BY ns, lh ORDER BY ns, lh""").fetchall()
-    sets = [(ns, _labels_of(raw if raw is not None else inv)) for ns, _, raw, inv in distinct]
-    index = LabelIndex(sets, ns_labels)
-    con.register(f"{p}ls", _table({"ns": (pa.string(), [r[0] for r in distinct]), "lh": (pa.uint64(), [r[1] for r in distinct]),
-                                   "lsid": (pa.int32(), list(range(len(distinct))))}))
-    tables = _policy_tables(compiled, index)
-    for name, tbl in tables.items():
-        con.register(f"{p}{name}" + ("_raw" if name in ("ipb", "ipx") else ""), tbl)
-    for name in ("ipb", "ipx"):  # 128-bit ranges travel as text; IPv6 needs UHUGEINT
-        con.execute(f"""CREATE TEMP TABLE {p}{name} AS SELECT * REPLACE (CAST(lo AS UHUGEINT) AS lo,
-            CAST(hi AS UHUGEINT) AS hi) FROM {p}{name}_raw""")
     # Addresses, only when ipBlocks exist: each distinct address is parsed once, IPv4 in SQL and
     # IPv6 (rare) in Python. An unparsable or unknown (NULL) address gets no number: it matches no ipBlock.
+    static, _ = _static_tables(compiled)
     con.execute(f"CREATE TEMP TABLE {p}ipn (ip VARCHAR, fam INTEGER, num UHUGEINT)")
-    if tables["ipb"].num_rows:
+    if static["ipb"].num_rows:
         con.execute(f"""INSERT INTO {p}ipn SELECT ip, CASE WHEN n IS NOT NULL THEN 4 END, n FROM (
-            SELECT ip, {_ipnum_sql('ip')} AS n FROM (SELECT s_ip AS ip FROM {p}ep0 UNION SELECT d_ip FROM {p}ep0) WHERE ip IS NOT NULL)""")
+            SELECT ip, {_ipnum_sql('ip')} AS n FROM (SELECT src_ip AS ip FROM {source} UNION SELECT dst_ip FROM {source})
+            WHERE ip IS NOT NULL)""")
         v6 = [r[0] for r in con.execute(f"SELECT ip FROM {p}ipn WHERE fam IS NULL AND ip LIKE '%:%'").fetchall()]
         parsed = [parse_ip(ip) for ip in v6]
         con.register(f"{p}ip6", _table({"ip": (pa.string(), v6), "num": (pa.string(), [str(x[1]) if x and x[0] == 6 else None for x in parsed])}))
         con.execute(f"""UPDATE {p}ipn SET fam = 6, num = CAST(v.num AS UHUGEINT) FROM {p}ip6 v
             WHERE v.ip = {p}ipn.ip AND v.num IS NOT NULL""")
+    # The endpoint table, built in ONE pass over the source (in scan order). A pod's label set is
+    # keyed by a 64-bit hash of (namespace, hash of the flow's labels - a MAP or canonical text -
+    # else of the inventory pod's); every later join is on that integer key.
     side_cols = ", ".join(f"e.{x}_{c}" for x in "sd" for c in ("kind", "ns", "name", "work", "ip"))
-    con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.cid, {side_cols}, e.proto, e.port, sl.lsid AS s_lsid, dl.lsid AS d_lsid,
+    con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.cid, {side_cols}, e.proto, e.port,
+        CASE WHEN e.s_kind = 'pod' THEN hash(e.s_ns, e.s_lh) END AS s_lsid,
+        CASE WHEN e.d_kind = 'pod' THEN hash(e.d_ns, e.d_lh) END AS d_lsid,
         sn.fam AS s_fam, sn.num AS s_num, dn.fam AS d_fam, dn.num AS d_num,
         (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
-      FROM {p}ep0 e LEFT JOIN {p}ls sl ON e.s_kind = 'pod' AND sl.ns = e.s_ns AND sl.lh = e.s_lh
-      LEFT JOIN {p}ls dl ON e.d_kind = 'pod' AND dl.ns = e.d_ns AND dl.lh = e.d_lh
-      LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
+      FROM {p}ep0 e LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
+    # Distinct label sets: one representative row (and side) each, whose labels are read back
+    # (only those rows); selectors are then matched once per distinct set, in Python.
+    distinct = con.execute(f"""WITH reps AS (SELECT lsid, min(k) AS k FROM (
+          SELECT s_lsid AS lsid, cid * 2 AS k FROM {p}ep WHERE s_lsid IS NOT NULL
+          UNION ALL SELECT d_lsid, cid * 2 + 1 FROM {p}ep WHERE d_lsid IS NOT NULL) GROUP BY lsid)
+        SELECT r.lsid, CASE WHEN r.k % 2 = 0 THEN e.s_ns ELSE e.d_ns END,
+          CASE WHEN r.k % 2 = 0 THEN e.s_lraw ELSE e.d_lraw END, CASE WHEN r.k % 2 = 0 THEN e.s_linv ELSE e.d_linv END
+        FROM reps r JOIN (SELECT cid, s_ns, d_ns, s_lraw, s_linv, d_lraw, d_linv FROM {p}ep0
+          WHERE cid IN (SELECT k // 2 FROM reps)) e ON e.cid = r.k // 2 ORDER BY 2, 1""").fetchall()
+    sets = [(ns, _labels_of(raw if raw is not None else inv)) for _, ns, raw, inv in distinct]
+    index = LabelIndex(sets, ns_labels)
+    tables = _policy_tables(compiled, index, np.array([r[0] for r in distinct], dtype=np.uint64))
+    for name, tbl in tables.items():
+        con.register(f"{p}{name}" + ("_raw" if name in ("ipb", "ipx") else ""), tbl)
+    for name in ("ipb", "ipx"):  # 128-bit ranges travel as text; IPv6 needs UHUGEINT
+        con.execute(f"""CREATE TEMP TABLE {p}{name} AS SELECT * REPLACE (CAST(lo AS UHUGEINT) AS lo,
+            CAST(hi AS UHUGEINT) AS hi) FROM {p}{name}_raw""")
     # Named ports the destination pod declares for the connection's (port, protocol): usually 0 or 1 per row.
     con.execute(f"""CREATE TEMP TABLE {p}cnp AS SELECT e.cid, pp.pname, pp.proto FROM {p}ep e JOIN {p}podports pp
         ON pp.ns = e.d_ns AND pp.name = e.d_name AND pp.port = e.port AND pp.proto = e.proto WHERE e.d_kind = 'pod'""")
@@ -328,7 +342,7 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
     return f"{p}verdict"
 
 
-_REGISTERED = ("inv", "podports", "ls", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
+_REGISTERED = ("inv", "podports", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
 _CREATED = ("ep", "ipb", "ipx", "ipn", "cnp") + tuple(f"{k}_{d}" for k in ("iso", "b", "peer", "port", "agg") for d in ("egress", "ingress"))
 
 

@@ -104,13 +104,15 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid:
 
 
 def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str]) -> pd.DataFrame:
-    # The source is scanned in row order (cid = position or rowid, ascending) and the verdicts are
-    # sorted by cid, one per row: a positional join pairs them without hashing the key columns.
-    # The cids of both sides come along and are compared; any mismatch falls back to a hash join.
+    # The source is scanned in row order (cid = position or rowid, ascending) and the verdicts come
+    # out in the order of the endpoint table, which is built in scan order (DuckDB preserves
+    # insertion order through scans, filters and LEFT join probes): a positional join pairs them
+    # without hashing the key columns or sorting the wide verdict rows. The cids of both sides
+    # come along and are compared; any mismatch falls back to a hash join.
     cols = [f"t.{k}" for k in keys] + [f"v.{c}" for c in VERDICT_COLUMNS]
     out = con.sql(f"""SELECT t.cid AS _tcid, v.cid AS _vcid, {', '.join(cols)}
         FROM (SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}) t
-        POSITIONAL JOIN (SELECT * FROM {verdicts} ORDER BY cid) v""").to_arrow_table()
+        POSITIONAL JOIN {verdicts} v""").to_arrow_table()
     if not pc.all(pc.equal(out.column("_tcid"), out.column("_vcid"))).as_py() in (True, None):
         out = con.sql(f"SELECT {', '.join(cols)} FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid").to_arrow_table()
     else:
