@@ -208,30 +208,31 @@ def _direction_sql(p: str, direction: str) -> list[str]:
             FROM {p}ep e JOIN {p}sel s ON s.lsid = e.{t}_lsid AND s.dir = '{direction}'
             JOIN {p}rules r ON r.pid = s.pid AND r.dir = '{direction}' WHERE e.{t}_kind = 'pod'""",
         # Peers: empty from/to = all; pod peers by label set; ipBlock by range minus excepts.
+        # Matches are kept by the candidate's rowid in {b} (one integer), the key of the joins below.
         f"""CREATE TEMP TABLE {p}peer_{d} AS
-            SELECT cid, pid, ridx FROM {b} WHERE all_peers OR (pods_any AND peer_pod)
-            UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}peer_ls l
+            SELECT rowid AS bid FROM {b} WHERE all_peers OR (pods_any AND peer_pod)
+            UNION SELECT x.rowid FROM {b} x JOIN {p}peer_ls l
               ON l.pid = x.pid AND l.dir = '{direction}' AND l.ridx = x.ridx AND l.lsid = x.peer_lsid WHERE x.peer_pod
-            UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}ipb i
+            UNION SELECT x.rowid FROM {b} x JOIN {p}ipb i
               ON i.pid = x.pid AND i.dir = '{direction}' AND i.ridx = x.ridx AND i.fam = x.peer_fam
               WHERE x.peer_num BETWEEN i.lo AND i.hi AND NOT EXISTS (SELECT 1 FROM {p}ipx z WHERE z.pid = i.pid
                 AND z.dir = i.dir AND z.ridx = i.ridx AND z.peer = i.peer AND z.fam = x.peer_fam
                 AND x.peer_num BETWEEN z.lo AND z.hi)""",
         # Ports: empty = all; numeric/range/protocol-only by protocol; named via the destination pod.
         f"""CREATE TEMP TABLE {p}port_{d} AS
-            SELECT cid, pid, ridx FROM {b} WHERE all_ports
-            UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}portnum q
+            SELECT rowid AS bid FROM {b} WHERE all_ports
+            UNION SELECT x.rowid FROM {b} x JOIN {p}portnum q
               ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = x.proto
               WHERE q.lo IS NULL OR x.port BETWEEN q.lo AND q.hi
-            UNION SELECT x.cid, x.pid, x.ridx FROM {b} x JOIN {p}cnp n ON n.cid = x.cid JOIN {p}portname q
+            UNION SELECT x.rowid FROM {b} x JOIN {p}cnp n ON n.cid = x.cid JOIN {p}portname q
               ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = n.proto AND q.name = n.pname""",
-        f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT x.cid, count(*) AS n_rules, count(po.cid) AS n_peer,
-              count(qo.cid) AS n_port,
+        f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT x.cid, count(*) AS n_rules, count(po.bid) AS n_peer,
+              count(qo.bid) AS n_port,
               list_transform(list_sort(list({{'o': x.ord, 'l': x.label}})
-                FILTER (WHERE po.cid IS NOT NULL AND qo.cid IS NOT NULL)), lambda r: r.l) AS admitted
+                FILTER (WHERE po.bid IS NOT NULL AND qo.bid IS NOT NULL)), lambda r: r.l) AS admitted
             FROM {b} x
-            LEFT JOIN {p}peer_{d} po ON po.cid = x.cid AND po.pid = x.pid AND po.ridx = x.ridx
-            LEFT JOIN {p}port_{d} qo ON qo.cid = x.cid AND qo.pid = x.pid AND qo.ridx = x.ridx
+            LEFT JOIN {p}peer_{d} po ON po.bid = x.rowid
+            LEFT JOIN {p}port_{d} qo ON qo.bid = x.rowid
             GROUP BY x.cid""",
     ]
 
