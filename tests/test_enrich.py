@@ -12,11 +12,14 @@ from recommender.io import enrich, inventory, schema
 
 
 def pod(ns: str, name: str, ips: list[str], *, labels: dict | None = None, host: bool = False,
-        owner: tuple[str, str] | None = None) -> dict:
+        owner: tuple[str, str] | None = None, node: str | None = None) -> dict:
     meta: dict = {"name": name, "namespace": ns, "labels": labels or {}}
     if owner:
         meta["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
-    return {"kind": "Pod", "metadata": meta, "spec": {"hostNetwork": host, "containers": []},
+    spec: dict = {"hostNetwork": host, "containers": []}
+    if node:
+        spec["nodeName"] = node
+    return {"kind": "Pod", "metadata": meta, "spec": spec,
             "status": {"podIPs": [{"ip": ip} for ip in ips]}}
 
 
@@ -137,4 +140,31 @@ def test_enrichment_follows_the_rules(tmp_path: Path, claims: list[tuple[str, bo
         return kind, None                       # ambiguous: left alone
 
     got = con.execute("SELECT src_ip, src_kind, src_pod FROM stage").fetchall()
-    assert sorted(got) == sorted((ip, *expected(ip, kind)) for ip, kind in endpoints)
+    want = [(ip, *expected(ip, kind)) for ip, kind in endpoints]
+
+    def order(row: tuple) -> tuple:          # an untouched 'pod' endpoint has no pod name: sort None first
+        return tuple("" if v is None else v for v in row)
+
+    assert sorted(got, key=order) == sorted(want, key=order)
+
+
+def test_host_named_by_node_gets_the_node_ip(tmp_path: Path) -> None:
+    """Calico aggregates host endpoints to the node name with no IP; the inventory knows the node's address."""
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps({"kind": "List", "items": [
+        pod("kube-system", "kube-proxy-a", ["192.168.0.5", "fd00::5"], host=True, node="node-a"),
+        pod("kube-system", "exporter-a", ["192.168.0.5"], host=True, node="node-a"),
+        pod("kube-system", "proxy-b", ["192.168.0.7"], host=True, node="node-b"),
+        pod("kube-system", "proxy-b2", ["192.168.0.8"], host=True, node="node-b"),   # two addresses: ambiguous
+        pod("shop", "web", ["10.0.0.1"], node="node-c"),                               # not hostNetwork: no node IP
+    ]}))
+    con = duckdb.connect()
+    inventory.load_inventory(con, [path])
+    con.execute(schema.connections_ddl("stage"))
+    for node in ("node-a", "node-b", "node-c"):
+        con.execute("INSERT INTO stage (src_kind, src_workload, dst_kind, dst_workload, protocol, action)"
+                    " VALUES ('pod', 'prometheus', 'host', ?, 'TCP', 'allow')", [node])
+    stats = enrich.enrich(con, "stage")
+    rows = con.execute("SELECT dst_workload, dst_ip FROM stage ORDER BY dst_workload").fetchall()
+    assert rows == [("node-a", "192.168.0.5"), ("node-b", None), ("node-c", None)]
+    assert stats.node_ips == 1

@@ -14,7 +14,14 @@ be selected by a NetworkPolicy. Rules, all set-based SQL:
 * an IP held by more than one pod in the inventory (pod churn, IP reuse after
   a restart, a pod IP equal to a node IP) is ambiguous: the endpoint is left
   as it was and the IP is listed in the ``ip_conflicts`` table (ip, pods)
-  and counted in ``EnrichStats.conflicts``.
+  and counted in ``EnrichStats.conflicts``;
+* a ``host`` endpoint that the exporter named by its node but without an
+  address (Calico ``hep`` rows aggregated to ``ip-10-0-1-10.ec2.internal``)
+  gets the node's IP when the inventory knows it from that node's
+  ``hostNetwork`` pods (IPv4 preferred; a node with several candidate
+  addresses of that family is left alone). Without this, such a peer could only
+  be matched by no ipBlock at all, and ``generate`` and ``verify`` would see
+  different flows.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class EnrichStats:
 
     pods: int = 0              # endpoints that became kind=pod
     hosts: int = 0             # endpoints that became kind=host (hostNetwork pod / node IP)
+    node_ips: int = 0          # host endpoints named by node that got the node's IP
     conflicted: int = 0        # endpoints left unresolved because their IP is ambiguous
     conflicts: int = 0         # distinct ambiguous IPs in the inventory (rows of ip_conflicts)
     inventory_ips: int = 0     # distinct IPs known from the inventory
@@ -84,6 +92,32 @@ def _update(con: duckdb.DuckDBPyConnection, table: str, side: str, resolved: str
     return int(row[0]) if row else 0
 
 
+# A node's address: the IPs of its hostNetwork pods, IPv4 first; unique per family or nothing.
+_NODE_IPS = """
+CREATE OR REPLACE TEMP TABLE _enrich_node_ips AS
+WITH claims AS (
+  SELECT DISTINCT node, unnest(ips) AS ip FROM pods WHERE coalesce(host_network, FALSE) AND node IS NOT NULL
+), per_family AS (
+  SELECT node, contains(ip, ':') AS v6, min(ip) AS ip, count(*) AS n FROM claims GROUP BY node, v6
+)
+SELECT node, arg_min(ip, v6) AS ip FROM per_family WHERE n = 1 GROUP BY node
+"""
+
+
+def _fill_node_ips(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    con.execute(_NODE_IPS)
+    try:
+        filled = 0
+        for side in ("src", "dst"):
+            row = con.execute(
+                f"UPDATE {table} AS t SET {side}_ip = o.ip FROM _enrich_node_ips o "
+                f"WHERE t.{side}_kind = 'host' AND t.{side}_ip IS NULL AND t.{side}_workload = o.node").fetchone()
+            filled += int(row[0]) if row else 0
+        return filled
+    finally:
+        con.execute("DROP TABLE IF EXISTS _enrich_node_ips")
+
+
 def enrich(con: duckdb.DuckDBPyConnection, table: str) -> EnrichStats:
     """Resolve IP-only endpoints of ``table`` (a table with the connections schema) against ``pods``."""
     stats = EnrichStats()
@@ -101,6 +135,7 @@ def enrich(con: duckdb.DuckDBPyConnection, table: str) -> EnrichStats:
             stats.conflicted += _update(con, table, side, "conflict")
             stats.pods += _update(con, table, side, "pod")
             stats.hosts += _update(con, table, side, "host")
+        stats.node_ips = _fill_node_ips(con, table)
     finally:
         con.execute("DROP TABLE IF EXISTS _enrich_ip_owners")
     return stats
