@@ -138,8 +138,8 @@ class _Plan:
                  nonneg: frozenset[str] = frozenset()) -> None:
         self.path, self.types, self.parquet, self.header, self.nonneg = path, types, parquet, header, nonneg
         self.keys = [c for c in KEY_COLUMNS if types.get(c) is not None]
-        self.nested = [c for c in self.keys if parquet and (c.endswith("_labels") or c == "policies")
-                       and not _is_text(types[c])]
+        self.valued = [c for c in self.keys if c.endswith("_labels") or c == "policies"]   # canonicalized per value
+        self.nested = [c for c in self.valued if parquet and not _is_text(types[c])]
 
     def source(self, data: str) -> str:
         if self.parquet:
@@ -180,24 +180,28 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
                            "WHERE e IS NOT NULL ORDER BY 1").fetchall()
 
     def _nested_values(self, con: duckdb.DuckDBPyConnection, conv: dict[str, str]) -> tuple[str, str]:
-        """Canonical value per distinct raw hash of each nested column.
+        """Canonical labels and policies, computed once per distinct raw value.
 
-        The records to read back are one per distinct hash (the first of its group),
-        so the Parquet reader skips every row group that holds none of them. Returns
-        the JOINs that give each group the hash of its canonical value (what the final
-        GROUP BY uses: grouping or copying nested values costs far more), and the JOINs
-        that give each final row the canonical value itself."""
-        if not self.nested:
-            return "", ""
-        firsts = " UNION ".join(f"SELECT min(first) - 1 FROM {_T}_l1 WHERE err IS NULL GROUP BY {c}__h" for c in self.nested)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_rows AS SELECT {', '.join(self.nested)}
-            FROM read_parquet({sql_str(self.path)}, file_row_number = true) WHERE file_row_number IN ({firsts})""")
+        Native MAP/LIST values are grouped by hash: the records to read back are one
+        per distinct hash (the first of its group), so the Parquet reader skips every
+        row group that holds none of them. Text values (CSV, text Parquet) are parsed
+        once per distinct text. Returns the JOINs that give each group the hash of its
+        canonical value (what the final GROUP BY uses: grouping or copying nested
+        values costs far more), and the JOINs that give each final row the value."""
+        texts = [c for c in self.valued if c not in self.nested]
+        if self.nested:
+            firsts = " UNION ".join(f"SELECT min(first) - 1 FROM {_T}_l1 WHERE err IS NULL GROUP BY {c}__h"
+                                    for c in self.nested)
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_rows AS SELECT {', '.join(self.nested)}
+                FROM read_parquet({sql_str(self.path)}, file_row_number = true) WHERE file_row_number IN ({firsts})""")
         joins, values = [], []
-        for c in self.nested:
+        for c in (*self.nested, *texts):
             canon = _conv(c, self.types[c], "m")
+            raw = (f"SELECT hash({c}) AS k, any_value({c}) AS m FROM {_T}_rows GROUP BY 1" if c in self.nested
+                   else f"SELECT DISTINCT {c} AS k, {c} AS m FROM {_T}_l1 WHERE err IS NULL")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_{c} AS SELECT {c}__k, {c}__v, hash({c}__v) AS {c}__c
-                FROM (SELECT h AS {c}__k, {canon} AS {c}__v FROM (SELECT hash({c}) AS h, any_value({c}) AS m FROM {_T}_rows GROUP BY 1))""")
-            joins.append(f"LEFT JOIN {_T}_{c} ON {c}__k = {c}__h")
+                FROM (SELECT k AS {c}__k, {canon} AS {c}__v FROM ({raw}))""")
+            joins.append(f"LEFT JOIN {_T}_{c} ON {c}__k IS NOT DISTINCT FROM {c + '__h' if c in self.nested else _T + '_l1.' + c}")
             values.append(f"LEFT JOIN (SELECT {c}__c AS {c}__cc, any_value({c}__v) AS {c}__val FROM {_T}_{c} GROUP BY 1) "
                           f"ON {c}__cc = g.{c}")
             conv[c] = f"{c}__c"
@@ -216,13 +220,13 @@ SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
                "format": "min(prov).format", "file": "min(prov).file", "line": "min(prov).line::BIGINT",
                "records": "sum(records)::BIGINT"}
         cols = ", ".join(c if c in KEY_COLUMNS else f"{agg[c]} AS {c}" for c in COLUMN_NAMES)
-        final = ", ".join(f"{c}__val AS {c}" if c in self.nested else f"g.{c}" for c in COLUMN_NAMES)
+        final = ", ".join(f"{c}__val AS {c}" if c in self.valued else f"g.{c}" for c in COLUMN_NAMES)
         conns = con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)}) SELECT {final} FROM (
   SELECT {cols} FROM (
     SELECT {normalized}, window_start, window_end, first_seen, last_seen, flows, packets, bytes, prov, records
     FROM {_T}_l1 {joins} WHERE err IS NULL) GROUP BY {', '.join(KEY_COLUMNS)}) g {values}""").fetchone()[0]
         acc = con.execute(f"SELECT coalesce(sum(n), 0) FROM {_T}_l1 WHERE err IS NULL").fetchone()[0]
-        con.execute(f"DROP TABLE IF EXISTS {_T}_rows; " + " ".join(f"DROP TABLE IF EXISTS {_T}_{c};" for c in self.nested))
+        con.execute(f"DROP TABLE IF EXISTS {_T}_rows; " + " ".join(f"DROP TABLE IF EXISTS {_T}_{c};" for c in self.valued))
         return int(acc), {}, int(conns)
 
 
