@@ -244,3 +244,14 @@ def test_enrichment_that_makes_rows_equal_still_merges(tmp_path: Path) -> None:
                  header="src_kind,src_ip,dst_kind,protocol,dst_port,action")
     [row] = load_flows(p, inventory=inv).df().to_dict("records")
     assert (row["src_kind"], row["records"], row["line"]) == ("host", 2, 2)
+
+
+def test_csv_label_texts_that_mean_the_same_set_merge(tmp_path: Path) -> None:
+    """Text labels are parsed once per distinct text; different spellings of one set (and of no labels) merge."""
+    p = csv_file(tmp_path, 'pod,shop,b=2;a=1,pod,10.0.0.2,tcp,80,allow,', 'pod,shop,"{""a"":""1"",""b"":""2""}",pod,10.0.0.2,tcp,80,allow,',
+                 "pod,shop,,pod,10.0.0.2,tcp,80,allow,", "pod,shop,{},pod,10.0.0.2,tcp,80,allow,ns/p;ns/p",
+                 "pod,shop, ,pod,10.0.0.2,tcp,80,allow,ns/p")
+    rows = sorted(load_flows(p).df().to_dict("records"), key=lambda r: r["line"])
+    assert [(r["line"], r["records"]) for r in rows] == [(2, 2), (4, 1), (5, 2)]
+    assert list(rows[0]["src_labels"].items()) == [("a", "1"), ("b", "2")]
+    assert rows[1]["src_labels"] is None and rows[2]["src_labels"] is None and list(rows[2]["policies"]) == ["ns/p"]
