@@ -190,7 +190,7 @@ def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> t
     Returns (accepted records, {skip reason: records}, connections)."""
     src = "reporter IS DISTINCT FROM 'dst'"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
-WITH ends AS (   -- code: 1 = reported by dst, + 1 when denied; only connections both ends reported matter
+WITH ends AS (   -- code = 2 * (reported by dst) + (denied); only connections both ends reported matter
   SELECT hr, h, (CASE WHEN reporter = 'dst' THEN 2 ELSE 0 END + CASE WHEN act = 'deny' THEN 1 ELSE 0 END)::UTINYINT AS code
   FROM {t}_l1 WHERE err IS NULL AND h IN (SELECT h FROM {t}_l1 WHERE err IS NULL GROUP BY h
                                           HAVING bool_or({src}) AND bool_or(reporter = 'dst'))),
