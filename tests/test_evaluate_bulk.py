@@ -148,8 +148,8 @@ def test_empty_inputs() -> None:
 
 
 def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(files: tuple[Path, Path]) -> None:
-    """Rows pair with their own verdicts whatever the order of the cids: positionally when the verdicts
-    come out in scan order, through the fallback join (ordered by cid) when they do not line up."""
+    """Rows pair with their own verdicts, in the input's row order, whatever the order of the cids
+    and of the verdicts."""
     from recommender.engine.bulk import drop_temp, evaluate_table
     from recommender.engine.compile import compile_policies, namespace_labels
     from recommender.engine.evaluate import _flow_frames, _prepare, _verdict_frame
@@ -160,14 +160,15 @@ def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(f
     con.register("_rev", src.assign(cid=list(range(len(src) - 1, -1, -1))))  # scanned in descending cid order
     table = _prepare(con, "_rev", map_labels=False)
     verdicts = evaluate_table(con, table, compile_policies(load_policies(pol).policies), PODS, namespace_labels(NAMESPACES))
-    out = _verdict_frame(con, table, verdicts, ["dst_port"])           # scan order: positional
-    assert list(out["allowed"]) == EXPECTED_ALLOWED
-    assert list(out["dst_port"]) == list(frame(flows)["dst_port"])
     con.execute(f"CREATE TEMP VIEW _shuffled AS SELECT * FROM {verdicts} ORDER BY cid % 3, cid")
-    out = _verdict_frame(con, table, "_shuffled", ["dst_port"])          # misaligned: joined, by cid
+    con.execute(f"CREATE TEMP VIEW _missing AS SELECT * FROM {verdicts} WHERE cid > 0")
+    for name in (verdicts, "_shuffled"):
+        out = _verdict_frame(con, table, name, ["dst_port"])
+        assert list(out["allowed"]) == EXPECTED_ALLOWED, name
+        assert list(out["dst_port"]) == list(frame(flows)["dst_port"]), name
+    out = _verdict_frame(con, table, "_missing", ["dst_port"])  # not one verdict per row: joined by cid
     drop_temp(con, verdicts)
-    assert list(out["allowed"]) == EXPECTED_ALLOWED[::-1]
-    assert list(out["dst_port"]) == list(frame(flows)["dst_port"])[::-1]
+    assert list(out["allowed"]) == EXPECTED_ALLOWED[::-1][1:]
 
 
 def test_admitted_pairs_is_evaluate_of_the_cross_product(files: tuple[Path, Path]) -> None:

@@ -104,19 +104,26 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid:
 
 
 def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str]) -> pd.DataFrame:
-    # The source is scanned in row order (cid = position or rowid, ascending) and the verdicts come
-    # out in the order of the endpoint table, which is built in scan order (DuckDB preserves
-    # insertion order through scans, filters and LEFT join probes): a positional join pairs them
-    # without hashing the key columns or sorting the wide verdict rows. The cids of both sides
-    # come along and are compared; any mismatch falls back to a hash join.
-    cols = [f"t.{k}" for k in keys] + [f"v.{c}" for c in VERDICT_COLUMNS]
-    out = con.sql(f"""SELECT t.cid AS _tcid, v.cid AS _vcid, {', '.join(cols)}
-        FROM (SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}) t
-        POSITIONAL JOIN {verdicts} v""").to_arrow_table()
-    if not pc.all(pc.equal(out.column("_tcid"), out.column("_vcid"))).as_py() in (True, None):
+    # The key columns are read in scan order (the input's row order) and the verdicts in whatever
+    # order DuckDB produces them (parallel joins do not keep the endpoint table in cid order at
+    # scale). Each row is paired with its verdict by cid with an integer argsort/search in NumPy:
+    # no hash join on the key columns, no sort of the wide verdict rows in DuckDB.
+    rows = con.sql(f"SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}").to_arrow_table()
+    verdict = con.sql(f"SELECT cid, {', '.join(VERDICT_COLUMNS)} FROM {verdicts}").to_arrow_table()
+    tcid = rows.column("cid").to_numpy()
+    vcid = verdict.column("cid").to_numpy()
+    if len(tcid) == len(vcid) and not np.array_equal(tcid, vcid):
+        order = np.argsort(vcid, kind="stable")
+        pos = np.searchsorted(vcid[order], tcid).clip(0, max(len(vcid) - 1, 0))
+        if len(vcid) and np.array_equal(vcid[order][pos], tcid) and len(np.unique(vcid)) == len(vcid):
+            verdict = verdict.take(pa.array(order[pos]))
+            vcid = tcid
+    if len(tcid) != len(vcid) or not np.array_equal(tcid, vcid):  # not one verdict per row: join by cid
+        cols = [f"t.{k}" for k in keys] + [f"v.{c}" for c in VERDICT_COLUMNS]
         out = con.sql(f"SELECT {', '.join(cols)} FROM {table} t JOIN {verdicts} v USING (cid) ORDER BY cid").to_arrow_table()
     else:
-        out = out.drop_columns(["_tcid", "_vcid"])
+        out = pa.Table.from_arrays([*rows.drop_columns(["cid"]).columns, *verdict.drop_columns(["cid"]).columns],
+                                   names=[*keys, *VERDICT_COLUMNS])
     # List and MAP columns stay Arrow-backed (pd.ArrowDtype): no Python object per cell, and a
     # cell still reads back as a Python list (labels: a list of (key, value) pairs).
     return out.to_pandas(types_mapper=_arrow_nested)
