@@ -20,9 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sklearn.cluster import DBSCAN
-from sklearn.preprocessing import MultiLabelBinarizer
-
 from recommender.model import LabelSelector, Labels, Requirement
 from recommender.recommend.identity import IdentityMap, Workload, choose_selector
 from recommender.recommend.synthesis import TargetItems
@@ -66,6 +63,10 @@ def identical_profiles(profiles: list[frozenset]) -> list[list[int]]:
     """Indices of identical profiles, clustered (each list sorted; lists in first-index order)."""
     if len(profiles) < 2:
         return [[i] for i in range(len(profiles))]
+    # Imported here: scikit-learn costs about a second to import, and only generate needs it.
+    from sklearn.cluster import DBSCAN
+    from sklearn.preprocessing import MultiLabelBinarizer
+
     vectors = MultiLabelBinarizer(sparse_output=True).fit_transform([sorted(map(repr, p)) for p in profiles])
     labels = DBSCAN(eps=0.5, min_samples=1, metric="euclidean", algorithm="brute").fit_predict(vectors)
     clusters: dict[int, list[int]] = {}
