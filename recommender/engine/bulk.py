@@ -277,6 +277,7 @@ def evaluate_table(con: duckdb.DuckDBPyConnection, source: str, compiled: Compil
 
 def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: CompiledPolicies, pods: Iterable[Pod],
               ns_labels: Mapping[str, Labels]) -> str:
+    pods = list(pods)
     inv, podports = _inventory_tables(pods)
     con.register(f"{p}inv", inv)
     con.register(f"{p}podports", podports)
@@ -307,16 +308,18 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
         sn.fam AS s_fam, sn.num AS s_num, dn.fam AS d_fam, dn.num AS d_num,
         (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
       FROM {p}ep0 e LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
-    # Distinct label sets: one representative row (and side) each, whose labels are read back
-    # (only those rows); selectors are then matched once per distinct set, in Python.
+    # Distinct label sets: one representative row (and side) each, whose labels are read back from
+    # the source (only those rows; the inventory pod's labels when the row has none); selectors are
+    # then matched once per distinct set, in Python.
     distinct = con.execute(f"""WITH reps AS (SELECT lsid, min(k) AS k FROM (
           SELECT s_lsid AS lsid, cid * 2 AS k FROM {p}ep WHERE s_lsid IS NOT NULL
           UNION ALL SELECT d_lsid, cid * 2 + 1 FROM {p}ep WHERE d_lsid IS NOT NULL) GROUP BY lsid)
-        SELECT r.lsid, CASE WHEN r.k % 2 = 0 THEN e.s_ns ELSE e.d_ns END,
-          CASE WHEN r.k % 2 = 0 THEN e.s_lraw ELSE e.d_lraw END, CASE WHEN r.k % 2 = 0 THEN e.s_linv ELSE e.d_linv END
-        FROM reps r JOIN (SELECT cid, s_ns, d_ns, s_lraw, s_linv, d_lraw, d_linv FROM {p}ep0
-          WHERE cid IN (SELECT k // 2 FROM reps)) e ON e.cid = r.k // 2 ORDER BY 2, 1""").fetchall()
-    sets = [(ns, _labels_of(raw if raw is not None else inv)) for _, ns, raw, inv in distinct]
+        SELECT r.lsid, CASE WHEN r.k % 2 = 0 THEN c.src_namespace ELSE c.dst_namespace END,
+          CASE WHEN r.k % 2 = 0 THEN c.src_pod ELSE c.dst_pod END, CASE WHEN r.k % 2 = 0 THEN c.src_lkey ELSE c.dst_lkey END
+        FROM reps r JOIN (SELECT cid, src_namespace, dst_namespace, src_pod, dst_pod, src_lkey, dst_lkey FROM {source}
+          WHERE cid IN (SELECT k // 2 FROM reps)) c ON c.cid = r.k // 2 ORDER BY 2, 1""").fetchall()
+    by_pod = {(pod.namespace, pod.name): pod.labels for pod in pods}
+    sets = [(ns, _labels_of(raw) if raw is not None else by_pod.get((ns, name), Labels())) for _, ns, name, raw in distinct]
     index = LabelIndex(sets, ns_labels)
     tables = _policy_tables(compiled, index, np.array([r[0] for r in distinct], dtype=np.uint64))
     for name, tbl in tables.items():

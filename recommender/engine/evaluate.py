@@ -183,8 +183,10 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     frame = None if isinstance(flows, pa.Table) else _flow_frames(flows)
     con = duckdb.connect()
     try:
-        if frame is None:
-            con.register("_evsrc", flows.append_column("cid", pa.array(np.arange(flows.num_rows))))
+        if frame is None:  # read into DuckDB once: it is scanned three times, and Arrow MAPs convert per scan
+            con.register("_evarrow", flows.append_column("cid", pa.array(np.arange(flows.num_rows))))
+            con.execute("CREATE TEMP TABLE _evsrc AS SELECT * FROM _evarrow")
+            con.unregister("_evarrow")
             keys = [c for c in KEY_COLUMNS if c in flows.column_names]
         else:
             con.register("_evsrc", frame[0].assign(cid=np.arange(len(frame[0]))))
