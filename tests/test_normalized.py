@@ -72,6 +72,7 @@ def test_equal_rows_merge(tmp_path: Path) -> None:
         (",shop,,pod,10.0.0.2,tcp,80,allow,", "missing required field src_kind"),
         ("pod,shop,,pod,10.0.0.2,,80,allow,", "missing required field protocol"),
         ("pod,shop,novalue,pod,10.0.0.2,tcp,80,allow,", "invalid src_labels"),
+        ("pod,shop,,pod,10.0.0.2,tcp,80,allow,[ns/p", 'policies: invalid JSON array "[ns/p"'),
         ("pod,shop,,pod,10.0.0.2,tcp,80,allow", "expected 9 fields, got 8"),
         ('pod,shop,,pod,10.0.0.2,tcp,80,allow,"[broken', "malformed CSV"),
     ],

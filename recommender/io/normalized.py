@@ -98,7 +98,15 @@ def _row_errors(types: dict[str, str | None], nonneg: frozenset[str] = frozenset
     return f"CASE {' '.join(checks)} END" if checks else "NULL::VARCHAR"
 
 
-def _key_errors(types: dict[str, str | None]) -> str:
+def _text_bad(col: str, value: str | None = None) -> str:
+    """True when the text ``value`` (default: the column) of a labels column or ``policies`` does not parse."""
+    v = value or col
+    if col == "policies":
+        return f"starts_with(trim({v}), '[') AND TRY_CAST(TRY_CAST({v} AS JSON) AS VARCHAR[]) IS NULL"
+    return f"rec_text_labels_bad({v})"
+
+
+def _key_errors(types: dict[str, str | None], bad: dict[str, str] | None = None) -> str:
     """Validation of the key columns, evaluated on grouped raw values."""
     w = []
     for side in ("src", "dst"):
@@ -108,7 +116,7 @@ def _key_errors(types: dict[str, str | None]) -> str:
         if types.get(f"{side}_ip") is not None:
             w.append(f"WHEN NOT rec_ip_ok(NULLIF(trim({side}_ip), '')) THEN 'invalid IP address in {side}_ip: ' || to_json({side}_ip)")
         if _is_text(types.get(f"{side}_labels")):
-            w.append(f"WHEN rec_text_labels_bad({side}_labels) THEN 'invalid {side}_labels ' || to_json({side}_labels) "
+            w.append(f"WHEN {(bad or {}).get(f'{side}_labels', _text_bad(f'{side}_labels'))} THEN 'invalid {side}_labels ' || to_json({side}_labels) "
                      "|| ' (expected a JSON object or k=v;k=v)'")
     w.append("WHEN protocol IS NULL OR trim(protocol::VARCHAR) = '' THEN 'missing required field protocol'")
     w.append("WHEN rec_protocol(protocol) IS NULL THEN 'unknown protocol ' || to_json(protocol::VARCHAR)")
@@ -119,8 +127,7 @@ def _key_errors(types: dict[str, str | None]) -> str:
         w.append(f"WHEN dst_port IS NOT NULL AND {port} IS NULL THEN 'dst_port: not an integer ' || to_json(dst_port::VARCHAR)")
         w.append(f"ELSE rec_port_error(rec_protocol(protocol), {port})")
     if _is_text(types.get("policies")):
-        w.insert(0, "WHEN starts_with(trim(policies), '[') AND TRY_CAST(TRY_CAST(policies AS JSON) AS VARCHAR[]) IS NULL "
-                    "THEN 'policies: invalid JSON array ' || to_json(policies)")
+        w.insert(0, f"WHEN {(bad or {}).get('policies', _text_bad('policies'))} THEN 'policies: invalid JSON array ' || to_json(policies)")
     return f"CASE {' '.join(w)} END"
 
 
@@ -162,17 +169,23 @@ class _Plan:
                 f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), format := {fmt}))")
 
     def aggregate(self, con: duckdb.DuckDBPyConnection, data: str) -> None:
-        """One scan, grouped on the raw key values; key validation runs on the groups."""
+        """One scan, grouped on the raw key values; key validation runs on the groups (label and
+        policy texts, the costly checks, once per distinct text)."""
         t = self.types
         group = ", ".join(f"hash({c}) AS {c}__h" if c in self.nested else c for c in self.keys)
+        texts = [c for c in self.valued if c not in self.nested]
+        checked = " ".join(f"LEFT JOIN (SELECT x AS {c}__t, {_text_bad(c, 'x')} AS {c}__bad "
+                           f"FROM (SELECT DISTINCT {c} AS x FROM g)) ON {c}__t IS NOT DISTINCT FROM g.{c}" for c in texts)
+        errors = _key_errors(t, {c: f"{c}__bad" for c in texts})
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_l1 AS
-SELECT *, coalesce({_key_errors(t)}, row_err) AS err FROM (
+WITH g AS MATERIALIZED (
   SELECT {group}, {_row_errors(t, self.nonneg)} AS row_err, count(*) AS n, min(ordinality) AS first, {self._prov()} AS prov,
     min({_conv('window_start', t.get('window_start'))}) AS window_start, max({_conv('window_end', t.get('window_end'))}) AS window_end,
     min({_conv('first_seen', t.get('first_seen'))}) AS first_seen, max({_conv('last_seen', t.get('last_seen'))}) AS last_seen,
     sum({_conv('flows', t.get('flows'))}) AS flows, sum({_conv('packets', t.get('packets'))}) AS packets,
     sum({_conv('bytes', t.get('bytes'))}) AS bytes, sum({_conv('records', t.get('records'))}) AS records
-  FROM {self.source(data)} WHERE {self.where()} GROUP BY ALL)""")
+  FROM {self.source(data)} WHERE {self.where()} GROUP BY ALL)
+SELECT g.*, coalesce({errors}, row_err) AS err FROM g {checked}""")
 
     def value_errors(self, con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, str]]:
         return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, coalesce({_key_errors(self.types)}, "
