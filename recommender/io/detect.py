@@ -44,6 +44,14 @@ def reader_for(fmt: str) -> ModuleType:
     return readers[fmt]
 
 
+def _refuse_truncated_gzip(path: str | Path) -> None:
+    """Too little of a cut-short gzip may survive to recognize anything (or anything at all):
+    say that, rather than "unknown format" or "empty file"."""
+    if L.is_gzip(path) and L.gzip_truncated(path):
+        raise InputError("truncated gzip stream: the file ends before its end-of-stream marker", file=str(path),
+                         hint="re-copy the file; with --format FORMAT --skip-bad the readable part is kept")
+
+
 def detect_format(path: str | Path, fmt: str | None = None) -> str:
     """The format name for ``path`` (``fmt`` overrides sniffing), or ``EMPTY`` for an empty file.
 
@@ -59,6 +67,7 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", file=str(path)) from None
     if not head.strip():
+        _refuse_truncated_gzip(path)
         return EMPTY
     binary = L.looks_binary(head) and not head.startswith(L.PARQUET_MAGIC)
     if fmt:
@@ -73,5 +82,6 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     if binary:
         raise InputError("binary file, not a flow log (no known format recognized it)", file=str(path),
                          hint="pass Calico/Hubble JSON lines, VPC flow logs, or normalized CSV/Parquet (optionally .gz)")
+    _refuse_truncated_gzip(path)
     raise InputError(f"unrecognized flow log format (known: {', '.join(readers)})", file=str(path),
                      hint="use --format to name the format, or see the README for the normalized CSV schema")

@@ -46,6 +46,24 @@ def is_gzip(path: str | Path) -> bool:
         return f.read(2) == GZIP_MAGIC
 
 
+def gzip_truncated(path: str | Path, chunk: int = 1 << 20) -> bool:
+    """True when a gzip file ends before its end-of-stream marker (a partial copy or download).
+
+    Reads the whole file, so it is only called on the error path."""
+    d = zlib.decompressobj(wbits=31)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            try:
+                d.decompress(block, 1)      # output is discarded; keep the buffer small
+                while d.unconsumed_tail:
+                    d.decompress(d.unconsumed_tail, chunk)
+            except zlib.error:
+                return True
+            if d.eof:
+                return False
+    return not d.eof
+
+
 def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes:
     """First ``size`` bytes of the (decompressed) content; a truncated gzip yields what it has."""
     with open(path, "rb") as f:
