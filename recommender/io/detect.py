@@ -18,7 +18,7 @@ from recommender.errors import InputError, UsageError
 from recommender.io import lines as L
 
 # Most specific first: the normalized reader accepts any CSV/Parquet with the right header.
-READER_MODULES: tuple[str, ...] = ("calico", "hubble", "vpc", "normalized")
+READER_MODULES: tuple[str, ...] = ("calico", "hubble", "vpc", "gcp", "normalized")
 EMPTY = "empty"
 
 
