@@ -226,14 +226,14 @@ def _direction_sql(p: str, direction: str) -> list[str]:
               WHERE q.lo IS NULL OR x.port BETWEEN q.lo AND q.hi
             UNION SELECT x.rowid FROM {b} x JOIN {p}cnp n ON n.cid = x.cid JOIN {p}portname q
               ON q.pid = x.pid AND q.dir = '{direction}' AND q.ridx = x.ridx AND q.proto = n.proto AND q.name = n.pname""",
-        # Counts per connection (for the reason text); the admitting rules' labels are gathered only
-        # from the (few) candidates matching both peer and port.
-        f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT c.*, a.admitted FROM (
-              SELECT x.cid, count(*) AS n_rules, count(po.bid) AS n_peer, count(qo.bid) AS n_port FROM {b} x
-              LEFT JOIN {p}peer_{d} po ON po.bid = x.rowid LEFT JOIN {p}port_{d} qo ON qo.bid = x.rowid GROUP BY x.cid) c
-            LEFT JOIN (SELECT x.cid, list_transform(list_sort(list({{'o': x.ord, 'l': x.label}})), lambda r: r.l) AS admitted
-              FROM {p}peer_{d} po JOIN {p}port_{d} qo ON qo.bid = po.bid JOIN {b} x ON x.rowid = po.bid GROUP BY x.cid) a
-            ON a.cid = c.cid""",
+        # Counts per connection (for the reason text) and the admitting rules' labels (candidates
+        # matching both peer and port), in one aggregation over the candidates.
+        f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT cid, n_rules, n_peer, n_port,
+              list_transform(list_sort(adm), lambda r: r.l) AS admitted FROM (
+              SELECT x.cid, count(*) AS n_rules, count(po.bid) AS n_peer, count(qo.bid) AS n_port,
+                list({{'o': x.ord, 'l': x.label}}) FILTER (WHERE po.bid IS NOT NULL AND qo.bid IS NOT NULL) AS adm
+              FROM {b} x LEFT JOIN {p}peer_{d} po ON po.bid = x.rowid LEFT JOIN {p}port_{d} qo ON qo.bid = x.rowid
+              GROUP BY x.cid)""",
     ]
 
 
