@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:                      # runnable from a plain check
 from recommender import generate, load_flows  # noqa: E402
 from recommender.report import render_report  # noqa: E402
 from recommender.synth import SIZES, Traffic, build_cluster, write_format  # noqa: E402
+from recommender.synth.topology import ClusterSize  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,17 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", choices=list(SIZES), default="large")
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tenants", type=int, help="custom cluster: N tenants × 14 workloads (140 ≈ 2,000 workloads)")
     ap.add_argument("--out", type=Path, help="also write the reports here")
     ap.add_argument("--skip-generate", action="store_true", help="only the observed-traffic report")
     args = ap.parse_args(argv)
 
-    cluster = build_cluster(args.seed, args.size)
+    size = ClusterSize(tenants=args.tenants, workloads_per_tenant=14, nodes=max(8, args.tenants // 2)) \
+        if args.tenants else args.size
+    cluster = build_cluster(args.seed, size)
     s = cluster.summary()
     with tempfile.TemporaryDirectory() as tmp:
         path, n = write_format("parquet", Path(tmp), records=args.records, cluster=cluster, traffic=Traffic(cluster))
         store = load_flows([path])
         rows = store.con.execute("SELECT count(*) FROM connections").fetchall()[0][0]
-        print(f"cluster {args.size}: {s['namespaces']} namespaces, {s['workloads']} workloads; "
+        print(f"cluster {args.tenants and f'{args.tenants} tenants' or args.size}: {s['namespaces']} namespaces, {s['workloads']} workloads; "
               f"{n:,} records → {rows:,} connections\n")
         print("| report | seconds | MB | KB per workload |")
         print("|---|---:|---:|---:|")

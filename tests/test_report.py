@@ -295,3 +295,23 @@ def test_any_name_round_trips_through_the_svg(ns, name):
     assert ids == {clean, "ns-00/app"}
     titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
     assert any(t.startswith(clean + " → ") for t in titles)
+
+
+def test_long_rule_tables_show_whole_policies_and_say_how_many_more():
+    """Beyond MAX_RULE_ROWS rules a namespace shows its first policies whole, then one line with what is left."""
+    from recommender.report import html
+
+    rules = pd.DataFrame({"policy": [f"p{i:02d}" for i in range(10) for _ in range(4)], "rule": list(range(40))})
+    assert len(html.capped_rules(rules.head(8), limit=8)) == 8                 # at the limit: nothing cut
+    shown = html.capped_rules(rules, limit=10)
+    assert list(shown["policy"].unique()) == ["p00", "p01"]                  # 8 rows: p02 would cut in half
+    assert len(html.capped_rules(pd.DataFrame({"policy": ["big"] * 30}), limit=10)) == 30   # first one whole
+    page = recommender.report.tables.table(shown, total=len(rules), more="rules in 8 more policies")
+    assert "… and 32 more rules in 8 more policies" in page
+    assert "more" not in recommender.report.tables.table(rules)
+
+
+def test_tooltips_give_bytes_in_three_figures():
+    from recommender.report.svg import size
+
+    assert [size(n) for n in (0, 999, 1000, 489289, 1094931)] == ["0 B", "999 B", "1 kB", "489 kB", "1.09 MB"]

@@ -21,8 +21,11 @@ from recommender.report import layout, svg, tables
 from recommender.report.data import ReportData
 from recommender.report.tables import escape
 
-MAX_EDGE_ROWS = 200
+MAX_EDGE_ROWS = 60
 """Rows of a namespace's edge table (denied first, then the busiest); the page says how many more exist."""
+MAX_RULE_ROWS = 25
+"""Rules shown per namespace, whole policies only (at least the first); the page says how many more exist."""
+FULL_DATA = "all of them: recommend generate --report, or the DataFrame views"
 FULL_GRAPH_MAX_NODES = 60
 """Above this many workloads the all-workloads graph is left out (the per-namespace graphs remain)."""
 FULL_GRAPH_OPEN_EDGES = 40
@@ -91,7 +94,7 @@ def namespace_svg(edges: pd.DataFrame | g.Graph, namespace: str, standalone: boo
     whole = edges if isinstance(edges, g.Graph) else g.workload_graph(g.touching(edges, namespace))
     graph = g.subgraph(whole, namespace)
     return svg.render(graph, layout.columns(graph, namespace),
-                      title=f"workloads of {namespace} and their peers", standalone=standalone, max_labels=120)
+                      title=f"workloads of {namespace} and their peers", standalone=standalone, max_labels=40)
 
 
 def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
@@ -116,8 +119,22 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
         f"<details><summary>{escape(namespace)} <span class=\"muted\">{escape(' · '.join(facts))}</span></summary>"
         f"{_graph_block(namespace_svg(whole, namespace))}{side}"
         f"<h3>Edges from {escape(namespace)} and from outside the cluster</h3>"
-        f"{tables.table(rows, cols, row_class='verdict', limit=MAX_EDGE_ROWS)}</details>"
+        f"{tables.table(rows, cols, row_class='verdict', limit=MAX_EDGE_ROWS, more=f'edges ({FULL_DATA})')}</details>"
     )
+
+
+ONE_NAMESPACE = r"in namespaces kubernetes\.io/metadata\.name=([^\s;,]+)(?=; |$)"
+"""A namespace selector naming one namespace by its automatic name label reads as that namespace."""
+
+
+def capped_rules(rules: pd.DataFrame, limit: int = MAX_RULE_ROWS) -> pd.DataFrame:
+    """The rules of the first policies that fit in ``limit`` rows (always the first policy whole),
+    so a namespace with hundreds of rules stays a screenful and a policy is never cut in half."""
+    if len(rules) <= limit:
+        return rules.copy()
+    ends = rules.groupby("policy", sort=False).size().cumsum()
+    keep = set(ends.index[ends <= limit]) or {ends.index[0]}
+    return rules[rules["policy"].isin(keep)].copy()
 
 
 def _side_panel(data: ReportData, namespace: str) -> str:
@@ -128,9 +145,13 @@ def _side_panel(data: ReportData, namespace: str) -> str:
         cols = ["policy", "selects", "direction", "rule", "peers", "ports", "admits"]
         if (rules["provenance"] != "").any():   # generated rules say which observations they came from
             cols.append("provenance")
-        rules.loc[rules["policy"].duplicated(), ["policy", "selects"]] = ""   # name each policy once
+        shown = capped_rules(rules)
+        shown["peers"] = shown["peers"].astype(str).str.replace(ONE_NAMESPACE, r"in namespace \1", regex=True)
+        shown.loc[shown["policy"].duplicated(), ["policy", "selects"]] = ""   # name each policy once
+        left = rules["policy"].nunique() - shown["policy"].replace("", pd.NA).nunique()
         side += "<h3>Policies and rule provenance</h3>" + tables.table(
-            rules, cols, empty="no policy in this namespace: nothing is isolated")
+            shown, cols, empty="no policy in this namespace: nothing is isolated", total=len(rules),
+            more=f"rules in {left} more policies ({FULL_DATA})")
     if data.isolated is not None:
         isolated = data.isolated[data.isolated["namespace"] == namespace]
         by_policies = isolated.groupby(["ingress", "egress"], sort=True)["pod"].agg(", ".join).reset_index()

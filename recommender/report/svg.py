@@ -43,6 +43,8 @@ MAX_LABEL = 26
 LABEL_AT = 0.7
 ARROW = "arrow"
 ROOT_CLASS = "rgraph"
+WIDTHS = (1, 2, 3, 4)
+"""Edge line widths (a class each, not an attribute per edge): busier node pairs draw thicker."""
 
 
 def _css() -> str:
@@ -53,11 +55,12 @@ def _css() -> str:
         f"{g} text.port{{font-size:10px;fill:#37474f;paint-order:stroke;stroke:#fff;stroke-width:3px}}",
         f"{g} .edge path{{fill:none}}",
         f"{g} .edge.dns path{{stroke-dasharray:6 4}}",
-        f"{g} .edge:hover path{{stroke-width:4}}",
+        f"{g} .edge:hover path{{stroke-width:5}}",
         f"{g} .group rect{{fill:#fafafa;stroke:#9e9e9e}}",
         f"{g} .group text{{text-anchor:start;font-weight:bold}}",
         "{0} .node rect,{0} .node circle{{fill:{1};stroke:{2};stroke-dasharray:{3}}}".format(g, *CLUSTER_STYLE),
     ]
+    rules += [f"{g} path.w{w}{{stroke-width:{w}}}" for w in WIDTHS]
     rules += [f"{g} .edge.{v} path{{stroke:{c};marker-end:url(#{ARROW}-{v})}}" for v, c in EDGE_COLOURS.items()]
     rules += ["{0} .node.{1} rect,{0} .node.{1} circle{{fill:{2};stroke:{3};stroke-dasharray:{4}}}".format(g, k, *st)
               for k, st in NODE_STYLE.items()]
@@ -77,9 +80,18 @@ def ports_label(ports: tuple[str, ...], limit: int = 3) -> str:
     return shown + (f" +{len(ports) - limit}" if len(ports) > limit else "")
 
 
+def size(count: int) -> str:
+    """Bytes for a tooltip, three significant figures (``489289`` → ``489 kB``)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 999.5 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.3g} {unit}"
+        count /= 1000
+    return ""
+
+
 def edge_title(graph: Graph, edge: Edge) -> str:
     lines = [f"{graph.node(edge.src).label} → {graph.node(edge.dst).label}",
-             f"{', '.join(edge.ports)}: {VERDICT_TEXT[edge.verdict]}; {edge.connections} connections, {edge.bytes} B"]
+             f"{', '.join(edge.ports)}: {VERDICT_TEXT[edge.verdict]}; {edge.connections} connections, {size(edge.bytes)}"]
     lines += [f"denied: {r}" for r in edge.reasons]
     return "\n".join(lines)
 
@@ -139,14 +151,14 @@ def _curve(lay: Layout, p: tuple[float, float], q: tuple[float, float]) -> tuple
 
 def _edge_svg(graph: Graph, edge: Edge, lay: Layout, labels: bool) -> str:
     path, mx, my = _curve(lay, lay.pos[edge.src], lay.pos[edge.dst])
-    width = 1.2 + min(3.0, math.log10(max(edge.connections, 1)) * 0.8)
+    width = WIDTHS[min(len(WIDTHS) - 1, int(math.log10(max(edge.connections, 1)) * 0.8 + 0.5))]
     classes = f"edge {edge.verdict}" + (" dns" if edge.dns else "")
     label = ""
     if labels and not edge.dns:
         label = f'<text x="{mx:.0f}" y="{my - 3:.0f}" class="port">{escape(ports_label(edge.ports, 2))}</text>'
     return (f'<g class="{classes}" data-src="{escape(edge.src)}" data-dst="{escape(edge.dst)}">'
             f'<title>{escape(edge_title(graph, edge))}</title>'
-            f'<path d="{path}" stroke-width="{width:.1f}"/>{label}</g>')
+            f'<path class="w{width}" d="{path}"/>{label}</g>')
 
 
 def markers() -> str:

@@ -54,11 +54,16 @@ def table(
     limit: int | None = None,
     row_class: str | None = None,
     empty: str = "none",
+    more: str = "rows",
+    total: int | None = None,
 ) -> str:
     """An escaped ``<table>`` of ``df`` (optionally a column subset, the first ``limit`` rows).
 
     ``row_class`` names a column whose value becomes the row's CSS class when
     it is one the stylesheet highlights (``denied``, ``partial``).
+    When rows are left out, a line says how many ``more`` (the word after the
+    count, e.g. ``"rows"`` or ``"rules (…)"``); ``total`` is the full count when
+    ``df`` was already cut by the caller.
     """
     if df is None or df.empty:
         return f'<p class="muted">{escape(empty)}</p>'
@@ -73,10 +78,9 @@ def table(
             for v in values
         )
         body.append(f'<tr class="{cls}">{tds}</tr>' if cls in HIGHLIGHT else f"<tr>{tds}</tr>")
-    more = ""
-    if limit is not None and len(df) > limit:
-        more = f'<p class="muted">… and {len(df) - limit} more rows</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    left = (len(df) if total is None else total) - len(shown)
+    tail = f'<p class="muted">… and {left} more {escape(more)}</p>' if left > 0 else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{tail}"
 
 
 def shade(value: float, top: float) -> tuple[str, str]:
