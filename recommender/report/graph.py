@@ -200,7 +200,7 @@ def touching(edges: pd.DataFrame, group: str) -> pd.DataFrame:
     return edges[(edges["src_group"] == group) | (edges["dst_group"] == group)]
 
 
-MAX_PEERS = 16
+MAX_PEERS = 10
 """A namespace's graph draws at most this many outside peers one by one; beyond, peers fold into their namespace."""
 
 

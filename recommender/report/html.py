@@ -21,7 +21,7 @@ from recommender.report import layout, svg, tables
 from recommender.report.data import ReportData
 from recommender.report.tables import escape
 
-MAX_EDGE_ROWS = 60
+MAX_EDGE_ROWS = 30
 """Rows of a namespace's edge table (denied first, then the busiest); the page says how many more exist."""
 MAX_RULE_ROWS = 25
 """Rules shown per namespace, whole policies only (at least the first); the page says how many more exist."""
@@ -114,7 +114,7 @@ def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:
         facts.append(f"{denied} denied edges" if denied else "all edges admitted")
     side = _side_panel(data, namespace)
     cols = ["source", "destination", "port", "connections", "verdict"] + (
-        ["reason"] if "reason" in rows.columns else [])
+        ["reason"] if "reason" in rows.columns and rows["_bad"].any() else [])   # no empty column
     return (
         f"<details><summary>{escape(namespace)} <span class=\"muted\">{escape(' · '.join(facts))}</span></summary>"
         f"{_graph_block(namespace_svg(whole, namespace))}{side}"
