@@ -317,3 +317,10 @@ def test_tooltips_give_bytes_in_three_figures():
     from recommender.report.svg import size
 
     assert [size(n) for n in (0, 999, 1000, 489289, 1094931)] == ["0 B", "999 B", "1 kB", "489 kB", "1.09 MB"]
+
+
+def test_isolated_pods_are_named_up_to_a_few_then_counted():
+    from recommender.report.html import some_pods
+
+    assert some_pods(pd.Series(["b", "a"])) == "a, b"
+    assert some_pods(pd.Series(["e", "d", "c", "b", "a"])) == "a, b, c +2 more"

@@ -23,7 +23,7 @@ from recommender.report.tables import escape
 
 MAX_EDGE_ROWS = 30
 """Rows of a namespace's edge table (denied first, then the busiest); the page says how many more exist."""
-MAX_RULE_ROWS = 25
+MAX_RULE_ROWS = 15
 """Rules shown per namespace, whole policies only (at least the first); the page says how many more exist."""
 FULL_DATA = "all of them: recommend generate --report, or the DataFrame views"
 FULL_GRAPH_MAX_NODES = 60
@@ -127,6 +127,16 @@ ONE_NAMESPACE = r"in namespaces kubernetes\.io/metadata\.name=([^\s;,]+)(?=; |$)
 """A namespace selector naming one namespace by its automatic name label reads as that namespace."""
 
 
+MAX_POD_NAMES = 3
+"""Pod names listed per row of the isolated-pods table; the rest are counted."""
+
+
+def some_pods(pods: pd.Series, limit: int = MAX_POD_NAMES) -> str:
+    """``a, b, c +4 more``: the first pod names (sorted) and how many others share the row."""
+    names = sorted(pods)
+    return ", ".join(names[:limit]) + (f" +{len(names) - limit} more" if len(names) > limit else "")
+
+
 def capped_rules(rules: pd.DataFrame, limit: int = MAX_RULE_ROWS) -> pd.DataFrame:
     """The rules of the first policies that fit in ``limit`` rows (always the first policy whole),
     so a namespace with hundreds of rules stays a screenful and a policy is never cut in half."""
@@ -154,7 +164,7 @@ def _side_panel(data: ReportData, namespace: str) -> str:
             more=f"rules in {left} more policies ({FULL_DATA})")
     if data.isolated is not None:
         isolated = data.isolated[data.isolated["namespace"] == namespace]
-        by_policies = isolated.groupby(["ingress", "egress"], sort=True)["pod"].agg(", ".join).reset_index()
+        by_policies = isolated.groupby(["ingress", "egress"], sort=True)["pod"].agg(some_pods).reset_index()
         side += "<h3>Pods default-deny isolates</h3>" + tables.table(
             by_policies.rename(columns={"pod": "pods", "ingress": "ingress isolated by", "egress": "egress isolated by"}),
             ["pods", "ingress isolated by", "egress isolated by"], empty="no known pod is selected")
