@@ -324,3 +324,13 @@ def test_isolated_pods_are_named_up_to_a_few_then_counted():
 
     assert some_pods(pd.Series(["b", "a"])) == "a, b"
     assert some_pods(pd.Series(["e", "d", "c", "b", "a"])) == "a, b, c +2 more"
+
+
+def test_a_namespace_graph_names_its_own_workloads_bare_and_peers_in_full():
+    from recommender.report.graph import ADMITTED, Edge, Graph, Node
+    from recommender.report.svg import edge_title
+
+    graph = Graph((Node("a/web", "a", "web", "pod"), Node("b/db", "b", "db", "pod")),
+                  (Edge("a/web", "b/db", ("TCP/5432",), 3, 2048, ADMITTED),))
+    assert edge_title(graph, graph.edges[0], home="a").startswith("web → b/db\nTCP/5432: admitted; 3 connections, 2.05 kB")
+    assert edge_title(graph, graph.edges[0]).startswith("a/web → b/db\n")

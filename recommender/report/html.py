@@ -94,7 +94,8 @@ def namespace_svg(edges: pd.DataFrame | g.Graph, namespace: str, standalone: boo
     whole = edges if isinstance(edges, g.Graph) else g.workload_graph(g.touching(edges, namespace))
     graph = g.subgraph(whole, namespace)
     return svg.render(graph, layout.columns(graph, namespace),
-                      title=f"workloads of {namespace} and their peers", standalone=standalone, max_labels=40)
+                      title=f"workloads of {namespace} and their peers", standalone=standalone,
+                      max_labels=40, home=namespace)
 
 
 def _namespace_section(data: ReportData, whole: g.Graph, namespace: str) -> str:

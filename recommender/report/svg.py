@@ -89,8 +89,12 @@ def size(count: int) -> str:
     return ""
 
 
-def edge_title(graph: Graph, edge: Edge) -> str:
-    lines = [f"{graph.node(edge.src).label} → {graph.node(edge.dst).label}",
+def edge_title(graph: Graph, edge: Edge, home: str = "") -> str:
+    """Tooltip of an edge; workloads of the ``home`` namespace (the one a graph is about) go by their name."""
+    def name(node: Node) -> str:
+        return node.name if node.group == home and node.kind == "pod" else node.label
+
+    lines = [f"{name(graph.node(edge.src))} → {name(graph.node(edge.dst))}",
              f"{', '.join(edge.ports)}: {VERDICT_TEXT[edge.verdict]}; {edge.connections} connections, {size(edge.bytes)}"]
     lines += [f"denied: {r}" for r in edge.reasons]
     return "\n".join(lines)
@@ -149,7 +153,7 @@ def _curve(lay: Layout, p: tuple[float, float], q: tuple[float, float]) -> tuple
     return f"M{sx:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {ex:.0f},{y2:.0f}", lx, ly
 
 
-def _edge_svg(graph: Graph, edge: Edge, lay: Layout, labels: bool) -> str:
+def _edge_svg(graph: Graph, edge: Edge, lay: Layout, labels: bool, home: str) -> str:
     path, mx, my = _curve(lay, lay.pos[edge.src], lay.pos[edge.dst])
     width = WIDTHS[min(len(WIDTHS) - 1, int(math.log10(max(edge.connections, 1)) * 0.8 + 0.5))]
     classes = f"edge {edge.verdict}" + (" dns" if edge.dns else "")
@@ -157,7 +161,7 @@ def _edge_svg(graph: Graph, edge: Edge, lay: Layout, labels: bool) -> str:
     if labels and not edge.dns:
         label = f'<text x="{mx:.0f}" y="{my - 3:.0f}" class="port">{escape(ports_label(edge.ports, 2))}</text>'
     return (f'<g class="{classes}" data-src="{escape(edge.src)}" data-dst="{escape(edge.dst)}">'
-            f'<title>{escape(edge_title(graph, edge))}</title>'
+            f'<title>{escape(edge_title(graph, edge, home))}</title>'
             f'<path class="w{width}" d="{path}"/>{label}</g>')
 
 
@@ -176,7 +180,7 @@ def shared_markers() -> str:
 
 
 def render(graph: Graph, lay: Layout, *, title: str, notes: dict[str, str] | None = None,
-           standalone: bool = False, max_labels: int = 60) -> str:
+           standalone: bool = False, max_labels: int = 60, home: str = "") -> str:
     """The ``<svg>`` element for ``graph`` laid out by ``lay``.
 
     ``notes`` adds a line to a node's tooltip. A ``standalone`` SVG carries
@@ -184,6 +188,7 @@ def render(graph: Graph, lay: Layout, *, title: str, notes: dict[str, str] | Non
     page the graphs share the page's (see ``shared_markers``).
     Port labels are drawn when there are at most ``max_labels`` edges (the
     tooltips always name the ports); DNS edges are dashed instead of labelled.
+    In a graph about one namespace (``home``), edge tooltips call its workloads by their bare names.
     """
     notes = notes or {}
     ns = ' xmlns="http://www.w3.org/2000/svg"' if standalone else ""
@@ -200,7 +205,7 @@ def render(graph: Graph, lay: Layout, *, title: str, notes: dict[str, str] | Non
             f'<text x="{box.x + 8:g}" y="{box.y + 15:g}">{escape(short(box.label, 30))}</text></g>'
         )
     labels = len(graph.edges) <= max_labels
-    parts += [_edge_svg(graph, e, lay, labels) for e in graph.edges]
+    parts += [_edge_svg(graph, e, lay, labels, home) for e in graph.edges]
     parts += [_node_svg(n, *lay.pos[n.id], lay, notes.get(n.id, "")) for n in graph.nodes]
     parts.append("</svg>")
     return "".join(parts)
