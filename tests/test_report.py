@@ -334,3 +334,14 @@ def test_a_namespace_graph_names_its_own_workloads_bare_and_peers_in_full():
                   (Edge("a/web", "b/db", ("TCP/5432",), 3, 2048, ADMITTED),))
     assert edge_title(graph, graph.edges[0], home="a").startswith("web → b/db\nTCP/5432: admitted; 3 connections, 2.05 kB")
     assert edge_title(graph, graph.edges[0]).startswith("a/web → b/db\n")
+
+
+def test_a_long_verification_table_puts_policies_with_findings_first_and_counts_the_rest():
+    from recommender.report import html
+
+    verification = pd.DataFrame({"policy": ["a", "b", "c", "d"], "unused_rules": [0, 0, 1, 0],
+                                 "unobserved_admitted": [0, 2, 0, 0]})
+    text = html._verification_table(verification, limit=2)
+    assert text.index(">b<") < text.index(">c<") and ">a<" not in text and ">d<" not in text
+    assert "… and 2 more policies" in text
+    assert ">a<" in html._verification_table(verification)

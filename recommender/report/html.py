@@ -195,6 +195,20 @@ def _verification_summary(data: ReportData) -> str:
     return f"<h3>Verification</h3>{verdict}<table><tbody>{rows}</tbody></table>"
 
 
+MAX_VERIFICATION_ROWS = 300
+"""Policies listed in the per-policy verification table; beyond, those with unused rules or admitting
+unobserved connections come first and the page says how many more exist."""
+
+
+def _verification_table(verification: pd.DataFrame, limit: int = MAX_VERIFICATION_ROWS) -> str:
+    if len(verification) > limit:
+        flagged = [c for c in ("unused_rules", "unobserved_admitted") if c in verification.columns]
+        if flagged:
+            worst = verification[flagged].sum(axis=1) > 0
+            verification = pd.concat([verification[worst], verification[~worst]])
+    return tables.table(verification, empty="no policies", limit=limit, more=f"policies ({FULL_DATA})")
+
+
 def page(data: ReportData) -> str:
     """The whole report as one HTML document."""
     with_verdicts = "admitted" in data.edges.columns
@@ -229,7 +243,7 @@ def page(data: ReportData) -> str:
 <p class="muted">Open a namespace for its workload graph, policies, isolated pods and edges.</p>
 {sections}
 <h2>Verification per policy</h2>
-{tables.table(data.verification, empty="no policies") if data.verification is not None else
+{_verification_table(data.verification) if data.verification is not None else
  '<p class="muted">no policies</p>'}
 <h2>Denied connections</h2>
 {tables.table(denied, row_class="verdict", empty="none: the policies admit every observed connection")
