@@ -13,6 +13,7 @@ over all children so far, so run one format per invocation for exact per-format 
     python benchmarks/bench_ingest.py --records 10000000 --formats parquet
     python benchmarks/bench_ingest.py --db file             # into a DuckDB file instead of :memory:
     python benchmarks/bench_ingest.py --input /tmp/h9/c1m/calico/flows.log --formats calico   # an existing file
+    python benchmarks/bench_ingest.py --formats vpc         # VPC is ingested with the generated inventory.json
 
 Compare ``cpu_s_per_1m`` between versions on a busy machine: it is the child's CPU time (user +
 system, all DuckDB threads) per million records, which load from other jobs barely changes.
@@ -36,28 +37,32 @@ OUT = Path(__file__).resolve().parent / "out"
 SYNTH_FORMAT = {"calico": "calico", "parquet": "parquet", "csv": "csv", "vpc": "vpc", "hubble": "hubble"}
 
 
-def generate(fmt: str, records: int, size: str) -> Path:
-    """Synthetic input for ``fmt`` with ``records`` records, generated once and cached."""
+def generate(fmt: str, records: int, size: str) -> tuple[Path, Path | None]:
+    """Synthetic input for ``fmt`` with ``records`` records, generated once and cached,
+    and the inventory written beside it (VPC records are IP-only and need one)."""
     from recommender.synth import write_format
 
     out_dir = OUT / f"{fmt}-{records}-{size}"
     done = out_dir / ".done"
+    inventory = out_dir / "inventory.json"
     if done.exists():
-        return Path(done.read_text())
+        return Path(done.read_text()), inventory if inventory.exists() else None
     t0 = time.perf_counter()
     path, n = write_format(SYNTH_FORMAT[fmt], out_dir, records=records, size=size)
     print(f"generated {fmt}: {n} records, {path.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.1f}s",
           file=sys.stderr)
     done.write_text(str(path))
-    return path
+    return path, inventory if inventory.exists() else None
 
 
-def run(path: Path, db: str) -> dict:
-    """Ingest ``path`` in a child process; wall time, peak RSS and the JSON summary."""
+def run(path: Path, db: str, inventory: Path | None = None) -> dict:
+    """Ingest ``path`` (with ``inventory``) in a child process; wall time, peak RSS and the JSON summary."""
+    cmd = [sys.executable, "-m", "recommender", "ingest", str(path), "--db", db, "-q", "-o", "json"]
+    if inventory is not None:
+        cmd += ["--inventory", str(inventory)]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "recommender", "ingest", str(path), "--db", db, "-q", "-o", "json"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
@@ -78,14 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="large", help="synthetic cluster size (recommender.synth.SIZES)")
     ap.add_argument("--db", choices=["memory", "file"], default="memory")
     ap.add_argument("--input", type=Path, help="ingest this existing file instead of generating (one format)")
+    ap.add_argument("--inventory", type=Path, help="pod inventory to ingest with --input (VPC needs one)")
     args = ap.parse_args(argv)
     print(f"cpus={os.cpu_count()} memory_limit={os.environ.get('RECOMMENDER_DUCKDB_MEMORY', '640MB (default)')}",
           file=sys.stderr)
     for fmt in args.formats.split(","):
-        path = args.input if args.input else generate(fmt, args.records, args.size)
+        path, inventory = (args.input, args.inventory) if args.input else generate(fmt, args.records, args.size)
         with tempfile.TemporaryDirectory() as tmp:
             db = ":memory:" if args.db == "memory" else str(Path(tmp) / "bench.duckdb")
-            result = run(path, db)
+            result = run(path, db, inventory)
         print(json.dumps({"format": fmt, **result}, sort_keys=True))
     return 0
 
