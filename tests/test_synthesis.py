@@ -13,6 +13,7 @@ import duckdb
 from recommender.io.schema import COLUMN_NAMES, NAMESPACES_DDL, PODS_DDL, connections_ddl
 from recommender.recommend.calico import selector_expression, staged_native
 from recommender.recommend.generate import Synthesis, synthesize
+from recommender.recommend.merge import identical_profiles
 from recommender.recommend.output import render, safe_name
 from recommender.recommend.synthesis import Options
 from recommender.recommend.widen import aggregate_addresses, compress_ports
@@ -224,6 +225,14 @@ def test_identical_profiles_merge_only_when_provably_no_wider() -> None:
     syn = run([conn(w1, q, 5672), conn(w2, q, 5672), conn(w3, q, 15672)])
     merged = [g for g in syn.groups if g.merged]
     assert merged[0].selector == LabelSelector.of(None, [Requirement("app", "In", ("worker-a", "worker-b"))])
+
+
+def test_identical_profiles_are_exactly_the_equal_ones() -> None:
+    a = frozenset({("egress", "ns/db", "TCP", 5432), ("namespace", "jobs", "", None)})
+    b = frozenset({("egress", "ns/db", "TCP", 5432)})                       # a subset is not identical
+    c = frozenset(reversed(sorted(a, key=repr)))                               # the same set, built otherwise
+    assert identical_profiles([a, b, c, b, frozenset()]) == [[0, 2], [1, 3], [4]]
+    assert identical_profiles([]) == [] and identical_profiles([a]) == [[0]]
 
 
 def test_names_are_dns_safe_and_files_cannot_escape() -> None:

@@ -3,11 +3,12 @@
 Large clusters have many workloads with identical communication profiles
 (replicated tenants, sharded workers). Their policies would be identical up to
 the pod selector, so one policy with a shared selector is easier to review.
-Profiles (namespace, direction, peer, protocol, port) are vectorized into one
-sparse binary matrix and clustered with scikit-learn's DBSCAN (Euclidean, sparse
-dot products) with ``eps`` below 1: between binary vectors a distance below 1 is
-a distance of 0, so a cluster is exactly a set of identical profiles in one
-namespace, found in one vectorized pass rather than a pairwise scan in Python.
+Profiles (namespace, direction, peer, protocol, port) are grouped by equality,
+in one pass over a dictionary. Only *identical* profiles may share a policy:
+merging merely similar ones would admit to each member what only the others
+talked to, which the rule below forbids. Clustering at distance 0 is equality,
+so this does not use scikit-learn (an earlier version ran DBSCAN with ``eps``
+below 1 on binary vectors: the same groups, plus a second of import time).
 
 A cluster is merged only when a shared selector exists that selects, among
 every known pod of the namespace, exactly the union of the members' pods: then
@@ -60,19 +61,11 @@ def _single(ids: IdentityMap, key: str) -> Group:
 
 
 def identical_profiles(profiles: list[frozenset]) -> list[list[int]]:
-    """Indices of identical profiles, clustered (each list sorted; lists in first-index order)."""
-    if len(profiles) < 2:
-        return [[i] for i in range(len(profiles))]
-    # Imported here: scikit-learn costs about a second to import, and only generate needs it.
-    from sklearn.cluster import DBSCAN
-    from sklearn.preprocessing import MultiLabelBinarizer
-
-    vectors = MultiLabelBinarizer(sparse_output=True).fit_transform([sorted(map(repr, p)) for p in profiles])
-    labels = DBSCAN(eps=0.5, min_samples=1, metric="euclidean", algorithm="brute").fit_predict(vectors)
-    clusters: dict[int, list[int]] = {}
-    for i, label in enumerate(labels):
-        clusters.setdefault(int(label), []).append(i)
-    return sorted(clusters.values(), key=lambda c: c[0])
+    """Indices of identical profiles (each list sorted; lists in first-index order)."""
+    groups: dict[frozenset, list[int]] = {}
+    for i, profile in enumerate(profiles):
+        groups.setdefault(profile, []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])
 
 
 def selected(selector: LabelSelector, label_sets: set[Labels]) -> set[Labels]:
