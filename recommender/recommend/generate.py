@@ -51,23 +51,32 @@ class Recommendation:
     provenance: list[RuleProvenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tier: str = "default"
+    # Rendering 2,000 policies costs about half a second; generate needs the YAML (line counts) and so
+    # does writing, so both share one rendering. ``policies``, ``kind`` and ``tier`` are not reassigned.
+    _rendered: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.summary.get("verification", {}).get("not_admitted", 0) == 0
 
     def documents(self) -> list[dict[str, Any]]:
-        return [output.render(p, self.kind, self.tier) for p in self.policies]
+        if "docs" not in self._rendered:
+            self._rendered["docs"] = [output.render(p, self.kind, self.tier) for p in self.policies]
+        return self._rendered["docs"]
 
     def yaml(self) -> str:
-        return output.dump(self.documents())
+        if "yaml" not in self._rendered:
+            self._rendered["yaml"] = output.dump(self.documents())
+        return self._rendered["yaml"]
 
     def by_namespace(self) -> dict[str, str]:
         """YAML per namespace, for ``-o DIR``."""
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for p, doc in zip(self.policies, self.documents()):
-            groups.setdefault(p.namespace, []).append(doc)
-        return {ns: output.dump(docs) for ns, docs in sorted(groups.items())}
+        if "by_namespace" not in self._rendered:
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for p, doc in zip(self.policies, self.documents()):
+                groups.setdefault(p.namespace, []).append(doc)
+            self._rendered["by_namespace"] = {ns: output.dump(docs) for ns, docs in sorted(groups.items())}
+        return dict(self._rendered["by_namespace"])
 
     def failures(self) -> list[str]:
         """The observed connections the policies do not admit, one line each."""
