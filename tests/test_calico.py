@@ -164,6 +164,27 @@ def test_duplicate_reporter_needs_the_same_window(tmp_path: Path) -> None:
     assert store.summary.skipped == {"duplicate reporter": 1}
 
 
+def test_reporter_rule_per_group_and_per_window_agree_in_one_file(tmp_path: Path) -> None:
+    """Connections whose ends reported the same windows are resolved per group, the others window by
+    window; both kinds in one file give the documented counts."""
+    w2 = dict(start_time=1700000300, end_time=1700000600)
+    other = dict(dest_ip="10.0.0.3", dest_name="db-1")
+    records = [
+        # same windows at both ends, denied at the destination in both: two denies, the sources' allows dropped
+        rec(), rec(**w2), rec(reporter="dst", action="deny"), rec(reporter="dst", action="deny", **w2),
+        # the ends reported different windows: in window 1 both (the destination's record is a duplicate),
+        # then the source alone in window 2 and the destination alone in window 3 (each counts)
+        rec(**other), rec(**other, **w2), rec(reporter="dst", **other),
+        rec(reporter="dst", **other, start_time=1700000600, end_time=1700000900),
+    ]
+    store = load_flows(write(tmp_path / "f.log", records))
+    rows = {(r["dst_pod"], r["action"]): r for r in store.df().to_dict("records")}
+    assert sorted(rows) == [("db-0", "deny"), ("db-1", "allow")]
+    assert (rows[("db-0", "deny")]["records"], rows[("db-0", "deny")]["line"]) == (2, 3)
+    assert (rows[("db-1", "allow")]["records"], rows[("db-1", "allow")]["line"]) == (3, 5)
+    assert store.summary.files[0].skipped == {CONFLICT: 2, "duplicate reporter": 1}
+
+
 W2 = dict(start_time=1700000300, end_time=1700000600)
 CONFLICT = "allowed at source, denied at destination"
 

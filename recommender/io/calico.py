@@ -36,7 +36,8 @@ Performance: the file is scanned once by DuckDB's JSON reader and grouped on
 the *raw* values, labels and policies kept as JSON text (parsing them per
 record cost more than the scan); label maps, policy names, validation and the
 connection hash run once per distinct group, and the reporter rule looks at
-export windows only for connections both ends reported, with integer codes.
+export windows only for connections both ends reported in different windows
+(fingerprints of each group's windows find the others), with integer codes.
 Python only reads lines after DuckDB refused the file.
 The legacy space-delimited Calico OSS format is not supported.
 """
@@ -184,38 +185,74 @@ def _joins(t: str, g: str = "g") -> str:
             f"LEFT JOIN {t}_pol p ON p.raw = coalesce({g}.policies, 'null')")
 
 
+# Why a record of a connection both ends reported is skipped, from its ``code`` (2 * reported by dst
+# + denied) and the mask ``m`` of the codes reported in its window (bits 1 << code: 1 src allow,
+# 2 src deny, 4 dst allow, 8 dst deny): 0 counts, 1 duplicate reporter, 2 allowed at source,
+# denied at destination.
+_WHY = """CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
+    WHEN m & 10 <> 0 AND code IN (0, 2) THEN CASE WHEN code = 0 AND m & 8 <> 0 THEN 2 ELSE 1 END
+    WHEN code >= 2 AND (m & 10 = 0 OR m & 2 <> 0) THEN 1 ELSE 0 END"""
+
+
+def _reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
+    """``{t}_dropped``: per raw group ``hr``, the records (and their counters) the reporter rule skips,
+    and what is left of the group's first record and time span.
+
+    Only connections both ends reported, in windows with known times, take part (a record
+    without a window matches no other). When every code of such a connection was reported in
+    the same multiset of windows (equal fingerprints: sums of the two 32-bit halves of a window
+    hash, and counts), every window holds all of its codes, so the verdict is the same in every
+    window and is taken per group. That is the usual case, and it spares joining each window
+    row twice; only the other connections are resolved window by window. A fingerprint
+    collision needs two 64-bit hash sums to agree by chance, the same trust ``hr`` already needs."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ends AS
+WITH e AS (
+  SELECT hr, h, (CASE WHEN reporter = 'dst' THEN 2 ELSE 0 END + CASE WHEN act = 'deny' THEN 1 ELSE 0 END)::UTINYINT AS code,
+    n, bytes, packets, flows
+  FROM {t}_l1 WHERE err IS NULL AND start_time IS NOT NULL AND end_time IS NOT NULL),
+both_ends AS (SELECT h FROM e GROUP BY h HAVING bool_or(code < 2) AND bool_or(code >= 2)),
+fp AS (
+  SELECT hr, sum((hash(start_time, end_time) & 4294967295)::BIGINT) AS f1,
+    sum((hash(start_time, end_time) >> 32)::BIGINT) AS f2, count(*) AS nw
+  FROM {t}_win WHERE hr IN (SELECT hr FROM e WHERE h IN (SELECT h FROM both_ends)) GROUP BY hr),
+per_code AS (SELECT e.h, e.code, sum(f1) AS f1, sum(f2) AS f2, sum(nw) AS nw FROM e JOIN fp USING (hr) GROUP BY e.h, e.code),
+conn AS (SELECT h, bit_or((1 << code)::UTINYINT) AS m,
+           min(f1) = max(f1) AND min(f2) = max(f2) AND min(nw) = max(nw) AS uniform FROM per_code GROUP BY h)
+SELECT e.*, conn.m, conn.uniform FROM e JOIN conn USING (h)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_dropped AS
+WITH vw AS (SELECT w.*, e.h, e.code FROM {t}_win w JOIN {t}_ends e ON e.hr = w.hr AND NOT e.uniform),
+masks AS (SELECT h, start_time, end_time, bit_or((1 << code)::UTINYINT) AS m FROM vw GROUP BY h, start_time, end_time),
+marked AS (
+  SELECT w.*, {_WHY} AS why
+  FROM vw w JOIN masks i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time),
+windowed AS (
+  SELECT hr, coalesce(sum(n) FILTER (WHERE why = 1), 0) AS dup, coalesce(sum(n) FILTER (WHERE why = 2), 0) AS conflict,
+    coalesce(sum(n) FILTER (WHERE why > 0), 0) AS n, coalesce(sum(bytes) FILTER (WHERE why > 0), 0) AS bytes,
+    coalesce(sum(packets) FILTER (WHERE why > 0), 0) AS packets,
+    coalesce(sum(flows) FILTER (WHERE why > 0), 0) AS flows, min(first) FILTER (WHERE why = 0) AS first,
+    min(start_time) FILTER (WHERE why = 0) AS ws, max(end_time) FILTER (WHERE why = 0) AS we
+  FROM marked GROUP BY hr),
+whole AS (SELECT *, {_WHY} AS why FROM {t}_ends WHERE uniform)
+SELECT * FROM windowed
+UNION ALL
+SELECT hr, CASE WHEN why = 1 THEN n ELSE 0 END, CASE WHEN why = 2 THEN n ELSE 0 END, n, coalesce(bytes, 0),
+  coalesce(packets, 0), coalesce(flows, 0), NULL, NULL, NULL
+FROM whole WHERE why > 0""")
+
+
 def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, dict[str, int], int]:
-    """Resolve windows both ends reported (the reporter rule of the module docstring), normalize, insert.
+    """Apply the reporter rule of the module docstring, normalize, insert.
 
     Returns (accepted records, {skip reason: records}, connections)."""
-    src = "reporter IS DISTINCT FROM 'dst'"
+    _reporter_rule(con, t)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
-WITH ends AS (   -- code = 2 * (reported by dst) + (denied); only connections both ends reported matter
-  SELECT hr, h, (CASE WHEN reporter = 'dst' THEN 2 ELSE 0 END + CASE WHEN act = 'deny' THEN 1 ELSE 0 END)::UTINYINT AS code
-  FROM {t}_l1 WHERE err IS NULL AND h IN (SELECT h FROM {t}_l1 WHERE err IS NULL GROUP BY h
-                                          HAVING bool_or({src}) AND bool_or(reporter = 'dst'))),
-vw AS (SELECT w.*, e.h, e.code FROM {t}_win w JOIN ends e ON e.hr = w.hr),
-masks AS (   -- bits 1 << code: 1 src allow, 2 src deny, 4 dst allow, 8 dst deny
-  SELECT h, start_time, end_time, bit_or((1 << code)::UTINYINT) AS m FROM vw GROUP BY h, start_time, end_time),
-marked AS (   -- why: 0 counts, 1 duplicate reporter, 2 allowed at source, denied at destination
-  SELECT w.*, CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
-    WHEN m & 10 <> 0 AND code IN (0, 2) THEN CASE WHEN code = 0 AND m & 8 <> 0 THEN 2 ELSE 1 END
-    WHEN code >= 2 AND (m & 10 = 0 OR m & 2 <> 0) THEN 1 ELSE 0 END AS why
-  FROM vw w JOIN masks i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time),
-dropped AS (SELECT hr, coalesce(sum(n) FILTER (WHERE why = 1), 0) AS dup,
-              coalesce(sum(n) FILTER (WHERE why = 2), 0) AS conflict,
-              coalesce(sum(n) FILTER (WHERE why > 0), 0) AS n, coalesce(sum(bytes) FILTER (WHERE why > 0), 0) AS bytes,
-              coalesce(sum(packets) FILTER (WHERE why > 0), 0) AS packets,
-              coalesce(sum(flows) FILTER (WHERE why > 0), 0) AS flows, min(first) FILTER (WHERE why = 0) AS first,
-              min(start_time) FILTER (WHERE why = 0) AS ws, max(end_time) FILTER (WHERE why = 0) AS we
-            FROM marked GROUP BY hr),
-kept AS (SELECT v.* REPLACE (v.n - coalesce(d.n, 0) AS n, v.bytes - coalesce(d.bytes, 0) AS bytes,
+WITH kept AS (SELECT v.* REPLACE (v.n - coalesce(d.n, 0) AS n, v.bytes - coalesce(d.bytes, 0) AS bytes,
                              v.packets - coalesce(d.packets, 0) AS packets, v.flows - coalesce(d.flows, 0) AS flows,
                              CASE WHEN d.hr IS NULL THEN v.first ELSE d.first END AS first,
                              CASE WHEN d.hr IS NULL THEN v.ws ELSE d.ws END AS ws,
                              CASE WHEN d.hr IS NULL THEN v.we ELSE d.we END AS we),
                 coalesce(d.dup, 0) AS dup, coalesce(d.conflict, 0) AS conflict
-         FROM {t}_l1 v LEFT JOIN dropped d ON d.hr = v.hr WHERE v.err IS NULL),
+         FROM {t}_l1 v LEFT JOIN {t}_dropped d ON d.hr = v.hr WHERE v.err IS NULL),
 c AS (
   SELECT {_side('source', 'src')}, {_side('dest', 'dst')},
     rec_protocol(proto) AS protocol, rec_port(rec_protocol(proto), dest_port) AS dst_port, lower(action) AS action,
@@ -291,5 +328,5 @@ def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_
     try:
         return read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)
     finally:   # also after bad input: a notebook session should not keep a file's worth of groups
-        con.execute(f"DROP VIEW IF EXISTS {t}_win; DROP TABLE IF EXISTS {t}_gs; DROP TABLE IF EXISTS {t}_lab; "
-                    f"DROP TABLE IF EXISTS {t}_pol")
+        con.execute(f"DROP VIEW IF EXISTS {t}_win; " + "; ".join(
+            f"DROP TABLE IF EXISTS {t}_{x}" for x in ("gs", "lab", "pol", "ends", "dropped")))
