@@ -119,25 +119,29 @@ p AS (
          CASE WHEN proto IN (6, 17, 132) THEN dport_raw ELSE -1 END AS dp,
          CASE WHEN proto = 6 AND flags & 18 = 2 THEN 1 WHEN proto = 6 AND flags & 18 = 18 THEN -1 ELSE 0 END AS ev
   FROM r
-), d AS (
-  SELECT *, (src, sp) <= (dst, dp) AS a FROM p
+), d AS (  -- scalar comparisons: a row comparison per record costs several times more
+  SELECT *, src < dst OR (src = dst AND sp <= dp) AS a FROM p
 ), views AS (
   SELECT CASE WHEN a THEN src ELSE dst END AS lo_ip, CASE WHEN a THEN sp ELSE dp END AS lo_port,
          CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
          proto, status, valid, hash(iface) AS iface, a,
-         sum(CASE WHEN a THEN ev ELSE -ev END) AS e, bool_or(action = 'REJECT') AS rej,
-         bool_or(action = 'ACCEPT') AS acc, count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets, CAST(sum(bytes) AS BIGINT) AS bytes,
-         min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
+         count(*) FILTER (WHERE ev = 1) - count(*) FILTER (WHERE ev = -1) AS e, bool_or(action = 'REJECT') AS rej,
+         bool_or(action = 'ACCEPT') AS acc, count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets,
+         CAST(sum(bytes) AS BIGINT) AS bytes, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
   FROM d GROUP BY ALL
 )
-SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, sum(e) AS e, bool_or(rej) AS rej,
-       bool_or(acc AND a) AS acc_a, bool_or(acc AND NOT a) AS acc_b,
-       sum(n) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
-       sum(CASE WHEN a THEN n ELSE 0 END) AS n_a, sum(CASE WHEN a THEN 0 ELSE n END) AS n_b,
-       -- per direction, the view of one interface: the smallest hash of the interface id (a struct's
-       -- min compares `i` first; an integer hash is cheaper to compare than the id itself)
-       min(CASE WHEN a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS va,
-       min(CASE WHEN NOT a THEN {{'i': iface, 'n': n, 'p': packets, 'b': bytes}} END) AS vb
+-- narrow types: this table holds one row per 5-tuple and must stay within the memory limit
+SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, CAST(sum(CASE WHEN a THEN e ELSE -e END) AS BIGINT) AS e,
+       bool_or(rej) AS rej, bool_or(acc AND a) AS acc_a, bool_or(acc AND NOT a) AS acc_b,
+       CAST(sum(n) AS BIGINT) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
+       CAST(sum(CASE WHEN a THEN n ELSE 0 END) AS BIGINT) AS n_a,
+       CAST(sum(CASE WHEN a THEN 0 ELSE n END) AS BIGINT) AS n_b,
+       -- per direction, the view of one interface: the smallest hash of the interface id (an integer
+       -- hash is cheaper to compare than the id; fixed-size arg_min states keep this aggregate in memory
+       -- where a min() over structs spilled)
+       arg_min(n, iface) FILTER (WHERE a) AS rn_a, arg_min(n, iface) FILTER (WHERE NOT a) AS rn_b,
+       arg_min(packets, iface) FILTER (WHERE a) AS pk_a, arg_min(packets, iface) FILTER (WHERE NOT a) AS pk_b,
+       arg_min(bytes, iface) FILTER (WHERE a) AS by_a, arg_min(bytes, iface) FILTER (WHERE NOT a) AS by_b
 FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
 """
 
@@ -250,8 +254,7 @@ def insert_rejected(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, s
 _CONNECTIONS = """
 CREATE TEMP TABLE {conns} AS
 WITH ok AS (
-  SELECT * EXCLUDE (va, vb), va.n AS rn_a, vb.n AS rn_b, va.p AS pk_a, vb.p AS pk_b, va.b AS by_a, vb.b AS by_b
-  FROM {pairs} WHERE status = 'OK' AND valid
+  SELECT * FROM {pairs} WHERE status = 'OK' AND valid
 ),
 undecided AS (  -- pairs only the peer count can orient: no flags, both ports in the same range
   SELECT * FROM ok WHERE e = 0 AND lo_port >= 1024 AND hi_port >= 1024 AND lo_port <> hi_port
