@@ -61,13 +61,32 @@ def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_
 
 
 def _classify(con: duckdb.DuckDBPyConnection, data: str, table: str, per_record: bool = False) -> None:
-    """Group the events of ``data`` into ``table`` with ``status`` and ``err`` (the validation error)."""
+    """Group the events of ``data`` into ``table`` with ``status`` and ``err`` (the validation error).
+
+    The first scan is parallel and numbers no records. It is repeated only when needed: with
+    the ``mixed`` shape when a line of the other shape turned up; with record ordinals (one
+    thread) when a record is malformed, to name its line; keyed on endpoint texts when two
+    texts share a hash."""
     comp = "gzip" if L.is_gzip(data) else "none"
     shape = Q.shape_of(L.read_head(data))
-    for attempt in (shape, "mixed"):
-        con.execute(Q.classify_sql(Q.source_sql(data, comp, attempt), table, attempt, per_record=per_record))
-        if attempt == "mixed" or not con.execute(f"SELECT 1 FROM {table} WHERE status = 'mixed' LIMIT 1").fetchone():
-            return
+
+    def run(attempt: str, ordinal: bool = per_record, exact: bool = False) -> None:
+        con.execute(Q.classify_sql(Q.source_sql(data, comp, attempt, ordinal=ordinal), table, attempt,
+                                   per_record=per_record, exact_endpoints=exact))
+
+    def found(sql: str) -> bool:
+        return con.execute(sql).fetchone() is not None
+
+    run(shape)
+    if shape != "mixed" and found(f"SELECT 1 FROM {table} WHERE status = 'mixed' LIMIT 1"):
+        shape = "mixed"
+        run(shape)
+    if per_record:
+        return
+    ordinal = found(f"SELECT 1 FROM {table} WHERE err IS NOT NULL LIMIT 1")
+    exact = found(Q.endpoint_collision_sql(table))
+    if ordinal or exact:
+        run(shape, ordinal, exact)
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, data: str) -> None:
@@ -78,7 +97,7 @@ def _value_errors(con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, 
     """Every (record ordinal, reason) that fails validation; only called with skip_bad when some did."""
     _classify(con, data, f"{_T}_bad", per_record=True)
     rows = con.execute(f"SELECT ord, err FROM {_T}_bad WHERE err IS NOT NULL ORDER BY ord").fetchall()
-    con.execute(f"DROP TABLE {_T}_bad")
+    con.execute(f"DROP TABLE {_T}_bad; DROP TABLE IF EXISTS {_T}_bad_ept")
     return [(int(o), str(r)) for o, r in rows]
 
 
@@ -87,7 +106,7 @@ def _finish(con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int
     con.execute(Q.endpoints_sql(f"{_T}_l1", f"{_T}_eps"))
     con.execute(Q.oriented_sql(f"{_T}_l1", f"{_T}_eps", f"{_T}_out"))
     inserted = con.execute(Q.insert_sql(f"{_T}_out", f"{_T}_eps", f"{_T}_l1", target, file, FORMAT)).fetchone()
-    con.execute(f"DROP TABLE {_T}_eps")
+    con.execute(f"DROP TABLE {_T}_eps; DROP TABLE IF EXISTS {_T}_l1_ept")
     skipped = {str(s)[5:]: int(n) for s, n in con.execute(
         f"SELECT status, sum(n) FROM {_T}_l1 WHERE starts_with(status, 'skip:') GROUP BY ALL ORDER BY ALL").fetchall()}
     acc, orphan, dup = con.execute(f"SELECT coalesce(sum(accepted), 0), coalesce(sum(orphan), 0), "

@@ -31,8 +31,11 @@ from typing import Any
 from recommender.io.sqlexpr import sql_str
 
 MARK = "__rejected__"
+MAX_LINE = 16 * 1024 * 1024   # DuckDB's default; its read buffers are twice this, per thread
 AUDIT_MARK = "(audit)"
 
+# Events are grouped on this key of each endpoint's JSON text (64 bits, checked for collisions).
+ENDPOINT_KEY = "hash({})"
 # Endpoints are read as raw JSON text (cheap to group on) and parsed once per distinct endpoint.
 ENDPOINT: dict[str, Any] = {"identity": "BIGINT", "namespace": "VARCHAR", "labels": ["VARCHAR"],
                             "pod_name": "VARCHAR", "workloads": [{"name": "VARCHAR"}]}
@@ -85,11 +88,12 @@ def shape_of(head: bytes) -> str:
     return "wrapped"
 
 
-def source_sql(path: str, compression: str, shape: str = "mixed", *, ignore_errors: bool = False) -> str:
+def source_sql(path: str, compression: str, shape: str = "mixed", *, ordinal: bool = False) -> str:
+    """The ``read_json`` scan; ``ordinal`` numbers the records (``ordinality``), which makes
+    DuckDB read the file on one thread, so only the error paths ask for it."""
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(sql_type(v))}" for k, v in _SHAPES[shape].items()) + "}"
     return (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
-            f"compression='{compression}', maximum_object_size=67108864, "
-            f"ignore_errors={str(ignore_errors).lower()}) WITH ORDINALITY")
+            f"compression='{compression}', maximum_object_size={MAX_LINE})" + (" WITH ORDINALITY" if ordinal else ""))
 
 
 _VERDICTS = {"1": "FORWARDED", "2": "DROPPED", "3": "ERROR", "4": "AUDIT", "5": "REDIRECTED", "6": "TRACED",
@@ -130,10 +134,17 @@ def _ok(expr: str, name: str) -> str:
     return f"CASE WHEN status IS NULL THEN {expr} END AS {name}"
 
 
-def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: bool = False) -> str:
+def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: bool = False,
+                 exact_endpoints: bool = False) -> str:
     """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason,
-    and ``err`` (the reason of a malformed record, else NULL); ``per_record`` keeps
-    one row per record (with its ordinal ``ord``) to list every malformed one.
+    and ``err`` (the reason of a malformed record, else NULL); and ``{table}_ept``: the distinct
+    endpoint JSON texts of the usable events (``text``) with their key ``h``.
+
+    Events are grouped on a 64-bit hash of each endpoint's JSON text (a GROUPING SET collects the
+    text once per distinct endpoint); ``endpoint_collision_sql`` finds two texts with one hash,
+    and ``exact_endpoints`` then keys on the texts themselves. ``first`` (the smallest record
+    ordinal) is set when ``source`` numbers its records; ``per_record`` keeps one row per record
+    (``ord``) to list every malformed one, and collects no endpoints.
 
     Only cheap per-event work happens before the GROUP BY; addresses and ports
     are validated, policy names and endpoints derived on the grouped rows
@@ -144,14 +155,18 @@ def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: b
     is_flow, other = {"wrapped": ("flow IS NOT NULL", bare), "bare": (bare, "flow IS NOT NULL"),
                       "mixed": (f"flow IS NOT NULL OR {bare}", "false")}[shape]
     l4 = _f("l4")
-    keys = ", ".join(_ok(f"{p}_ep", f"{p}_ep") for p in "sd")
+    ordinal = "ordinality" if source.endswith("WITH ORDINALITY") else "NULL::BIGINT"
+    key = "{}" if exact_endpoints else ENDPOINT_KEY
     pols = ", ".join(_ok(f, n) for f, n in (("egress_allowed_by", "eab"), ("ingress_allowed_by", "iab"),
                                                   ("egress_denied_by", "edb"), ("ingress_denied_by", "idb")))
-    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
+    group = "status, is_l7, proto, sip, dip, sport, dport, dir, verdict, eab, iab, edb, idb, s_ep, d_ep"
+    group += ", ord" if per_record else ""
+    sets = f"({group})" if per_record else f"({group}), (s_ep, s_text), (d_ep, d_text)"
+    return f"""CREATE OR REPLACE TEMP TABLE {table}_all AS
 WITH r AS (
-  SELECT ordinality AS ord, {is_flow} AS is_flow, {other} AS other_shape,
+  SELECT {ordinal} AS ord, {is_flow} AS is_flow, {other} AS other_shape,
     node_status IS NOT NULL AS ns, lost_events IS NOT NULL AS le,
-    {_f('time')} AS time_text, TRY_CAST({_f('time')} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS ts,
+    {_f('time')} AS time_text, TRY_CAST({_f('time')} AS TIMESTAMPTZ) AS ts,
     CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
     coalesce(CAST({_f('drop_reason_desc')} AS VARCHAR), CAST({_f('drop_reason')} AS VARCHAR)) AS drop_reason,
     upper(coalesce({_f('Type')}, '')) AS type, {_f('l7')}.type AS l7_type, {_f('l7')} IS NOT NULL AS has_l7,
@@ -166,7 +181,8 @@ WITH r AS (
     coalesce({l4}."ICMPv4".type, {l4}."ICMPv6".type, 0) AS icmp_type,
     CASE {_f('is_reply')} WHEN 'true' THEN true WHEN 'false' THEN false WHEN '{{}}' THEN false
          ELSE TRY_CAST(json_extract_string(TRY_CAST({_f('is_reply')} AS JSON), '$.value') AS BOOLEAN) END AS is_reply,
-    coalesce({_f('reply')}, false) AS reply, {_f('source')} AS s_ep, {_f('destination')} AS d_ep,
+    coalesce({_f('reply')}, false) AS reply,
+    coalesce(CAST({_f('source')} AS VARCHAR), 'null') AS s_e, coalesce(CAST({_f('destination')} AS VARCHAR), 'null') AS d_e,
     {_f('egress_allowed_by')} AS egress_allowed_by, {_f('ingress_allowed_by')} AS ingress_allowed_by,
     {_f('egress_denied_by')} AS egress_denied_by, {_f('ingress_denied_by')} AS ingress_denied_by
   FROM {source} WHERE {MARK} IS NULL),
@@ -191,7 +207,7 @@ y AS (
     WHEN NOT has_l4 THEN 'bad:l4: missing in an L3/L4 flow'
     WHEN proto IS NULL THEN 'skip:unsupported l4 protocol'
   END AS status FROM x),
-g AS (
+e AS (
 SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 'sip')}, {_ok('ip_d', 'dip')},
   {_ok('sp', 'sport')}, {_ok('dp', 'dport')},
   CASE WHEN status IS NOT NULL THEN NULL
@@ -203,12 +219,24 @@ SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 's
     WHEN is_l7 AND upper(l7_type) = 'RESPONSE' THEN -1
     WHEN is_l7 AND upper(l7_type) = 'REQUEST' THEN 1
     ELSE 0 END AS dir,
-  {_ok('verdict', 'verdict')}, {pols}, {keys},
-  {'ord, ' if per_record else ''}count(*) AS n, min(ord) AS first, min(ts) AS t0, max(ts) AS t1
-FROM y
-GROUP BY ALL)
+  {_ok('verdict', 'verdict')}, {pols}, {_ok(key.format('s_e'), 's_ep')}, {_ok(key.format('d_e'), 'd_ep')},
+  {_ok('s_e', 's_text')}, {_ok('d_e', 'd_text')}, ord, ts
+FROM y)
+SELECT {group}, {'NULL AS s_text, NULL AS d_text, 3' if per_record else 's_text, d_text, grouping(s_text, d_text)'} AS part,
+  count(*) AS n, min(ord) AS first, min(ts) AT TIME ZONE 'UTC' AS t0, max(ts) AT TIME ZONE 'UTC' AS t1
+FROM e GROUP BY GROUPING SETS ({sets});
+CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT *, CASE WHEN starts_with(status, 'bad:') THEN substr(status, 5) END AS err
-FROM (SELECT * REPLACE ({_VALIDATE} AS status) FROM g)"""
+FROM (SELECT * EXCLUDE (s_text, d_text, part) REPLACE ({_VALIDATE} AS status) FROM {table}_all WHERE part = 3);
+CREATE OR REPLACE TEMP TABLE {table}_ept AS
+SELECT DISTINCT s_ep AS h, s_text AS text FROM {table}_all WHERE part = 1 AND s_ep IS NOT NULL
+UNION SELECT d_ep, d_text FROM {table}_all WHERE part = 2 AND d_ep IS NOT NULL;
+DROP TABLE {table}_all"""
+
+
+def endpoint_collision_sql(table: str) -> str:
+    """A row when two distinct endpoint texts of ``classify_sql``'s ``table`` share one hash."""
+    return f"SELECT h FROM {table}_ept GROUP BY h HAVING count(*) > 1 LIMIT 1"
 
 
 def _rank(port: str) -> str:
@@ -227,6 +255,10 @@ _CANON = ("CASE WHEN fwd THEN sip ELSE dip END AS a_ip, CASE WHEN fwd THEN sport
           "CASE WHEN fwd THEN dip ELSE sip END AS b_ip, CASE WHEN fwd THEN dport ELSE sport END AS b_port")
 
 
+# A connection's endpoints are those of its earliest request events (then replies), ties by endpoint text.
+_PICK = ("struct_pack(r := NOT req, t := coalesce(t0, 'infinity'::TIMESTAMP), c := c_ep, s := s_ep)")
+
+
 def oriented_sql(l1: str, eps: str, table: str) -> str:
     """CREATE ``table``: one row per oriented 5-tuple and action, with what became of its events."""
     return f"""CREATE OR REPLACE TEMP TABLE {table} AS
@@ -234,7 +266,7 @@ WITH ok AS (
   SELECT l.* EXCLUDE (eab, iab, edb, idb, s_ep, d_ep), {_CANON}, {POLICIES} AS pols,
     es.id AS src, ed.id AS dst, CASE verdict WHEN 'DROPPED' THEN 'deny' ELSE 'allow' END AS action
   FROM (SELECT *, sip < dip OR (sip = dip AND sport <= dport) AS fwd FROM {l1} WHERE status IS NULL) l
-  JOIN {eps} es ON es.text = coalesce(l.s_ep, 'null') JOIN {eps} ed ON ed.text = coalesce(l.d_ep, 'null')),
+  JOIN {eps} es ON es.h = l.s_ep JOIN {eps} ed ON ed.h = l.d_ep),
 conv AS (
   SELECT proto, a_ip, a_port, b_ip, b_port,
     sum(CASE WHEN dir = 0 THEN 0 WHEN (dir = 1) = fwd THEN n ELSE -n END) AS vote
@@ -247,20 +279,18 @@ p AS (
     CASE WHEN d = 1 THEN sip ELSE dip END AS c_ip, CASE WHEN d = 1 THEN sport ELSE dport END AS c_port,
     CASE WHEN d = 1 THEN dip ELSE sip END AS s_ip, CASE WHEN d = 1 THEN dport ELSE sport END AS s_port,
     CASE WHEN d = 1 THEN src ELSE dst END AS c_ep, CASE WHEN d = 1 THEN dst ELSE src END AS s_ep,
-    pols, n, first, t0, t1, first + CASE WHEN d = 1 THEN 0 ELSE 4611686018427387904 END AS pick
+    pols, n, t0, t1
   FROM d),
 c5 AS (
   SELECT proto, c_ip, c_port, s_ip, s_port, action,
     coalesce(sum(n) FILTER (WHERE NOT is_l7), 0) AS n4, coalesce(sum(n) FILTER (WHERE is_l7), 0) AS n7,
-    bool_or(req) AS has_req, min(first) FILTER (WHERE NOT is_l7) AS first4, min(first) AS first_any,
-    min(t0) AS t0, max(t1) AS t1, arg_min(c_ep, pick) AS c_ep, arg_min(s_ep, pick) AS s_ep,
+    bool_or(req) AS has_req, min(t0) AS t0, max(t1) AS t1, min({_PICK}).c AS c_ep, min({_PICK}).s AS s_ep,
     list_sort(list_distinct(flatten(list(pols)))) AS pols
   FROM p GROUP BY ALL)
-SELECT * EXCLUDE (first4, first_any),
+SELECT *,
   CASE WHEN NOT has_req THEN 0 WHEN n4 > 0 THEN n4 ELSE n7 END AS accepted,
   CASE WHEN NOT has_req THEN n4 + n7 ELSE 0 END AS orphan,
-  CASE WHEN has_req AND n4 > 0 THEN n7 ELSE 0 END AS l7_dup,
-  CASE WHEN n4 > 0 THEN first4 ELSE first_any END AS first
+  CASE WHEN has_req AND n4 > 0 THEN n7 ELSE 0 END AS l7_dup
 FROM c5"""
 
 
@@ -282,18 +312,16 @@ _KEEP_LABEL = ("starts_with(x, 'k8s:') OR strpos(x, ':') = 0 "
 
 
 def endpoints_sql(l1: str, table: str) -> str:
-    """CREATE ``table``: every distinct endpoint JSON of the usable events, parsed and normalized once."""
+    """CREATE ``table``: every distinct endpoint JSON of the usable events, parsed and normalized once;
+    ``id`` numbers them in text order, ``h`` is the key the events of ``l1`` carry."""
     kinds = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KIND_OF_RESERVED.items())
     structure = sql_str(json.dumps(ENDPOINT))
     return f"""CREATE OR REPLACE TEMP TABLE {table} AS
-WITH t AS (
-  SELECT DISTINCT coalesce(s_ep, 'null') AS text FROM {l1} WHERE status IS NULL
-  UNION SELECT DISTINCT coalesce(d_ep, 'null') FROM {l1} WHERE status IS NULL),
-p AS (
-  SELECT row_number() OVER (ORDER BY text) AS id, text, struct_pack(identity := e.identity,
+WITH p AS (
+  SELECT row_number() OVER (ORDER BY text) AS id, h, text, struct_pack(identity := e.identity,
     namespace := nullif(e.namespace, ''), labels := e.labels, pod := nullif(e.pod_name, ''),
     workload := nullif(e.workloads[1].name, '')) AS e
-  FROM (SELECT text, from_json(text, {structure}) AS e FROM t)),
+  FROM (SELECT h, text, from_json(text, {structure}) AS e FROM {l1}_ept)),
 r AS (SELECT *, {_reserved('e')} AS res FROM p),
 k AS (
   SELECT *, CASE WHEN res IS NOT NULL THEN coalesce(CASE res {kinds} END, 'unknown')
@@ -314,7 +342,7 @@ kv AS (
 m AS (
   SELECT id, map_from_entries(list(struct_pack(key := key, value := value) ORDER BY key)) AS labels
   FROM kv GROUP BY id)
-SELECT k.id, text, e.namespace AS namespace, e.pod AS pod,
+SELECT k.id, h, text, e.namespace AS namespace, e.pod AS pod,
   CASE WHEN res IS NOT NULL THEN 'reserved:' || res WHEN kind = 'world' THEN 'reserved:world'
        WHEN kind = 'pod' THEN e.workload END AS workload, kind, m.labels
 FROM k LEFT JOIN m USING (id)"""
@@ -329,12 +357,12 @@ WITH k AS (
   SELECT c_ip AS src_ip, s_ip AS dst_ip, {side},
     proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
     CASE WHEN len(pols) > 0 THEN pols END AS policies,
-    CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, first, t0, t1
+    CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, t0, t1
   FROM {c5} c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep WHERE has_req)
 SELECT (SELECT min(t0) FROM {l1}) AS window_start, (SELECT max(t1) FROM {l1}) AS window_end,
   src_ip, src_namespace, src_pod, src_workload, src_kind, src_labels,
   dst_ip, dst_namespace, dst_pod, dst_workload, dst_kind, dst_labels, protocol, dst_port, action, policies,
   count(*) AS flows, sum(packets)::BIGINT AS packets, NULL::BIGINT AS bytes, min(t0) AS first_seen,
-  max(t1) AS last_seen, {sql_str(fmt)} AS format, {sql_str(file)} AS file, min(first)::BIGINT AS line,
+  max(t1) AS last_seen, {sql_str(fmt)} AS format, {sql_str(file)} AS file, NULL::BIGINT AS line,
   sum(accepted)::BIGINT AS records
 FROM k GROUP BY ALL"""
