@@ -17,8 +17,11 @@ of distinct pod label sets, never on the number of connections.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import ipaddress
+from collections.abc import Iterator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -242,11 +245,31 @@ def _rule(rule: Rule, ref: Ref, namespace: str) -> CompiledRule:
     return CompiledRule(ref, peers, ports)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector while building many small acyclic objects.
+
+    Compiling 20,000 policies allocates ~1M matchers; each allocation burst triggers collections
+    that rescan every live object, which took half of compile's CPU time. Nothing built here forms
+    reference cycles, so postponing collection frees nothing late. The previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def compile_policies(policies: Iterable[NetworkPolicy] | CompiledPolicies) -> CompiledPolicies:
     """Compile policies (in the given order) into targets with matchers."""
     if isinstance(policies, CompiledPolicies):
         return policies
-    pols = tuple(policies)
+    with gc_paused():
+        return _compile(tuple(policies))
+
+
+def _compile(pols: tuple[NetworkPolicy, ...]) -> CompiledPolicies:
     targets = []
     for i, pol in enumerate(pols):
         types = pol.effective_policy_types()
