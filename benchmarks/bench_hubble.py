@@ -1,10 +1,12 @@
 """Hubble reader benchmark: ``hubble.read`` on N synthetic ``hubble observe -o jsonpb`` lines.
 
     python benchmarks/bench_hubble.py --records 1000000 --threads 2
+    python benchmarks/bench_hubble.py --input /tmp/bench/hubble/flows.json   # an existing file
 
 The input is written by ``recommender.synth`` (seeded; reused from ``--work``
-when it exists with ``--reuse``). The read runs in a fresh child process into
-an in-memory staging table, so the figures are the reader's own: wall time,
+when it exists with ``--reuse``) unless ``--input`` names one. The read runs in a fresh child
+process into an in-memory staging table, on a connection with the store's settings (memory
+limit, spill directory, UTC), so the figures are the reader's own: wall time,
 CPU time (user+sys; on a busy machine wall time is inflated, CPU time is not),
 records per second, peak RSS. ``--gzip`` benchmarks the compressed file.
 """
@@ -28,11 +30,9 @@ if str(ROOT) not in sys.path:
 
 def read_once(path: Path, threads: int) -> dict[str, float | int]:
     """Child side: read ``path`` once and measure."""
-    import duckdb
+    from recommender.io import hubble, schema, store
 
-    from recommender.io import hubble, schema
-
-    con = duckdb.connect()
+    con = store.connect()
     con.execute(f"SET threads = {threads}")
     con.execute(schema.connections_ddl("staging"))
     con.execute(schema.REJECTED_DDL)
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gzip", action="store_true", help="also benchmark the gzip-compressed file")
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing input under --work")
+    ap.add_argument("--input", type=Path, help="benchmark this Hubble file instead of a generated one")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -65,15 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     from recommender.synth.hubble import write_hubble
 
     args.work.mkdir(parents=True, exist_ok=True)
-    path = args.work / f"hubble-{args.records}-{args.size}-{args.seed}.json"
-    if not (args.reuse and path.exists()):
+    path = args.input or args.work / f"hubble-{args.records}-{args.size}-{args.seed}.json"
+    if not args.input and not (args.reuse and path.exists()):
         t0 = time.perf_counter()
         cluster = build_cluster(args.seed, args.size)
         n = write_hubble(cluster, path, records=args.records, traffic=Traffic(cluster))
         print(f"generated {n:,} lines in {time.perf_counter() - t0:.1f} s -> {path}")
     inputs = [path]
     if args.gzip:
-        gz = path.with_suffix(".json.gz")
+        gz = args.work / (path.name + ".gz")
         if not (args.reuse and gz.exists()):
             with open(path, "rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
                 shutil.copyfileobj(src, dst)
