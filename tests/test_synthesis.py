@@ -272,3 +272,18 @@ def test_an_address_seen_as_the_api_server_anywhere_is_the_api_server() -> None:
     syn = run(rows)
     assert spec(syn, "web")["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.0.32.15/32"}}]
     assert any("kube-apiserver endpoint 10.0.32.15" in w for w in syn.warnings)
+
+
+def test_over_permission_counts_each_unobserved_admitted_combination() -> None:
+    """Port-range slack makes web → api admit 8081, an observed port (web → db uses it) that web never
+    sent to api: exactly one unobserved (source, destination, protocol, port) combination, owed to
+    api's ingress and web's egress policies."""
+    from recommender import generate
+
+    api = pod("shop", "api-0", app="api")
+    rows = [conn(WEB, api, 8080), conn(WEB, api, 8082), conn(WEB, DB, 8081)]
+    tight = generate(make_store(rows)).summary["over_permission"]
+    assert (tight["admitted"], tight["observed"], tight["unobserved"]) == (3, 3, 0)
+    wide = generate(make_store(rows), port_range_slack=1).summary["over_permission"]
+    assert (wide["admitted"], wide["observed"], wide["unobserved"]) == (4, 3, 1)
+    assert wide["per_policy"] == {"shop/api": 1, "shop/web": 1}

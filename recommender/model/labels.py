@@ -9,7 +9,7 @@ tuple of pairs.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,11 @@ class Labels(Mapping[str, str]):
     """A frozen label map; iteration order is sorted by key."""
 
     pairs: tuple[tuple[str, str], ...] = ()
+    # key -> value, for lookups: selectors probe label sets hundreds of thousands of times
+    _index: dict[str, str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", dict(self.pairs))
 
     @classmethod
     def of(cls, mapping: Mapping[str, str] | None = None, **kwargs: str) -> "Labels":
@@ -25,10 +30,10 @@ class Labels(Mapping[str, str]):
         return cls(tuple(sorted((str(k), str(v)) for k, v in merged.items())))
 
     def __getitem__(self, key: str) -> str:
-        for k, v in self.pairs:
-            if k == key:
-                return v
-        raise KeyError(key)
+        return self._index[key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:   # type: ignore[override]
+        return self._index.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         return (k for k, _ in self.pairs)
@@ -37,10 +42,10 @@ class Labels(Mapping[str, str]):
         return len(self.pairs)
 
     def __contains__(self, key: object) -> bool:
-        return any(k == key for k, _ in self.pairs)
+        return key in self._index
 
     def as_dict(self) -> dict[str, str]:
-        return dict(self.pairs)
+        return dict(self._index)
 
     def with_label(self, key: str, value: str) -> "Labels":
         d = self.as_dict()

@@ -233,22 +233,27 @@ def _port_matches(spec: Any, key: PortKey) -> bool:
     return spec.port <= port <= (spec.end_port or spec.port)
 
 
-def admitted_ports(policies: Sequence[NetworkPolicy], ns: str, labels: Labels, direction: str,
-                   universe: frozenset[PortKey]) -> frozenset[PortKey]:
-    """The ports of ``universe`` some rule of the policies selecting the pod could admit in
-    ``direction`` (all of them when no policy isolates it). Peers are not looked at, so
-    this only prunes: a combination outside it can never be admitted."""
-    isolated = False
+def _rule_ports(ports: Any, universe: frozenset[PortKey], cache: dict[Any, frozenset[PortKey]]) -> frozenset[PortKey]:
+    """The observed ports a rule's ``ports`` list names (all of them when it has none); cached per list."""
+    if not ports:
+        return universe
+    if ports not in cache:
+        cache[ports] = frozenset(k for k in universe if any(_port_matches(spec, k) for spec in ports))
+    return cache[ports]
+
+
+def admitted_ports(selecting: Sequence[NetworkPolicy], direction: str, universe: frozenset[PortKey],
+                   cache: dict[Any, frozenset[PortKey]]) -> frozenset[PortKey]:
+    """The ports of ``universe`` some rule of the policies selecting a pod (``selecting``, those with
+    ``direction`` among their types) could admit in ``direction``; all of them when none isolates it.
+    Peers are not looked at, so this only prunes: a combination outside it can never be admitted."""
+    if not selecting:
+        return universe
     ports: set[PortKey] = set()
-    for p in policies:
-        if p.namespace != ns or direction not in p.effective_policy_types() or not p.pod_selector.matches(labels):
-            continue
-        isolated = True
+    for p in selecting:
         for rule in (p.ingress if direction == INGRESS else p.egress) or ():
-            if not rule.ports:
-                return universe
-            ports |= {k for k in universe if any(_port_matches(spec, k) for spec in rule.ports)}
-    return universe if not isolated else frozenset(ports)
+            ports |= _rule_ports(rule.ports, universe, cache)
+    return frozenset(ports)
 
 
 class _PeerIndex:
@@ -265,7 +270,8 @@ class _PeerIndex:
             for k, v in rep[w.key].pairs:
                 self.by_label.setdefault((w.namespace, k, v), set()).add(w.key)
         self.rep = rep
-        self.ns_labels = {ns: ns_labels.get(ns, Labels()) for ns in self.by_ns}
+        self.ns_labels = {ns: ns_labels.get(ns, Labels()).with_label("kubernetes.io/metadata.name", ns)
+                          for ns in self.by_ns}
         self.cache: dict[tuple[Any, str], list[Any]] = {}
 
     def select(self, peer: Any, policy_ns: str) -> list[Any]:
@@ -277,37 +283,42 @@ class _PeerIndex:
                 if peer.namespace_selector is None:
                     spaces = [policy_ns]
                 else:
-                    spaces = [ns for ns, labels in self.ns_labels.items()
-                              if peer.namespace_selector.matches(labels.with_label("kubernetes.io/metadata.name", ns))]
-                found = []
-                sel = peer.pod_selector
-                for ns in spaces:
-                    members = self.by_ns.get(ns, [])
-                    if sel is not None and sel.match_labels:
-                        keys = set.intersection(*(self.by_label.get((ns, k, v), set()) for k, v in sel.match_labels))
-                        members = [w for w in members if w.key in keys]
-                    found.extend(w for w in members if sel is None or sel.matches(self.rep[w.key]))
+                    spaces = [ns for ns, labels in self.ns_labels.items() if peer.namespace_selector.matches(labels)]
+                found = [w for ns in spaces for w in self.in_namespace(ns, peer.pod_selector)]
             self.cache[key] = found
         return self.cache[key]
 
+    def in_namespace(self, ns: str, sel: Any) -> list[Any]:
+        """The workloads of ``ns`` a pod selector (None: all) selects."""
+        members = self.by_ns.get(ns, [])
+        if sel is not None and sel.match_labels:
+            keys = set.intersection(*(self.by_label.get((ns, k, v), set()) for k, v in sel.match_labels))
+            members = [w for w in members if w.key in keys]
+        return [w for w in members if sel is None or sel.matches(self.rep[w.key])]
 
-def _ingress_candidates(policies: Sequence[NetworkPolicy], d: Any, labels: Labels, index: _PeerIndex,
-                        workloads: list[Any], universe: frozenset[PortKey]) -> dict[str, set[PortKey]]:
-    """source workload key → ports some ingress rule of the policies selecting ``d`` could admit."""
+    def selecting(self, policies: Sequence[NetworkPolicy], direction: str) -> dict[str, list[NetworkPolicy]]:
+        """workload key → the policies (in order) that select it and isolate it for ``direction``."""
+        out: dict[str, list[NetworkPolicy]] = {}
+        for p in policies:
+            if direction in p.effective_policy_types():
+                for w in self.in_namespace(p.namespace, p.pod_selector):
+                    out.setdefault(w.key, []).append(p)
+        return out
+
+
+def _ingress_candidates(selecting: Sequence[NetworkPolicy], index: _PeerIndex, workloads: list[Any],
+                        universe: frozenset[PortKey], cache: dict[Any, frozenset[PortKey]]) -> dict[str, set[PortKey]]:
+    """source workload key → ports some ingress rule of the policies selecting a destination
+    (``selecting``) could admit; every workload and port when none isolates it."""
+    if not selecting:
+        return {w.key: set(universe) for w in workloads}
     out: dict[str, set[PortKey]] = {}
-    isolated = False
-    for p in policies:
-        if p.namespace != d.namespace or INGRESS not in p.effective_policy_types() or not p.pod_selector.matches(labels):
-            continue
-        isolated = True
+    for p in selecting:
         for rule in p.ingress or ():
-            ports = universe if not rule.ports else {
-                k for k in universe if any(_port_matches(spec, k) for spec in rule.ports)}
+            ports = _rule_ports(rule.ports, universe, cache)
             sources = workloads if not rule.peers else [w for peer in rule.peers for w in index.select(peer, p.namespace)]
             for w in sources:
                 out.setdefault(w.key, set()).update(ports)
-    if not isolated:
-        return {w.key: set(universe) for w in workloads}
     return out
 
 
@@ -330,18 +341,16 @@ def over_permission(
     universe = frozenset((e.protocol, e.port) for e in edges if e.port is not None)
     if not workloads or not dsts or not universe:
         return {"admitted": 0, "observed": 0, "unobserved": 0, "candidates": 0, "sampled_destinations": None}
-    by_ns: dict[str, list[NetworkPolicy]] = {}
-    for p in policies:
-        by_ns.setdefault(p.namespace, []).append(p)
     rep = {wl.key: min(wl.label_sets, key=lambda ls: ls.pairs) for wl in workloads}
-    out_ports = {w.key: admitted_ports(by_ns.get(w.namespace, ()), w.namespace, rep[w.key], EGRESS, universe)
-                 for w in workloads}
     index = _PeerIndex(workloads, rep, ids.namespace_labels)
+    cache: dict[Any, frozenset[PortKey]] = {}
+    egress_of, ingress_of = index.selecting(policies, EGRESS), index.selecting(policies, INGRESS)
+    out_ports = {w.key: admitted_ports(egress_of.get(w.key, ()), EGRESS, universe, cache) for w in workloads}
     by_key = {w.key: w for w in workloads}
     rows: list[tuple[Any, Any, str, int]] = []
     sampled = None
     for i, d in enumerate(dsts):
-        cands = _ingress_candidates(by_ns.get(d.namespace, ()), d, rep[d.key], index, workloads, universe)
+        cands = _ingress_candidates(ingress_of.get(d.key, ()), index, workloads, universe, cache)
         for skey in sorted(cands):
             rows.extend((by_key[skey], d, proto, port) for proto, port in sorted(cands[skey] & out_ports[skey]))
         if len(rows) > MAX_PAIRS:
