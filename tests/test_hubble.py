@@ -212,6 +212,20 @@ def test_the_earliest_request_names_an_endpoint_its_events_disagree_on(tmp_path:
     assert conns(con, "src_labels, packets") == [({"app": "web", "v": "1"}, 3)]
 
 
+def test_a_pod_seen_with_two_label_sets_keeps_its_earliest(tmp_path: Path) -> None:
+    """Hubble connections have no line number, so the store takes a flow-only pod's labels from its
+    earliest connection (first_seen), not from whichever row it meets first."""
+    from recommender import load_flows
+    relabelled = pod("shop", "web-1", "app=web", "v=2")
+    later = flow(dport=80, src=relabelled, flags={"SYN": True}, t="2024-05-01T10:00:05Z")
+    earlier = flow(dport=443, src=pod("shop", "web-1", "app=web", "v=1"), flags={"SYN": True},
+                   t="2024-05-01T10:00:01Z")
+    for order in ((later, earlier), (earlier, later)):
+        store = load_flows(write(tmp_path, *order))
+        web = next(p for p in store.pods() if p.name == "web-1")
+        assert dict(web.labels.items()) == {"app": "web", "v": "1"}
+
+
 def test_endpoints_sharing_a_key_hash_are_told_apart_by_their_text(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Events are grouped on a 64-bit hash of each endpoint; a collision is detected and the file is read
     again keyed on the texts. Forced here with a 1-bit key: the result must not change."""

@@ -110,9 +110,9 @@ class FlowStore:
                    "SELECT namespace, name, labels, ips, ports, host_network, node, owner_kind, owner_name "
                    "FROM pods ORDER BY namespace, name").fetchall()]
         flow_only = self.con.execute("""
-            WITH e AS (SELECT src_namespace ns, src_pod pod, src_labels labels, src_ip ip, line, file FROM connections WHERE src_kind = 'pod'
-                       UNION ALL SELECT dst_namespace, dst_pod, dst_labels, dst_ip, line, file FROM connections WHERE dst_kind = 'pod')
-            SELECT ns, pod, arg_min(labels, struct_pack(l := labels IS NULL, f := file, n := line)),
+            WITH e AS (SELECT src_namespace ns, src_pod pod, src_labels labels, src_ip ip, line, file, first_seen t FROM connections WHERE src_kind = 'pod'
+                       UNION ALL SELECT dst_namespace, dst_pod, dst_labels, dst_ip, line, file, first_seen FROM connections WHERE dst_kind = 'pod')
+            SELECT ns, pod, arg_min(labels, struct_pack(l := labels IS NULL, f := file, n := line, t := t, v := labels::VARCHAR)),
                    list_sort(list_distinct(list(ip) FILTER (WHERE ip IS NOT NULL)))
             FROM e WHERE pod IS NOT NULL AND ns IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM pods p WHERE p.namespace = e.ns AND p.name = e.pod)
