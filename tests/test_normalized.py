@@ -256,3 +256,31 @@ def test_csv_label_texts_that_mean_the_same_set_merge(tmp_path: Path) -> None:
     assert [(r["line"], r["records"]) for r in rows] == [(2, 2), (4, 1), (5, 2)]
     assert list(rows[0]["src_labels"].items()) == [("a", "1"), ("b", "2")]
     assert rows[1]["src_labels"] is None and rows[2]["src_labels"] is None and list(rows[2]["policies"]) == ["ns/p"]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_hash_collision_falls_back_to_grouping_on_the_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             kind: str) -> None:
+    """The first GROUP BY keys on a 64-bit hash of the raw values; a hash that sends every record to one
+    group is caught by the second hash, and the file is grouped again on the values: same connections."""
+    if kind == "parquet":
+        p = parquet_file(tmp_path, src_kind=["pod"] * 5, dst_kind=["pod"] * 5, protocol=["tcp", "udp", "tcp", "6", "tcp"],
+                         dst_port=[80, 53, 80, 80, 443], action=["allow"] * 5,
+                         src_labels=[[("a", "1")], None, [("a", "1")], [("a", "1")], [("a", "2")]], flows=[1, 2, 3, 4, 5])
+    else:
+        p = csv_file(tmp_path, "pod,shop,a=1,pod,10.0.0.2,tcp,80,allow,", "pod,shop,,pod,10.0.0.2,udp,53,allow,",
+                     "pod,shop,a=1,pod,10.0.0.2,6,80,allow,", "pod,shop,a=2,pod,10.0.0.2,tcp,443,allow,")
+    calls: list[bool] = []
+    original = normalized._Plan._aggregate
+
+    def spy(self, con, data, *, hashed):  # type: ignore[no-untyped-def]
+        calls.append(hashed)
+        return original(self, con, data, hashed=hashed)
+
+    monkeypatch.setattr(normalized._Plan, "_aggregate", spy)
+    expected = rows_of(load_flows(p))
+    assert calls == [True] and len(expected) == 3   # tcp/80 with labels a=1 merged; udp/53; tcp/443
+    monkeypatch.setattr(normalized, "_GROUP_HASH", "0 * hash")
+    calls.clear()
+    assert rows_of(load_flows(p)) == expected
+    assert calls == [True, False]

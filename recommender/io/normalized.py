@@ -40,6 +40,7 @@ _T = "_norm"
 _KINDS = ", ".join(sql_str(k) for k in ENDPOINT_KINDS)
 _NUMERIC = ("flows", "packets", "bytes", "records", "line")
 _TIMES = ("window_start", "window_end", "first_seen", "last_seen")
+_GROUP_HASH = "hash"   # the SQL function that keys the first GROUP BY (tests swap in one that collides)
 
 
 def sniff(head: bytes) -> bool:
@@ -57,7 +58,7 @@ def _is_text(t: str | None) -> bool:
 def _conv(col: str, t: str | None, value: str | None = None) -> str:
     """SQL for column ``col`` (input type ``t``, None when absent) converted to its schema type.
 
-    ``value``: the SQL of the value when it is not the column itself (labels and policies only)."""
+    ``value``: the SQL of the value when it is not the column itself (labels, policies, format)."""
     want = _TYPES[col]
     v = value or col
     if t is None:
@@ -82,7 +83,7 @@ def _conv(col: str, t: str | None, value: str | None = None) -> str:
     if col == "action":
         return f"lower(trim({col}))"
     if col.endswith(("_ip", "_namespace", "_pod", "_workload")) or col in ("format", "file"):
-        return f"NULLIF(trim({col}), '')"
+        return f"NULLIF(trim({v}), '')"
     return f"TRY_CAST({col} AS {want})"
 
 
@@ -158,33 +159,78 @@ class _Plan:
     def where(self) -> str:
         return "TRUE" if self.parquet else f"src_kind IS DISTINCT FROM '{_MARK}'"
 
+    def _simple_prov(self) -> bool:
+        """Provenance is (this file, the first record's row, its format): no file or line values."""
+        return self.types.get("file") is None and self.types.get("line") is None
+
     def _prov(self) -> str:
         """min(file, line, format) of the group; per record only when the file carries file or line values."""
         t = self.types
-        fmt = f"coalesce({_conv('format', t.get('format'))}, '{FORMAT}')"
-        if t.get("file") is None and t.get("line") is None:   # the first record's: (this file, its line, format)
-            fmt = f"arg_min({fmt}, ordinality)" if t.get("format") is not None else f"'{FORMAT}'"
+        if self._simple_prov():
+            fmt = (f"coalesce({_conv('format', t.get('format'), 'arg_min_null(format, ordinality)')}, '{FORMAT}')"
+                   if t.get("format") is not None else f"'{FORMAT}'")
             return f"struct_pack(file := {sql_str(self.path)}, line := min(ordinality) + {self.header}, format := {fmt})"
+        fmt = f"coalesce({_conv('format', t.get('format'))}, '{FORMAT}')"
         return (f"min(struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
                 f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), format := {fmt}))")
 
     def aggregate(self, con: duckdb.DuckDBPyConnection, data: str) -> None:
-        """One scan, grouped on the raw key values; key validation runs on the groups (label and
-        policy texts, the costly checks, once per distinct text)."""
+        """One scan, grouped on a hash of the raw key values; key validation runs on the groups (label
+        and policy texts, the costly checks, once per distinct text).
+
+        Grouping on one 64-bit hash of the key columns costs a fraction of grouping on the values
+        (10M Parquet rows with text labels: 2.7 vs 5.8 CPU-s). The values of a group are read back
+        from its first record (Parquet: a second, selective read by row number, which skips the row
+        groups that hold no first record) or carried by ``any_value`` (CSV, which cannot skip). Two
+        different keys with the same hash would be merged, so every group also keeps the range of an
+        independent second hash (the columns in reverse order); a range that is not a single value
+        means a collision, and the file is then aggregated again on the exact values."""
+        self._aggregate(con, data, hashed=True)
+        if con.execute(f"SELECT count(*) FROM {_T}_l1 WHERE k2_lo <> k2_hi").fetchone()[0]:
+            self._aggregate(con, data, hashed=False)
+
+    def _aggregate(self, con: duckdb.DuckDBPyConnection, data: str, *, hashed: bool) -> None:
         t = self.types
-        group = ", ".join(f"hash({c}) AS {c}__h" if c in self.nested else c for c in self.keys)
+        source = self.source(data)
+        keys = ", ".join(self.keys)
+        aggs = (f"count(*) AS n, min(ordinality) AS first, "
+                f"min({_conv('window_start', t.get('window_start'))}) AS window_start, max({_conv('window_end', t.get('window_end'))}) AS window_end, "
+                f"min({_conv('first_seen', t.get('first_seen'))}) AS first_seen, max({_conv('last_seen', t.get('last_seen'))}) AS last_seen, "
+                f"sum({_conv('flows', t.get('flows'))}) AS flows, sum({_conv('packets', t.get('packets'))}) AS packets, "
+                f"sum({_conv('bytes', t.get('bytes'))}) AS bytes, sum({_conv('records', t.get('records'))}) AS records")
+        row_err = f"{_row_errors(t, self.nonneg)} AS row_err"
+        if hashed and self.parquet:   # group on hashes, then read each group's values from its first row
+            hashes = f"(SELECT * REPLACE ({', '.join(f'hash({c}) AS {c}' for c in self.nested)}) FROM {source})" if self.nested else source
+            values = ", ".join(f"hash({c}) AS {c}__h" if c in self.nested else c for c in self.keys)
+            late = self._simple_prov() and t.get("format") is not None
+            prov = (f"struct_pack(file := {sql_str(self.path)}, line := first + {self.header}, "
+                    f"format := coalesce({_conv('format', t['format'], 'r_format')}, '{FORMAT}'))")
+            grouped = f"""k AS MATERIALIZED (
+  SELECT {_GROUP_HASH}({keys}) AS k1, {row_err}, min(hash({', '.join(reversed(self.keys))})) AS k2_lo,
+    max(hash({', '.join(reversed(self.keys))})) AS k2_hi, {aggs}{'' if late else f', {self._prov()} AS prov'}
+  FROM {hashes} WHERE {self.where()} GROUP BY ALL),
+r AS (SELECT ordinality AS r_first, {values}{', format AS r_format' if late else ''} FROM {source}
+      WHERE file_row_number IN (SELECT first - 1 FROM k)),
+g AS MATERIALIZED (
+  SELECT {', '.join(f'r.{c}__h' if c in self.nested else f'r.{c}' for c in self.keys)}, k.* EXCLUDE (k1){f', {prov} AS prov' if late else ''}
+  FROM k JOIN r ON r_first = first)"""
+        elif hashed:   # CSV: one pass, values carried per group
+            rev = ", ".join(reversed(self.keys))
+            grouped = f"""g AS MATERIALIZED (
+  SELECT {', '.join(f'any_value({c}) AS {c}' for c in self.keys)}, min(hash({rev})) AS k2_lo, max(hash({rev})) AS k2_hi,
+    {row_err}, {aggs}, {self._prov()} AS prov
+  FROM {source} WHERE {self.where()} GROUP BY {_GROUP_HASH}({keys}), row_err)"""
+        else:
+            group = ", ".join(f"hash({c}) AS {c}__h" if c in self.nested else c for c in self.keys)
+            grouped = f"""g AS MATERIALIZED (
+  SELECT {group}, {row_err}, {aggs}, {self._prov()} AS prov
+  FROM {source} WHERE {self.where()} GROUP BY ALL)"""
         texts = [c for c in self.valued if c not in self.nested]
         checked = " ".join(f"LEFT JOIN (SELECT x AS {c}__t, {_text_bad(c, 'x')} AS {c}__bad "
                            f"FROM (SELECT DISTINCT {c} AS x FROM g)) ON {c}__t IS NOT DISTINCT FROM g.{c}" for c in texts)
         errors = _key_errors(t, {c: f"{c}__bad" for c in texts})
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_l1 AS
-WITH g AS MATERIALIZED (
-  SELECT {group}, {_row_errors(t, self.nonneg)} AS row_err, count(*) AS n, min(ordinality) AS first, {self._prov()} AS prov,
-    min({_conv('window_start', t.get('window_start'))}) AS window_start, max({_conv('window_end', t.get('window_end'))}) AS window_end,
-    min({_conv('first_seen', t.get('first_seen'))}) AS first_seen, max({_conv('last_seen', t.get('last_seen'))}) AS last_seen,
-    sum({_conv('flows', t.get('flows'))}) AS flows, sum({_conv('packets', t.get('packets'))}) AS packets,
-    sum({_conv('bytes', t.get('bytes'))}) AS bytes, sum({_conv('records', t.get('records'))}) AS records
-  FROM {self.source(data)} WHERE {self.where()} GROUP BY ALL)
+WITH {grouped}
 SELECT g.*, coalesce({errors}, row_err) AS err FROM g {checked}""")
 
     def value_errors(self, con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, str]]:
