@@ -284,3 +284,20 @@ def test_hash_collision_falls_back_to_grouping_on_the_values(tmp_path: Path, mon
     calls.clear()
     assert rows_of(load_flows(p)) == expected
     assert calls == [True, False]
+
+
+def test_json_text_labels_in_parquet_ingest_to_the_same_connections_as_map_labels(tmp_path: Path) -> None:
+    """The synthetic writer's two label encodings (MAP, the default, and JSON text, the faster one to
+    ingest) describe the same flows: the stored connections are equal, labels stored as MAP either way."""
+    from recommender.synth import build_cluster
+    from recommender.synth.normalized import write_parquet
+    cluster = build_cluster(3, "small")
+    as_map, as_json = tmp_path / "map.parquet", tmp_path / "json.parquet"
+    assert write_parquet(cluster, as_map, windows=2) == write_parquet(cluster, as_json, windows=2, labels="json")
+    assert pq.read_schema(as_json).field("src_labels").type == pa.string()
+    a, b = load_flows(as_map), load_flows(as_json)
+    cols = "* EXCLUDE (file)"
+    assert a.con.execute(f"SELECT {cols} FROM connections ORDER BY ALL").fetchall() == \
+        b.con.execute(f"SELECT {cols} FROM connections ORDER BY ALL").fetchall()
+    assert b.con.execute("SELECT typeof(src_labels) FROM connections LIMIT 1").fetchone()[0] == "MAP(VARCHAR, VARCHAR)"
+    assert b.con.execute("SELECT count(*) FROM connections WHERE src_labels['app'] IS NOT NULL").fetchone()[0] > 0
