@@ -19,9 +19,11 @@ distinct connections seen from the initiator (the rules are in
 * reserved identities become endpoint kinds (world, host, health,
   kube-apiserver, unknown) and workloads ``reserved:<name>``.
 
-Fast path: one ``read_json`` scan with explicit column types. Python reads
-lines only after DuckDB refused the file (to name the bad line) or when a
-record failed validation (to fetch its line number and text).
+Fast path: one parallel ``read_json`` scan with explicit column types and no
+record numbers (connections have no ``line``). The file is read again with
+record numbers only when a record failed validation, and Python reads lines
+only after DuckDB refused the file (to name the bad line) or to fetch a
+rejected record's line number and text.
 """
 
 from __future__ import annotations

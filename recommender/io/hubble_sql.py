@@ -6,10 +6,12 @@ connection needs the whole file at once (a reply may be marked only on the
 other packet of the pair), so the reader works in set-based steps, all in
 DuckDB:
 
-1. ``classify_sql`` — one scan of the file, grouped on the raw per-event values
-   (5-tuple, direction signal, verdict, policies, endpoint JSON text); every
-   group gets a status: usable (NULL), ``skip:<reason>`` or ``bad:<reason>``;
-   addresses and ports are validated on the grouped rows.
+1. ``classify_sql`` — one parallel scan of the file (no record numbers: they
+   would serialize it), grouped on the raw per-event values (5-tuple, direction
+   signal, verdict, policies, a hash of each endpoint's JSON text); every group
+   gets a status: usable (NULL), ``skip:<reason>`` or ``bad:<reason>``;
+   addresses and ports are validated on the grouped rows. The endpoint texts
+   are collected once per distinct endpoint in the same scan.
 2. ``endpoints_sql`` — parse and normalize each distinct endpoint once
    (reserved identities → kinds, workloads, Kubernetes labels).
 3. ``oriented_sql`` — orient every usable event: its own signal first
