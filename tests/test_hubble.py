@@ -82,6 +82,8 @@ def ingest(path: Path, skip_bad: bool = False) -> tuple[hubble.ReadStats, duckdb
     con.execute(schema.REJECTED_DDL)
     stats = hubble.read(con, path, target="staging", skip_bad=skip_bad)
     assert stats.reconciles(), stats
+    keys = ", ".join(schema.KEY_COLUMNS)   # hubble.DISTINCT_OUTPUT: the store copies the rows without merging
+    assert con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM staging)").fetchone()[0] == stats.connections
     return stats, con
 
 

@@ -41,6 +41,7 @@ from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 
 FORMAT = "hubble"
+DISTINCT_OUTPUT = True   # insert_sql groups on schema.KEY_COLUMNS (plus per-file constants): the store relies on it
 REPLY_WITHOUT_REQUEST = "reply without its request"
 L7_DUPLICATE = "L7 record (its L3/L4 flow is present)"
 _T = "_hubble"
