@@ -76,59 +76,79 @@ def _static_tables(compiled: CompiledPolicies) -> tuple[dict[str, pa.Table], lis
     """The data-independent matcher tables (rules, ipBlocks, ports, policy keys), built once per
     ``CompiledPolicies``, plus the pod peers still to be matched against the observed label sets.
 
-    Every rule gets one integer id ``rid``: its rank by (policy key, direction, rule index), which is
-    the order the explainer lists admitting rules in, so sorting ids sorts rules. All matcher tables
-    are keyed by ``rid`` (one integer instead of policy, direction and rule index)."""
+    Every rule gets one integer id ``rid``: its rank by (policy key, rule index), the order the
+    explainer lists admitting rules in, so sorting ids sorts rules. All matcher tables are keyed by
+    ``rid`` (one integer instead of policy, direction and rule index). One pass over the rules
+    collects columns keyed by the rule's position; positions become ids with one NumPy lookup."""
     cached = compiled.cache.get("bulk")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    rules: list[tuple] = []
-    matchers: list[tuple[list, list, list, list, list]] = []
+    pid: list[int] = []
+    dirs: list[str] = []
+    ridx: list[int] = []
+    flags: list[tuple[bool, bool, bool]] = []
+    labels: list[str] = []
+    ipb: list[tuple] = []
+    ipx: list[tuple] = []
+    num: list[tuple] = []
+    named: list[tuple] = []
+    pod_peers: list[tuple[int, PeerMatcher]] = []
     for t in compiled.targets:
         for d in t.directions:
-            for rule in t.rules(d):
-                pods_any = any(p.pods_anywhere for p in rule.peers)
-                all_peers = rule.all_peers  # once per rule: generated rules can list thousands of peers
-                rules.append((t.key, d, rule.ref.rule, t.policy, all_peers, rule.all_ports, pods_any))
-                ipb: list[tuple] = []
-                ipx: list[tuple] = []
-                pod_peers: list[PeerMatcher] = []
-                for p in rule.peers:
-                    if p.kind == "pods" and not pods_any and not all_peers:
-                        pod_peers.append(p)
-                    elif p.kind == "ipblock" and p.block is not None:
-                        ipb.append((p.ref.item, p.block.family, str(p.block.low), str(p.block.high)))
-                        ipx.extend((p.ref.item, x.family, str(x.low), str(x.high)) for x in p.excepts)
-                num = [(q.protocol, q.start, q.end) for q in rule.ports if q.name is None]
-                named = [(q.protocol, q.name) for q in rule.ports if q.name is not None]
-                matchers.append((ipb, ipx, num, named, pod_peers))
-    # Admitting rules are listed sorted by (policy key, rule index), as RuleRefs sort in the explainer.
-    order = sorted(range(len(rules)), key=lambda n: (rules[n][0], rules[n][2], rules[n][1]))
-    rid = [0] * len(rules)
-    for rank, n in enumerate(order):
-        rid[n] = rank
-    cols: dict[str, list[tuple]] = {"rules": [], "ipb": [], "ipx": [], "portnum": [], "portname": []}
-    pod_matchers: list[tuple[int, PeerMatcher]] = []
-    for n, ((key, d, ridx, pid, all_peers, all_ports, pods_any), (ipb, ipx, num, named, peers)) in enumerate(zip(rules, matchers)):
-        r = rid[n]
-        cols["rules"].append((r, pid, d, all_peers, all_ports, pods_any, f"{key} {d.lower()}[{ridx}]"))
-        cols["ipb"] += [(r, *x) for x in ipb]
-        cols["ipx"] += [(r, *x) for x in ipx]
-        cols["portnum"] += [(r, *x) for x in num]
-        cols["portname"] += [(r, *x) for x in named]
-        pod_matchers += [(r, peer) for peer in peers]
+            low = d.lower()
+            for rule in (t.egress if d == EGRESS else t.ingress):
+                n = len(pid)
+                peers = rule.peers
+                all_peers = peers[0].kind == "all"  # compile makes "all" the one peer of an empty from/to
+                pods_any = not all_peers and any(p.pods_anywhere for p in peers)
+                pid.append(t.policy)
+                dirs.append(d)
+                ridx.append(rule.ref.rule)
+                flags.append((all_peers, not rule.ports, pods_any))
+                labels.append(f"{t.key} {low}[{rule.ref.rule}]")
+                if not all_peers:
+                    for item, p in enumerate(peers):
+                        if p.kind == "pods":
+                            if not pods_any:
+                                pod_peers.append((n, p))
+                        elif p.kind == "ipblock" and p.block is not None:
+                            ipb.append((n, item, p.block.family, str(p.block.low), str(p.block.high)))
+                            ipx.extend((n, item, x.family, str(x.low), str(x.high)) for x in p.excepts)
+                for q in rule.ports:
+                    if q.name is None:
+                        num.append((n, q.protocol, q.start, q.end))
+                    else:
+                        named.append((n, q.protocol, q.name))
+    # Admitting rules are listed sorted by (policy key, rule index), as RuleRefs sort in the explainer;
+    # ties (two policies with one key) keep compile order. Keys are ranked densely, then NumPy sorts.
+    keys = [t.key for t in compiled.targets]
+    key_rank = {k: i for i, k in enumerate(sorted(set(keys)))}
+    policy_rank = np.array([key_rank[k] for k in keys], dtype=np.int64)
+    order = np.lexsort((np.arange(len(pid)), np.asarray(ridx, dtype=np.int64), policy_rank[np.asarray(pid, dtype=np.int64)]))
+    rid = np.empty(len(pid), dtype=np.int32)
+    rid[order] = np.arange(len(pid), dtype=np.int32)
     i, s, b = pa.int32(), pa.string(), pa.bool_()
-    ipcols = (("rid", i), ("peer", i), ("fam", i), ("lo", s), ("hi", s))
+
+    def ids(rows: list[tuple]) -> pa.Array:
+        return pa.array(rid[np.asarray([r[0] for r in rows], dtype=np.int64)], type=i)
+
+    def table(rows: list[tuple], schema: tuple[tuple[str, pa.DataType], ...]) -> pa.Table:
+        return _rows(rows, (("rid", i), *schema)).set_column(0, "rid", ids(rows))
+
+    ipcols = (("peer", i), ("fam", i), ("lo", s), ("hi", s))
+    all_peers, all_ports, pods_any = zip(*flags) if flags else ((), (), ())
     tables = {
-        "rules": _rows(cols["rules"], (("rid", i), ("pid", i), ("dir", s), ("all_peers", b), ("all_ports", b),
-                                       ("pods_any", b), ("label", s))),
-        "ipb": _rows(cols["ipb"], ipcols),
-        "ipx": _rows(cols["ipx"], ipcols),
-        "portnum": _rows(cols["portnum"], (("rid", i), ("proto", s), ("lo", i), ("hi", i))),
-        "portname": _rows(cols["portname"], (("rid", i), ("proto", s), ("name", s))),
-        "keys": _table({"pid": (i, [t.policy for t in compiled.targets]), "key": (s, [t.key for t in compiled.targets]),
+        "rules": pa.table({"rid": pa.array(rid, i), "pid": pa.array(pid, i), "dir": pa.array(dirs, s),
+                           "all_peers": pa.array(all_peers, b), "all_ports": pa.array(all_ports, b),
+                           "pods_any": pa.array(pods_any, b), "label": pa.array(labels, s)}),
+        "ipb": table(ipb, ipcols),
+        "ipx": table(ipx, ipcols),
+        "portnum": table(num, (("proto", s), ("lo", i), ("hi", i))),
+        "portname": table(named, (("proto", s), ("name", s))),
+        "keys": _table({"pid": (i, [t.policy for t in compiled.targets]), "key": (s, keys),
                         "name": (s, [t.name for t in compiled.targets])}),
     }
+    pod_matchers = [(int(rid[n]), peer) for n, peer in pod_peers]
     compiled.cache["bulk"] = (tables, pod_matchers)
     return tables, pod_matchers
 
@@ -181,8 +201,7 @@ def _side_sql(c: str, side: str, inv: str) -> str:
            ELSE coalesce({c}.{side}_kind, 'unknown') END AS {side[0]}_kind,
       {c}.{side}_namespace AS {side[0]}_ns, {c}.{side}_pod AS {side[0]}_name, {c}.{side}_workload AS {side[0]}_work,
       {c}.{side}_ip AS {side[0]}_ip,
-      CASE WHEN {c}.{side}_lkey IS NOT NULL THEN hash({c}.{side}_lkey) WHEN {inv}.lkey IS NOT NULL THEN hash({inv}.lkey)
-           ELSE 0 END AS {side[0]}_lh, {c}.{side}_lkey AS {side[0]}_lraw, {inv}.lkey AS {side[0]}_linv"""
+      CASE WHEN {c}.{side}_lkey IS NOT NULL THEN hash({c}.{side}_lkey) ELSE coalesce({inv}.lh, 0) END AS {side[0]}_lh"""
 
 
 _PROTO_SQL = """CASE upper(trim(coalesce(c.protocol, ''))) WHEN '6' THEN 'TCP' WHEN '17' THEN 'UDP' WHEN '132' THEN 'SCTP'
@@ -195,15 +214,45 @@ def _ipnum_sql(col: str) -> str:
 
 
 def _desc_sql(x: str) -> str:
-    return (f"CASE WHEN {x}_kind = 'pod' THEN {x}_ns || '/' || coalesce({x}_name, {x}_work, '*') "
-            f"ELSE coalesce({x}_ip, {x}_kind || ' endpoint with unknown address (matches no ipBlock)') END")
+    # concat() writes each sentence once; a chain of || allocates every intermediate string. Every
+    # argument is non-NULL where it is used (concat would read NULL as '').
+    return (f"CASE WHEN {x}_kind = 'pod' THEN concat({x}_ns, '/', coalesce({x}_name, {x}_work, '*')) "
+            f"ELSE coalesce({x}_ip, concat({x}_kind, ' endpoint with unknown address (matches no ipBlock)')) END")
+
+
+def _rules_sql(p: str) -> list[str]:
+    """Each rule's ports and ipBlocks as small lists on the rule's row, so that a candidate (connection,
+    rule) is decided in the row itself: no candidate table, no set of matches to join back."""
+    return [
+        f"""CREATE TEMP TABLE {p}rulex AS SELECT r.rid, r.pid, r.dir, r.all_peers, r.all_ports, r.pods_any,
+              q.ports, n.named, i.ipbs
+            FROM {p}rules r
+            LEFT JOIN (SELECT rid, list({{'proto': proto, 'lo': lo, 'hi': hi}}) AS ports FROM {p}portnum GROUP BY rid) q USING (rid)
+            LEFT JOIN (SELECT rid, list({{'proto': proto, 'name': name}}) AS named FROM {p}portname GROUP BY rid) n USING (rid)
+            LEFT JOIN (SELECT b.rid, list({{'fam': b.fam, 'lo': b.lo, 'hi': b.hi, 'x': x.xs}}) AS ipbs FROM {p}ipb b
+              LEFT JOIN (SELECT rid, peer, list({{'fam': fam, 'lo': lo, 'hi': hi}}) AS xs FROM {p}ipx GROUP BY rid, peer) x
+              USING (rid, peer) GROUP BY b.rid) i USING (rid)""",
+        # Named ports each destination pod declares, per (protocol, number): one row per pod and port.
+        f"""CREATE TEMP TABLE {p}podnames AS SELECT pk, proto, port, list(pname) AS names FROM {p}podports
+            GROUP BY pk, proto, port""",
+    ]
 
 
 def _direction_sql(p: str, direction: str) -> list[str]:
     """Statements deciding one direction; mirrors explain.explain_compiled / direction_reason."""
     d = direction.lower()
     t, o = ("s", "d") if direction == EGRESS else ("d", "s")  # target side, other (peer) side
-    b = f"{p}b_{d}"
+    # A port entry: same protocol and (no number, or the number in [port, endPort]); a connection
+    # without a port matches only protocol-wide entries. A named entry: the destination pod declares
+    # that name for the connection's protocol and number.
+    port_ok = (f"r.all_ports OR coalesce(len(list_filter(r.ports, lambda q: q.proto = e.proto AND (q.lo IS NULL OR "
+               f"e.port BETWEEN q.lo AND q.hi))) > 0, false) OR coalesce(len(list_filter(r.named, lambda q: "
+               f"q.proto = e.proto AND list_contains(pn.names, q.name))) > 0, false)")
+    # A peer: every peer; any pod; a pod whose label set a pod peer of the rule matches; an address
+    # in an ipBlock's range and in none of its excepts (of the same family).
+    peer_ok = (f"r.all_peers OR (e.{o}_kind = 'pod' AND (r.pods_any OR l.rid IS NOT NULL)) OR "
+               f"coalesce(len(list_filter(r.ipbs, lambda b: b.fam = e.{o}_fam AND e.{o}_num BETWEEN b.lo AND b.hi AND "
+               f"coalesce(len(list_filter(b.x, lambda z: z.fam = e.{o}_fam AND e.{o}_num BETWEEN z.lo AND z.hi)), 0) = 0)) > 0, false)")
     return [
         # Isolation depends on the pod's label set only: policies of its namespace selecting it for this
         # direction. The start of the denial sentence ("isolated for ... by a, b; ") is written here, once
@@ -211,36 +260,19 @@ def _direction_sql(p: str, direction: str) -> list[str]:
         f"""CREATE TEMP TABLE {p}iso_{d} AS SELECT s.lsid, list(DISTINCT k.key ORDER BY k.key) AS keys,
               'isolated for {d} by ' || array_to_string(list(DISTINCT k.name ORDER BY k.name), ', ') || '; ' AS head
             FROM {p}sel s JOIN {p}keys k ON k.pid = s.pid WHERE s.dir = '{direction}' GROUP BY s.lsid""",
-        # The rules that apply to a label set, with their flags: one integer join per connection below.
-        f"""CREATE TEMP TABLE {p}selr_{d} AS SELECT s.lsid, r.rid, r.all_peers, r.all_ports, r.pods_any
-            FROM {p}sel s JOIN {p}rules r ON r.pid = s.pid AND r.dir = '{direction}' WHERE s.dir = '{direction}'""",
-        # Candidates: one narrow row (integers and flags) per connection and rule of an isolating policy.
-        f"""CREATE TEMP TABLE {b} AS SELECT e.cid, r.rid, r.all_peers, r.all_ports, r.pods_any,
-              e.{o}_kind = 'pod' AS peer_pod, e.{o}_lsid AS peer_lsid, e.{o}_fam AS peer_fam, e.{o}_num AS peer_num,
-              e.proto, e.port, e.d_pk
-            FROM {p}ep e JOIN {p}selr_{d} r ON r.lsid = e.{t}_lsid WHERE e.{t}_kind = 'pod'""",
-        # Peers: empty from/to = all; pod peers by label set; ipBlock by range minus excepts.
-        # Matches are kept by the candidate's rowid in {b} (one integer), the key of the joins below.
-        f"""CREATE TEMP TABLE {p}peer_{d} AS
-            SELECT rowid AS bid FROM {b} WHERE all_peers OR (pods_any AND peer_pod)
-            UNION SELECT x.rowid FROM {b} x JOIN {p}peer_ls l ON l.rid = x.rid AND l.lsid = x.peer_lsid WHERE x.peer_pod
-            UNION SELECT x.rowid FROM {b} x JOIN {p}ipb i ON i.rid = x.rid AND i.fam = x.peer_fam
-              WHERE x.peer_num BETWEEN i.lo AND i.hi AND NOT EXISTS (SELECT 1 FROM {p}ipx z WHERE z.rid = i.rid
-                AND z.peer = i.peer AND z.fam = x.peer_fam AND x.peer_num BETWEEN z.lo AND z.hi)""",
-        # Ports: empty = all; numeric/range/protocol-only by protocol; named via the destination pod's
-        # declared container ports (name, protocol and number must match).
-        f"""CREATE TEMP TABLE {p}port_{d} AS
-            SELECT rowid AS bid FROM {b} WHERE all_ports
-            UNION SELECT x.rowid FROM {b} x JOIN {p}portnum q ON q.rid = x.rid AND q.proto = x.proto
-              WHERE q.lo IS NULL OR x.port BETWEEN q.lo AND q.hi
-            UNION SELECT x.rowid FROM {b} x JOIN {p}portname q ON q.rid = x.rid AND q.proto = x.proto
-              JOIN {p}podports n ON n.pk = x.d_pk AND n.pname = q.name AND n.proto = x.proto AND n.port = x.port""",
-        # Counts per connection (for the reason text) and the ids of the admitting rules (candidates
-        # matching both peer and port), sorted, in one aggregation over the candidates.
-        f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT x.cid, count(*) AS n_rules, count(po.bid) AS n_peer,
-              count(qo.bid) AS n_port, list_sort(list(x.rid) FILTER (WHERE po.bid IS NOT NULL AND qo.bid IS NOT NULL)) AS adm
-            FROM {b} x LEFT JOIN {p}peer_{d} po ON po.bid = x.rowid LEFT JOIN {p}port_{d} qo ON qo.bid = x.rowid
-            GROUP BY x.cid""",
+        # The rules that apply to a label set, with their matchers: one integer join per connection below.
+        f"""CREATE TEMP TABLE {p}selr_{d} AS SELECT s.lsid, r.* EXCLUDE (pid, dir)
+            FROM {p}sel s JOIN {p}rulex r ON r.pid = s.pid AND r.dir = '{direction}' WHERE s.dir = '{direction}'""",
+        # One pass over the candidates (connection x rule of an isolating policy): whether the rule's
+        # peers and ports match, counted per connection (for the reason text), and the ids of the
+        # admitting rules, sorted. peer_ls holds one row per (rule, label set): no duplicates.
+        f"""CREATE TEMP TABLE {p}agg_{d} AS SELECT cid, count(*) AS n_rules, count_if(pk) AS n_peer,
+              count_if(qk) AS n_port, list_sort(list(rid) FILTER (WHERE pk AND qk)) AS adm FROM (
+              SELECT e.cid, r.rid, {peer_ok} AS pk, {port_ok} AS qk
+              FROM {p}ep e JOIN {p}selr_{d} r ON r.lsid = e.{t}_lsid
+              LEFT JOIN {p}peer_ls l ON l.rid = r.rid AND l.lsid = e.{o}_lsid
+              LEFT JOIN {p}podnames pn ON pn.pk = e.d_pk AND pn.proto = e.proto AND pn.port = e.port
+              WHERE e.{t}_kind = 'pod') GROUP BY cid""",
         # Admitting rules' labels and sentence, once per distinct set of admitting rules.
         f"""CREATE TEMP TABLE {p}adm_{d} AS SELECT a.adm, list(r.label ORDER BY r.rid) AS labels,
               '{d} allowed by ' || string_agg(r.label, ', ' ORDER BY r.rid) AS text
@@ -266,7 +298,7 @@ def _verdict_sql(direction: str) -> str:
     d = direction.lower()
     t, o = ("s", "d") if direction == EGRESS else ("d", "s")
     side, role = ("source", "destination") if direction == EGRESS else ("destination", "source")
-    port = "CASE WHEN n.port IS NULL THEN n.proto ELSE CAST(n.port AS VARCHAR) || '/' || n.proto END"
+    port = "CASE WHEN n.port IS NULL THEN n.proto ELSE concat(CAST(n.port AS VARCHAR), '/', n.proto) END"
     peer = _desc_sql(f"n.{o}")
     return f"""
       n.{t}_kind = 'pod' AS {d}_applies,
@@ -274,15 +306,14 @@ def _verdict_sql(direction: str) -> str:
       (n.{t}_kind <> 'pod' OR NOT n.{d}_iso OR n.self_flow OR n.{d}_labels IS NOT NULL) AS {d}_allowed,
       coalesce(n.{d}_keys, []) AS {d}_isolated_by,
       coalesce(n.{d}_labels, []) AS {d}_admitted_by,
-      CASE WHEN n.{t}_kind <> 'pod' THEN '{d} not enforced: {side} is a ' || n.{t}_kind || ' endpoint, not a pod'
+      CASE WHEN n.{t}_kind <> 'pod' THEN concat('{d} not enforced: {side} is a ', n.{t}_kind, ' endpoint, not a pod')
            WHEN n.self_flow THEN '{d} allowed: traffic of a pod to itself'
-           WHEN NOT n.{d}_iso THEN '{d} allowed: ' || {_desc_sql(f"n.{t}")} || ' is not isolated for {d}'
+           WHEN NOT n.{d}_iso THEN concat('{d} allowed: ', {_desc_sql(f"n.{t}")}, ' is not isolated for {d}')
            WHEN n.{d}_labels IS NOT NULL THEN n.{d}_text
-           ELSE n.{d}_head || CASE
-             WHEN coalesce(n.{d}_n_rules, 0) = 0 THEN 'they have no {d} rules'
-             WHEN n.{d}_n_peer = 0 AND n.{d}_n_port = 0 THEN 'no rule matches {role} ' || {peer} || ' or port ' || {port}
-             WHEN n.{d}_n_peer = 0 THEN 'no rule matches {role} ' || {peer}
-             ELSE 'no rule matches port ' || {port} || ' for {role} ' || {peer} END
+           WHEN coalesce(n.{d}_n_rules, 0) = 0 THEN concat(n.{d}_head, 'they have no {d} rules')
+           WHEN n.{d}_n_peer = 0 AND n.{d}_n_port = 0 THEN concat(n.{d}_head, 'no rule matches {role} ', {peer}, ' or port ', {port})
+           WHEN n.{d}_n_peer = 0 THEN concat(n.{d}_head, 'no rule matches {role} ', {peer})
+           ELSE concat(n.{d}_head, 'no rule matches port ', {port}, ' for {role} ', {peer})
       END AS {d}_reason"""
 
 
@@ -307,13 +338,16 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
               ns_labels: Mapping[str, Labels]) -> str:
     pods = list(pods)
     inv, podports = _inventory_tables(pods)
-    con.register(f"{p}inv", inv)
+    # Inventory pods are keyed by a 64-bit hash of (namespace, name), like label sets: the joins of
+    # a million connections against them are on one integer, and each pod's labels are hashed once.
+    con.register(f"{p}inv_raw", inv)
     con.register(f"{p}podports_raw", podports)
+    con.execute(f"CREATE TEMP TABLE {p}inv AS SELECT hash(ns, name) AS pk, host_network, hash(lkey) AS lh FROM {p}inv_raw")
     con.execute(f"CREATE TEMP TABLE {p}podports AS SELECT hash(ns, name) AS pk, pname, proto, port FROM {p}podports_raw")
     con.execute(f"""CREATE TEMP VIEW {p}ep0 AS SELECT c.cid, {_side_sql('c', 'src', 'si')}, {_side_sql('c', 'dst', 'di')},
         {_PROTO_SQL} AS proto, CAST(c.dst_port AS INTEGER) AS port
-      FROM {source} c LEFT JOIN {p}inv si ON si.ns = c.src_namespace AND si.name = c.src_pod
-      LEFT JOIN {p}inv di ON di.ns = c.dst_namespace AND di.name = c.dst_pod""")
+      FROM {source} c LEFT JOIN {p}inv si ON si.pk = hash(c.src_namespace, c.src_pod)
+      LEFT JOIN {p}inv di ON di.pk = hash(c.dst_namespace, c.dst_pod)""")
     # Addresses, only when ipBlocks exist: each distinct address is parsed once, IPv4 in SQL and
     # IPv6 (rare) in Python. An unparsable or unknown (NULL) address gets no number: it matches no ipBlock.
     static, _ = _static_tables(compiled)
@@ -358,15 +392,14 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
     for name in ("ipb", "ipx"):  # 128-bit ranges travel as text; IPv6 needs UHUGEINT
         con.execute(f"""CREATE TEMP TABLE {p}{name} AS SELECT * REPLACE (CAST(lo AS UHUGEINT) AS lo,
             CAST(hi AS UHUGEINT) AS hi) FROM {p}{name}_raw""")
-    for direction in DIRECTIONS:
-        for stmt in _direction_sql(p, direction):
-            con.execute(stmt)
+    for stmt in _rules_sql(p) + [q for direction in DIRECTIONS for q in _direction_sql(p, direction)]:
+        con.execute(stmt)
     narrow = [_narrow_sql(p, d) for d in DIRECTIONS]
     strings = ", ".join(f"e.{x}_{c}" for x in "sd" for c in ("kind", "ns", "name", "work", "ip"))
     con.execute(f"""CREATE TEMP VIEW {p}verdict AS SELECT cid, egress_applies, egress_isolated, egress_allowed,
         egress_isolated_by, egress_admitted_by, ingress_applies, ingress_isolated, ingress_allowed, ingress_isolated_by,
         ingress_admitted_by, egress_allowed AND ingress_allowed AS allowed,
-        CASE WHEN egress_allowed AND ingress_allowed THEN egress_reason || ' | ' || ingress_reason
+        CASE WHEN egress_allowed AND ingress_allowed THEN concat(egress_reason, ' | ', ingress_reason)
              ELSE concat_ws(' | ', CASE WHEN NOT egress_allowed THEN egress_reason END,
                             CASE WHEN NOT ingress_allowed THEN ingress_reason END) END AS reason,
         egress_reason, ingress_reason
@@ -376,9 +409,9 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, compiled: Com
     return f"{p}verdict"
 
 
-_REGISTERED = ("inv", "podports_raw", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
-_CREATED = ("ep", "ipb", "ipx", "ipn", "podports") + tuple(
-    f"{k}_{d}" for k in ("iso", "selr", "b", "peer", "port", "agg", "adm") for d in ("egress", "ingress"))
+_REGISTERED = ("inv_raw", "podports_raw", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
+_CREATED = ("ep", "ipb", "ipx", "ipn", "inv", "podports", "podnames", "rulex") + tuple(
+    f"{k}_{d}" for k in ("iso", "selr", "agg", "adm") for d in ("egress", "ingress"))
 
 
 def _cleanup(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
