@@ -92,6 +92,16 @@ def test_report_json_and_markdown(cli, tmp_path: Path) -> None:
     assert md.startswith("# Recommended policies: provenance") and "| shop/postgres | Ingress | 0 | pod:shop/catalog |" in md
 
 
+def test_report_samples_of_hubble_rules_name_the_first_event_time(cli, tmp_path: Path) -> None:
+    """Hubble connections carry no line number (the scan is parallel without one): a rule's sample
+    records are named by file and the time of the first event instead."""
+    rj = tmp_path / "r.json"
+    flows = GOLDEN / "format-hubble" / "flows.json"
+    assert cli("generate", flows, "--report", rj).exit_code == 0
+    samples = [s for r in json.loads(rj.read_text())["rules"] for s in r["samples"]]
+    assert samples and all(s.startswith(f"{flows} @ ") and s.endswith("Z") and ":?" not in s for s in samples)
+
+
 def test_existing_policies_cover_part_of_the_traffic(cli, tmp_path: Path) -> None:
     existing = tmp_path / "existing.yaml"
     existing.write_text(

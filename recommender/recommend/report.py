@@ -2,7 +2,8 @@
 
 A reviewer must be able to ask of every rule "why is this here?" and get the
 observations behind it: how many connections and flows, how many bytes, first
-and last seen, which input formats, and sample records (FILE:LINE). The summary
+and last seen, which input formats, and sample records (FILE:LINE, or FILE @ the
+time of the first event for Hubble, whose connections keep no line). The summary
 answers the run-level questions: is everything observed admitted (coverage
 must be 100 %), how much more than observed do the policies admit, and what
 did default deny isolate that never showed traffic.

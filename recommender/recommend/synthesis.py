@@ -108,7 +108,9 @@ def collect_edges(
             SELECT s.ident, d.ident, upper(coalesce(c.protocol, 'TCP')), c.dst_port,
                    count(*), coalesce(sum(c.flows), 0), coalesce(sum(c.bytes), 0),
                    min(c.first_seen), max(c.last_seen), list(DISTINCT c.format),
-                   min(coalesce(c.file, '?') || ':' || coalesce(CAST(c.line AS VARCHAR), '?'), 3)
+                   min(coalesce(c.file, '?') || CASE WHEN c.line IS NOT NULL THEN ':' || CAST(c.line AS VARCHAR)
+                            WHEN c.first_seen IS NOT NULL THEN ' @ ' || strftime(c.first_seen, '%Y-%m-%dT%H:%M:%S.%fZ')
+                            ELSE ':?' END, 3)
             FROM c JOIN _rec_ep s ON c.sk = s.ekey JOIN _rec_ep d ON c.dk = d.ekey
             GROUP BY ALL
             """
