@@ -39,15 +39,22 @@ _INPUT = tuple(f"{s}_{c}" for s in ("src", "dst") for c in _ENDPOINT) + ("protoc
 PolicyInput = Iterable[NetworkPolicy] | CompiledPolicies | Any  # Any: a PolicySet or a path
 
 
-def resolve_policies(policies: PolicyInput) -> tuple[CompiledPolicies, list[Pod], list[Namespace]]:
-    """Compiled policies plus the pods/namespaces that came with them (a multi-document file)."""
+def load_policy_input(policies: PolicyInput) -> tuple[Sequence[NetworkPolicy] | CompiledPolicies, list[Pod], list[Namespace]]:
+    """Policies (loaded from a path, taken from a PolicySet, or as given; not compiled) plus the
+    pods/namespaces that came with them (a multi-document file)."""
     if isinstance(policies, (str, Path)):
         from recommender.io.policies import load_policies
 
         policies = load_policies(policies)
     if hasattr(policies, "policies") and hasattr(policies, "skipped"):  # a PolicySet
-        return compile_policies(policies.policies), list(policies.pods), list(policies.namespaces)
-    return compile_policies(policies), [], []
+        return tuple(policies.policies), list(policies.pods), list(policies.namespaces)
+    return policies if isinstance(policies, CompiledPolicies) else tuple(policies), [], []
+
+
+def resolve_policies(policies: PolicyInput) -> tuple[CompiledPolicies, list[Pod], list[Namespace]]:
+    """Compiled policies plus the pods/namespaces that came with them (a multi-document file)."""
+    loaded, pods, namespaces = load_policy_input(policies)
+    return compile_policies(loaded), pods, namespaces
 
 
 def _merge_inventory(*groups: Iterable[Any], key) -> list[Any]:  # type: ignore[no-untyped-def]
@@ -162,7 +169,8 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     ``flows``: a FlowStore, a DuckDB relation, a DataFrame in the connections schema, or a list of Flow.
     ``pods``/``namespaces`` default to the store's inventory plus those loaded with the policies.
     List columns (``*_by``) and label MAPs are Arrow-backed; a cell reads back as a Python list."""
-    compiled, ppods, pnss = resolve_policies(policies)
+    # Not compiled here: evaluate_table compiles while DuckDB reads the connections.
+    compiled, ppods, pnss = load_policy_input(policies)
     store = flows if hasattr(flows, "con") and hasattr(flows, "pods") else None
     # Pods/namespaces loaded beside the policies come first: the store also lists pods seen only in
     # flows (labels, no container ports), which must not shadow a full inventory object.
@@ -201,7 +209,7 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     return out
 
 
-def _run(con: duckdb.DuckDBPyConnection, table: str, compiled: CompiledPolicies, pods: Iterable[Pod],
+def _run(con: duckdb.DuckDBPyConnection, table: str, compiled: Sequence[NetworkPolicy] | CompiledPolicies, pods: Iterable[Pod],
          ns_labels: Mapping[str, Any], keys: Sequence[str]) -> pd.DataFrame:
     verdicts = evaluate_table(con, table, compiled, list(pods), ns_labels)
     try:
@@ -220,7 +228,7 @@ def admitted_pairs(policies: PolicyInput, sources: Sequence[Endpoint], destinati
     ``ingress_allowed``, ``allowed`` and the admitting rules (``*_admitted_by``). Pairs of a pod with
     itself are included and always allowed. ``pods`` supply labels and named ports of pod endpoints
     given without labels."""
-    compiled, ppods, pnss = resolve_policies(policies)
+    compiled, ppods, pnss = load_policy_input(policies)
     src_df = _frame_from_flows([Flow(e, Endpoint()) for e in sources])[[f"src_{c}" for c in (*_ENDPOINT, "lkey")]]
     dst_df = _frame_from_flows([Flow(Endpoint(), e) for e in destinations])[[f"dst_{c}" for c in (*_ENDPOINT, "lkey")]]
     src_df.insert(0, "src", np.arange(len(src_df)))
