@@ -287,3 +287,47 @@ def test_over_permission_counts_each_unobserved_admitted_combination() -> None:
     wide = generate(make_store(rows), port_range_slack=1).summary["over_permission"]
     assert (wide["admitted"], wide["observed"], wide["unobserved"]) == (4, 3, 1)
     assert wide["per_policy"] == {"shop/api": 1, "shop/web": 1}
+
+
+def _native_rules(syn: Synthesis, name: str, direction: str) -> list[dict[str, Any]]:
+    return staged_native([p for p in syn.policies if p.name == name][0])["spec"][direction]
+
+
+def test_calico_native_names_port_less_protocols_instead_of_allowing_everything() -> None:
+    """Truth table: the Kubernetes rule stays all-ports (the verified one); the native rules are one per
+    protocol and admit exactly the observed protocols and ports, so never more than the verified rule."""
+    db_dst = {"selector": "app == 'db'"}
+    cases = [
+        # (observed from web to db, native egress rules of web)
+        ([(None, "ICMP")], [{"action": "Allow", "protocol": "ICMP", "destination": db_dst}]),
+        ([(None, "ICMPv6")], [{"action": "Allow", "protocol": "ICMPv6", "destination": db_dst}]),
+        ([(5432, "TCP"), (5433, "TCP"), (None, "ICMP")],
+         [{"action": "Allow", "protocol": "ICMP", "destination": db_dst},
+          {"action": "Allow", "protocol": "TCP", "destination": {**db_dst, "ports": ["5432:5433"]}}]),
+        ([(None, "47")], [{"action": "Allow", "protocol": 47, "destination": db_dst}]),
+        ([(None, "GRE")], [{"action": "Allow", "destination": db_dst}]),        # no Calico name: all protocols
+        ([(5432, "TCP")], [{"action": "Allow", "protocol": "TCP", "destination": {**db_dst, "ports": [5432]}}]),
+    ]
+    for observed, native in cases:
+        syn = run([conn(WEB, DB, port, proto) for port, proto in observed])
+        assert _native_rules(syn, "web", "egress") == native, observed
+        k8s_ports = spec(syn, "web")["egress"][0].get("ports")
+        assert (k8s_ports is None) == any(port is None for port, _ in observed), observed
+
+
+def test_port_less_protocols_keep_the_kubernetes_rule_and_its_ingress_side() -> None:
+    syn = run([conn(WEB, DB, 3868, "SCTP"), conn(WEB, DB, None, "ICMP"), conn("203.0.113.9", WEB, None, "ICMP")])
+    assert spec(syn, "web")["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]
+    assert spec(syn, "web")["ingress"] == [{"from": [{"ipBlock": {"cidr": "203.0.113.9/32"}}]}]
+    assert render([p for p in syn.policies if p.name == "web"][0], "calico-staged")["spec"]["egress"] == [
+        {"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]
+    assert _native_rules(syn, "web", "ingress") == [
+        {"action": "Allow", "protocol": "ICMP", "source": {"nets": ["203.0.113.9/32"]}}]
+    assert [r.get("protocol") for r in _native_rules(syn, "web", "egress")] == ["ICMP", "SCTP"]
+    assert _native_rules(syn, "db", "ingress") == [
+        {"action": "Allow", "protocol": "ICMP", "source": {"selector": "app == 'web'"}},
+        {"action": "Allow", "protocol": "SCTP", "source": {"selector": "app == 'web'"}, "destination": {"ports": [3868]}}]
+    from recommender import generate
+
+    rec = generate(make_store([conn(WEB, DB, None, "ICMP")]), kind="calico-staged-native")
+    assert rec.ok and "protocol: ICMP" in rec.yaml()

@@ -61,10 +61,17 @@ class Rule:
     """An ingress or egress rule. ``peers`` is ``from`` or ``to``.
 
     ``None`` (absent) and ``()`` (empty) both mean "all peers" / "all ports".
+
+    ``protocol_ports`` is not Kubernetes: when a rule must allow all ports only
+    because a port-less protocol (ICMP…) has no ``ports`` entry, it may record
+    the (protocol, port) specs the rule stands for, e.g. ``PortSpec("ICMP")``,
+    so renderers that can name such protocols (Calico's own rules) stay
+    narrower. Equality, hashing, the evaluator and Kubernetes YAML ignore it.
     """
 
     peers: tuple[Peer, ...] | None = None
     ports: tuple[PortSpec, ...] | None = None
+    protocol_ports: tuple[PortSpec, ...] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

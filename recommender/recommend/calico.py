@@ -10,19 +10,25 @@ deny. Two kinds:
   selector expressions (``app == 'web'``), ``types``, one ``Allow`` rule per
   (protocol, peer), ``nets`` for ipBlocks, namespaces selected by
   ``projectcalico.org/name``, in a tier (``default`` unless told otherwise).
+  Unlike Kubernetes, Calico rules can name port-less protocols: a rule that is
+  all-ports in Kubernetes only because of ICMP becomes ``protocol: ICMP`` (and
+  exact ports for its other protocols), from the rule's ``protocol_ports``.
 
-Both are renderings of the same verified model policy; nothing is decided here.
+Both are renderings of the same verified model policy; nothing is decided here,
+and a native rule never admits more than the Kubernetes rule that was verified.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from recommender.model import LabelSelector, NetworkPolicy, Peer, Rule
+from recommender.model import LabelSelector, NetworkPolicy, Peer, PortSpec, Rule
 
 API_VERSION = "projectcalico.org/v3"
 NS_LABEL_K8S = "kubernetes.io/metadata.name"
 NS_LABEL_CALICO = "projectcalico.org/name"
+# protocols Calico v3 rules accept by name (numbers 1-255 are accepted too)
+_PROTOCOL_NAMES = {"TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP", "ICMP": "ICMP", "ICMPV6": "ICMPv6", "UDPLITE": "UDPLite"}
 
 
 def _quote(value: str) -> str:
@@ -62,16 +68,35 @@ def _entity(peer: Peer) -> dict[str, Any]:
     return entity
 
 
-def _ports_by_protocol(rule: Rule) -> list[tuple[str | None, list[int | str]]]:
-    if not rule.ports:
+def calico_protocol(protocol: str) -> str | int | None:
+    """Calico's spelling of a protocol (``ICMPv6``, ``47``), or None when Calico cannot name it."""
+    name = _PROTOCOL_NAMES.get(protocol.upper())
+    if name is not None:
+        return name
+    return int(protocol) if protocol.isdigit() and 1 <= int(protocol) <= 255 else None
+
+
+def _native_specs(rule: Rule) -> tuple[PortSpec, ...] | None:
+    """The rule's ports, or — for an all-ports rule that only exists because of a port-less
+    protocol — the per-protocol specs it stands for, when Calico can name every protocol."""
+    if rule.ports or not rule.protocol_ports:
+        return rule.ports
+    if any(calico_protocol(p.effective_protocol) is None for p in rule.protocol_ports):
+        return rule.ports      # e.g. a protocol name Calico does not know: stay with all protocols
+    return rule.protocol_ports
+
+
+def _ports_by_protocol(rule: Rule) -> list[tuple[str | int | None, list[int | str]]]:
+    specs = _native_specs(rule)
+    if not specs:
         return [(None, [])]
-    out: dict[str, list[int | str]] = {}
-    for p in rule.ports:
-        ports = out.setdefault(p.effective_protocol, [])
+    out: dict[str | int, list[int | str]] = {}
+    for p in specs:
+        ports = out.setdefault(calico_protocol(p.effective_protocol) or p.effective_protocol, [])
         if p.port is None:
             continue
         ports.append(f"{p.port}:{p.end_port}" if p.end_port else p.port)
-    return sorted(out.items())
+    return sorted(out.items(), key=lambda item: str(item[0]))
 
 
 def _rules(rules: tuple[Rule, ...] | None, direction: str) -> list[dict[str, Any]]:

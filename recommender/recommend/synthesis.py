@@ -243,7 +243,7 @@ def build_rules(
         by_ports[frozenset(ports)].append(peer)
     out: list[BuiltRule] = []
     for portset, members in by_ports.items():
-        port_specs, widened = _port_specs(portset, opts.port_range_slack)
+        port_specs, widened, protocol_ports = _port_specs(portset, opts.port_range_slack)
         keys = [k for m in members for k in (peer_keys[m] if isinstance(m, Peer) else [m])]
         stats = Stats()
         for k in keys:
@@ -269,21 +269,35 @@ def build_rules(
         all_peers += [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]
         if not all_peers:
             continue
-        out.append(BuiltRule(Rule(peers=tuple(all_peers), ports=port_specs), stats, tuple(sorted(keys)),
+        rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
+        out.append(BuiltRule(rule, stats, tuple(sorted(keys)),
                              widened, sum(b.extra for b in blocks)))
     return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
 
 
-def _port_specs(portset: frozenset[PortKey], slack: int) -> tuple[tuple[PortSpec, ...] | None, int]:
-    if any(port is None for _, port in portset):
-        return None, 0          # a port-less protocol (ICMP…): only an all-ports rule admits it
+def _port_specs(
+    portset: frozenset[PortKey], slack: int
+) -> tuple[tuple[PortSpec, ...] | None, int, tuple[PortSpec, ...] | None]:
+    """``(ports, widened ports, protocol_ports)`` of the rule for ``portset``.
+
+    A port-less protocol (ICMP…) has no ``ports`` entry in Kubernetes, so only an
+    all-ports rule admits it: then ``ports`` is None and ``protocol_ports`` keeps
+    what the rule stands for per protocol (``PortSpec("ICMP")`` without a port),
+    for renderers that can say ``protocol: ICMP``. Otherwise it is None.
+    """
     specs: list[PortSpec] = []
     widened = 0
     for proto in sorted({p for p, _ in portset}):
-        ranges, extra = compress_ports([port for p, port in portset if p == proto], slack)
+        ports = [port for p, port in portset if p == proto]
+        if None in ports:               # a port-less protocol: every packet of it
+            specs.append(PortSpec(protocol=proto))
+            continue
+        ranges, extra = compress_ports(ports, slack)  # type: ignore[arg-type]
         widened += extra
         specs.extend(PortSpec(protocol=proto, port=start, end_port=end) for start, end in ranges)
-    return tuple(specs), widened
+    if any(port is None for _, port in portset):
+        return None, 0, tuple(specs)
+    return tuple(specs), widened, None
 
 
 def _peer_sort_key(p: Peer) -> tuple:
