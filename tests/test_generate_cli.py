@@ -127,3 +127,27 @@ def test_generate_from_an_ingested_database(cli, tmp_path: Path) -> None:
     r = cli("generate", "--db", db)
     assert r.exit_code == 0, r.stderr
     assert r.stdout == (GOLDEN / "shop" / "expected.yaml").read_text()
+
+
+def test_ipv6_external_addresses_aggregate_within_their_own_bound(cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.csv"
+    rows = [f"pod,shop,web-0,10.244.1.5,app=web,network,,,{ip},,TCP,443,allow\n"
+            for ip in ("2001:db8:0:7::1", "2001:db8:0:7::2", "2001:db8:0:7::1:5", "fd00::1", "fd00::2", "198.51.100.7")]
+    flows.write_text(HEADER + "".join(rows))
+    r = cli("generate", flows, "--cidr6-max-prefix", "64", "--cidr-min-addresses", "3", "--report", tmp_path / "r.json")
+    assert r.exit_code == 0, r.stderr
+    to = [t["ipBlock"]["cidr"] for d in yaml.safe_load_all(r.stdout) if d["metadata"]["name"] == "web"
+          for t in d["spec"]["egress"][0]["to"]]
+    assert to == ["198.51.100.7/32", "2001:db8:0:7::/111", "fd00::1/128", "fd00::2/128"]   # IPv4 and ULA untouched
+    assert f"widening: {2 ** 17 - 3} external addresses" in r.stderr
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert summary["widening"]["addresses_beyond_observed"] == 2 ** 17 - 3 and summary["verification"]["coverage"] == 1.0
+    # without the bound: /128 each
+    assert "2001:db8:0:7::1/128" in cli("generate", flows).stdout
+
+
+def test_cidr6_max_prefix_out_of_range_is_a_usage_error(cli, tmp_path: Path) -> None:
+    for bad in ("63", "129"):
+        r = cli("generate", SHOP, "--cidr6-max-prefix", bad)
+        assert r.exit_code == 2 and "--cidr6-max-prefix must be between 64 and 128" in r.stderr and "/64" in r.stderr
+    assert cli("generate", SHOP, "--cidr6-max-prefix", "64", "--cidr-min-addresses", "3").exit_code == 0

@@ -19,7 +19,8 @@ from test_synthesis import make_store
 NAMESPACES = ("alpha", "beta", "kube-system")
 APPS = ("web", "api", "db", "cache", "worker")
 PORTS = st.sampled_from([53, 80, 443, 5432, 6379, 8080, 8081, 8082, 9090, 40000, 50000])
-EXTERNAL = st.sampled_from(["198.51.100.7", "198.51.100.8", "203.0.113.9", "10.9.0.1", "2001:db8::5"])
+EXTERNAL = st.sampled_from(["198.51.100.7", "198.51.100.8", "203.0.113.9", "10.9.0.1",
+                            "2001:db8::5", "2001:db8::9", "2001:db8:0:1::5", "fd00::7"])
 
 
 @st.composite
@@ -50,11 +51,13 @@ def clusters(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(clusters(), st.booleans(), st.integers(0, 2))
-def test_every_observed_allowed_connection_is_admitted(cluster, include_system: bool, slack: int) -> None:
+@given(clusters(), st.booleans(), st.integers(0, 2), st.sampled_from([None, 24]), st.sampled_from([None, 64, 126]))
+def test_every_observed_allowed_connection_is_admitted(cluster, include_system: bool, slack: int,
+                                                       cidr4: int | None, cidr6: int | None) -> None:
     flows, _ = cluster
     con = make_store(flows)
-    rec = generate(con, include_system=include_system, port_range_slack=slack)
+    rec = generate(con, include_system=include_system, port_range_slack=slack, cidr_max_prefix=cidr4,
+                   cidr6_max_prefix=cidr6)
     assert rec.ok, rec.failures()
     assert rec.summary["verification"]["coverage"] == 1.0
     for doc in rec.documents():

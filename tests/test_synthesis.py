@@ -251,6 +251,45 @@ def test_port_and_address_widening_units() -> None:
         "198.51.100.1/32", "198.51.101.1/32"]
 
 
+def test_ipv6_aggregation_units() -> None:
+    """IPv6 twin of the IPv4 bound: the tightest CIDR no wider than /max_prefix6 holding ≥ K observed addresses."""
+    def cidrs(ips: list[str], **kw: Any) -> list[str]:
+        return [a.cidr for a in aggregate_addresses(ips, **kw)]
+
+    four = ["2001:db8::10", "2001:db8::11", "2001:db8::12", "2001:db8::13"]
+    assert cidrs(four) == [f"{a}/128" for a in four]                                   # off by default
+    agg = aggregate_addresses(four, max_prefix6=64, min_addresses=3)
+    assert [a.cidr for a in agg] == ["2001:db8::10/126"] and agg[0].extra == 0
+    assert cidrs(four + ["2001:db8::1:1"], max_prefix6=64, min_addresses=3) == ["2001:db8::10/126", "2001:db8::1:1/128"]
+    assert cidrs(four, max_prefix6=64, min_addresses=5) == [f"{a}/128" for a in four]    # below K: /128 each
+    apart = ["2001:db8::1", "2001:db8:0:1::1"]                                           # different /64s
+    assert cidrs(apart, max_prefix6=64) == ["2001:db8::1/128", "2001:db8:0:1::1/128"]
+    wide = aggregate_addresses(apart, max_prefix6=63)
+    assert [a.cidr for a in wide] == ["2001:db8::/63"] and wide[0].extra == 2 ** 65 - 2    # exact, never capped
+    # never across, nor inside, a never-aggregated range (ULA, link-local, loopback/unspecified, IPv4-mapped)
+    assert cidrs(["fd00::1", "fd00::2", "fe80::1", "fe80::2", "::ffff:198.51.100.1", "::ffff:198.51.100.2"],
+                 max_prefix6=64) == ["::ffff:c633:6401/128", "::ffff:c633:6402/128", "fd00::1/128", "fd00::2/128",
+                                     "fe80::1/128", "fe80::2/128"]
+    assert cidrs(["::2", "::3", "::4"], max_prefix6=64, min_addresses=3) == ["::2/128", "::3/128", "::4/128"]  # ::/125 ∋ ::1
+    # IPv4 follows the same rule: 8.0.0.0/6 would hold 10.0.0.0/8
+    assert cidrs(["9.255.255.255", "11.0.0.1"], max_prefix=4) == ["9.255.255.255/32", "11.0.0.1/32"]
+    # the families are bounded separately, and ::/0 still needs allow_any
+    assert cidrs(["198.51.100.1", "198.51.100.2", "2001:db8::1", "2001:db8::2"], max_prefix=24) == [
+        "198.51.100.0/30", "2001:db8::1/128", "2001:db8::2/128"]
+    assert cidrs(four, max_prefix6=64, allow_any=True) == ["::/0"]
+
+
+def test_ipv6_aggregation_in_rules_counts_exactly() -> None:
+    rows = [conn(WEB, f"2001:db8::{i}", 443) for i in (10, 11, 12, 13)] + [conn(WEB, "fd00::1", 443)]
+    syn = run(rows, cidr6_max_prefix=120, cidr_min_addresses=3)
+    assert spec(syn, "web")["egress"][0]["to"] == [{"ipBlock": {"cidr": "2001:db8::10/126"}},
+                                                   {"ipBlock": {"cidr": "fd00::1/128"}}]
+    assert syn.widening["addresses"] == 0
+    syn = run([rows[0], conn(WEB, "2001:db8::ff:1", 443)], cidr6_max_prefix=64)
+    assert spec(syn, "web")["egress"][0]["to"] == [{"ipBlock": {"cidr": "2001:db8::/104"}}]
+    assert syn.widening["addresses"] == 2 ** 24 - 2             # admitted beyond ::10 and ::ff:1
+
+
 def test_calico_native_selectors_and_rules() -> None:
     assert selector_expression(LabelSelector.of({"app": "web", "tier": "fe"})) == "app == 'web' && tier == 'fe'"
     assert selector_expression(LabelSelector.of(None, [Requirement("app", "In", ("a", "b")),

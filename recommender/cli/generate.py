@@ -54,6 +54,7 @@ def generate(
     include_denied: Annotated[bool, typer.Option(help="Also allow flows the exporter reported as denied.")] = False,
     port_range_slack: Annotated[int, typer.Option(help="Bridge gaps of at most N unobserved ports in a port range.")] = 0,
     cidr_max_prefix: Annotated[int | None, typer.Option(help="Aggregate public external IPv4 addresses into CIDRs no wider than /N.")] = None,
+    cidr6_max_prefix: Annotated[int | None, typer.Option(help="Aggregate public external IPv6 addresses into CIDRs no wider than /N (64-128).")] = None,
     cidr_min_addresses: Annotated[int | None, typer.Option(help="…only when at least K distinct observed addresses fall inside (default 2).")] = None,
     allow_any_external: Annotated[bool, typer.Option(help="Permit 0.0.0.0/0 (except private ranges) for external peers.")] = False,
     existing: Annotated[list[Path], typer.Option(help="Current cluster policies: recommend only what they would deny.")] = [],  # noqa: B006
@@ -76,7 +77,8 @@ def generate(
         namespaces=namespace, exclude_namespaces=exclude_namespace, include_system=include_system,
         default_deny=default_deny, include_denied=include_denied, port_range_slack=port_range_slack,
         cidr_max_prefix=cidr_max_prefix, cidr_min_addresses=cidr_min_addresses,
-        allow_any_external=allow_any_external, existing=[str(e) for e in existing] or None, tier=tier,
+        cidr6_max_prefix=cidr6_max_prefix, allow_any_external=allow_any_external,
+        existing=[str(e) for e in existing] or None, tier=tier,
     )
     from recommender.recommend.report import summary_text
 

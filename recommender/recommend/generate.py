@@ -151,6 +151,7 @@ def generate(
     cidr_max_prefix: int | None = None,
     cidr_min_addresses: int | None = None,
     allow_any_external: bool = False,
+    cidr6_max_prefix: int | None = None,
     existing: Any = None,
     tier: str = "default",
     db: str = ":memory:",
@@ -167,10 +168,13 @@ def generate(
         raise UsageError("--port-range-slack must be ≥ 0")
     if cidr_max_prefix is not None and not 0 <= cidr_max_prefix <= 32:
         raise UsageError("--cidr-max-prefix must be between 0 and 32")
-    if cidr_min_addresses is not None and cidr_max_prefix is None:
-        raise UsageError("--cidr-min-addresses needs --cidr-max-prefix")
+    if cidr6_max_prefix is not None and not 64 <= cidr6_max_prefix <= 128:
+        raise UsageError(f"--cidr6-max-prefix must be between 64 and 128, not {cidr6_max_prefix}",
+                         hint="it is an IPv6 prefix length; /64 (one subnet) is the widest aggregate allowed")
+    if cidr_min_addresses is not None and cidr_max_prefix is None and cidr6_max_prefix is None:
+        raise UsageError("--cidr-min-addresses needs --cidr-max-prefix or --cidr6-max-prefix")
     opts = Options(tuple(namespaces), tuple(exclude_namespaces), include_system, default_deny, include_denied,
-                   port_range_slack, cidr_max_prefix, cidr_min_addresses, allow_any_external)
+                   port_range_slack, cidr_max_prefix, cidr_min_addresses, allow_any_external, cidr6_max_prefix)
     con = _open_store(flows, inventory, db)
     existing_policies = verify.load_existing(existing)
     syn = synthesize(con, opts, existing_policies)

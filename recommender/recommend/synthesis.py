@@ -51,6 +51,7 @@ class Options:
     cidr_max_prefix: int | None = None
     cidr_min_addresses: int | None = None
     allow_any_external: bool = False
+    cidr6_max_prefix: int | None = None
 
     def covers(self, ns: str) -> bool:
         if self.namespaces and ns not in self.namespaces:
@@ -263,7 +264,7 @@ def build_rules(
                 unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
         blocks = aggregate_addresses(
             addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
-            allow_any=opts.allow_any_external, any_without_address=no_address,
+            allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
         )
         all_peers = sorted(selector_peers, key=_peer_sort_key)
         all_peers += [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]

@@ -6,10 +6,15 @@ the summary can say how much was admitted beyond what was observed:
 
 * a run of ports becomes one ``port``/``endPort`` range only when every port of
   the run was observed, or the gaps are at most ``slack`` ports;
-* external IPv4 addresses are aggregated only inside an explicit bound: a CIDR
-  no wider than ``/max_prefix`` that holds at least ``min_addresses`` distinct
-  observed addresses, the smallest such CIDR, and never for private, link-local
-  or shared (cluster) ranges. ``0.0.0.0/0`` appears only with ``allow_any``.
+* external addresses are aggregated only inside an explicit bound per family:
+  a CIDR no wider than ``/max_prefix`` (IPv4) or ``/max_prefix6`` (IPv6) that
+  holds at least ``min_addresses`` distinct observed addresses, the smallest
+  such CIDR, and never one that touches a private, link-local, shared (cluster),
+  ULA or IPv4-embedding range. ``0.0.0.0/0`` and ``::/0`` appear only with
+  ``allow_any``.
+
+Counts are exact Python ints: one IPv6 /64 admits 2**64 addresses, and the
+summary says so rather than rounding or capping it.
 """
 
 from __future__ import annotations
@@ -53,18 +58,19 @@ def host_cidr(ip: str) -> str:
 
 
 _NEVER_V4 = tuple(ipaddress.IPv4Network(n) for n in (*CLUSTER_RANGES_V4, "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/3"))
-_NEVER_V6 = tuple(ipaddress.IPv6Network(n) for n in (*CLUSTER_RANGES_V6, "fe80::/10", "::1/128", "ff00::/8", "::/128"))
+# also the IPv4-mapped and NAT64 prefixes: their addresses are IPv4 ones (maybe private) in IPv6 clothes
+_NEVER_V6 = tuple(ipaddress.IPv6Network(n) for n in (*CLUSTER_RANGES_V6, "fe80::/10", "::1/128", "ff00::/8", "::/128",
+                                                      "::ffff:0:0/96", "64:ff9b::/96"))
+_NEVER = {4: _NEVER_V4, 6: _NEVER_V6}
+_NETWORK = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
+_ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+_BITS = {4: 32, 6: 128}
 
 
 def is_external(ip: str) -> bool:
-    """Outside every private, shared (CGNAT), link-local, loopback and multicast range."""
+    """Outside every private, shared (CGNAT), link-local, loopback, multicast and IPv4-embedding range."""
     addr = ipaddress.ip_address(ip)
-    return not any(addr in n for n in (_NEVER_V4 if addr.version == 4 else _NEVER_V6))
-
-
-def is_aggregatable(ip: str) -> bool:
-    """Only external IPv4 addresses may be aggregated; cluster and private ranges never."""
-    return ipaddress.ip_address(ip).version == 4 and is_external(ip)
+    return not any(addr in n for n in _NEVER[addr.version])
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class Aggregated:
 
     @property
     def extra(self) -> int:
-        """Addresses admitted beyond the observed ones."""
+        """Addresses admitted beyond the observed ones: an exact int (an IPv6 /64 alone is 2**64)."""
         net = ipaddress.ip_network(self.cidr)
         excluded = sum(ipaddress.ip_network(e).num_addresses for e in self.except_)
         return net.num_addresses - excluded - len(self.observed)
@@ -88,61 +94,65 @@ def aggregate_addresses(
     min_addresses: int | None = None,
     allow_any: bool = False,
     any_without_address: bool = False,
+    max_prefix6: int | None = None,
 ) -> list[Aggregated]:
     """ipBlocks for ``ips``: /32 (/128) each, or aggregated within the bounds.
 
-    ``any_without_address`` says some peer had no address at all (Cilium
-    ``reserved:world``); with ``allow_any`` it becomes ``0.0.0.0/0`` too.
+    External IPv4 addresses aggregate within ``/max_prefix``, external IPv6 ones
+    within ``/max_prefix6`` (each off when None); both need ``min_addresses``
+    observed addresses per CIDR. ``any_without_address`` says some peer had no
+    address at all (Cilium ``reserved:world``); with ``allow_any`` it becomes
+    ``0.0.0.0/0`` too.
     """
     addrs = sorted(set(ips), key=lambda s: (ipaddress.ip_address(s).version, ipaddress.ip_address(s)))
+    public = {v: [a for a in addrs if ipaddress.ip_address(a).version == v and is_external(a)] for v in (4, 6)}
     out: list[Aggregated] = []
-    public4 = [a for a in addrs if is_aggregatable(a)]
-    rest = [a for a in addrs if not is_aggregatable(a)]
-    if allow_any and (public4 or any_without_address):
-        out.append(Aggregated(ANY_V4, tuple(public4), CLUSTER_RANGES_V4))
-        public4 = []
-    public6 = [a for a in rest if ipaddress.ip_address(a).version == 6 and is_external(a)]
-    if allow_any and public6:
-        out.append(Aggregated(ANY_V6, tuple(public6), CLUSTER_RANGES_V6))
-        rest = [a for a in rest if a not in set(public6)]
-    if max_prefix is not None and public4:
-        out.extend(_bucketed(public4, max_prefix, min_addresses or 2))
-    else:
-        out.extend(Aggregated(host_cidr(a), (a,)) for a in public4)
-    out.extend(Aggregated(host_cidr(a), (a,)) for a in rest)
+    for version, any_cidr, except_, bound in ((4, ANY_V4, CLUSTER_RANGES_V4, max_prefix),
+                                               (6, ANY_V6, CLUSTER_RANGES_V6, max_prefix6)):
+        members = public[version]
+        if allow_any and (members or (version == 4 and any_without_address)):
+            out.append(Aggregated(any_cidr, tuple(members), except_))
+        elif bound is not None:
+            out.extend(_bucketed(members, version, bound, min_addresses or 2))
+        else:
+            out.extend(Aggregated(host_cidr(a), (a,)) for a in members)
+    taken = set(public[4]) | set(public[6])
+    out.extend(Aggregated(host_cidr(a), (a,)) for a in addrs if a not in taken)
     return sorted(out, key=lambda a: _sort_key(a.cidr))
 
 
-def _bucketed(addrs: list[str], max_prefix: int, min_addresses: int) -> list[Aggregated]:
-    buckets: dict[ipaddress.IPv4Network, list[int]] = {}
+def _bucketed(addrs: list[str], version: int, max_prefix: int, min_addresses: int) -> list[Aggregated]:
+    network = _NETWORK[version]
+    buckets: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, list[int]] = {}
     for a in addrs:
-        ip = int(ipaddress.IPv4Address(a))
-        buckets.setdefault(ipaddress.IPv4Network((ip, max_prefix), strict=False), []).append(ip)
+        ip = int(ipaddress.ip_address(a))
+        buckets.setdefault(network((ip, max_prefix), strict=False), []).append(ip)
     out: list[Aggregated] = []
     for members in buckets.values():
-        out.extend(_split(sorted(members), max(min_addresses, 2)))
+        out.extend(_split(sorted(members), max(min_addresses, 2), version))
     return out
 
 
-def _split(members: list[int], k: int) -> list[Aggregated]:
-    """The tightest CIDRs holding at least ``k`` observed addresses each; the rest stay /32.
+def _split(members: list[int], k: int, version: int) -> list[Aggregated]:
+    """The tightest CIDRs holding at least ``k`` observed addresses each; the rest stay /32 (/128).
 
     Take the smallest CIDR covering ``members``; if one of its halves holds ``k``
-    addresses on its own, aggregate each half separately (tighter), otherwise the
-    whole CIDR is the aggregate.
+    addresses on its own, or the CIDR touches a never-aggregated range, aggregate
+    each half separately (tighter), otherwise the whole CIDR is the aggregate.
     """
+    network, address, bits = _NETWORK[version], _ADDRESS[version], _BITS[version]
     if len(members) < k:
-        return [Aggregated(f"{ipaddress.IPv4Address(m)}/32", (str(ipaddress.IPv4Address(m)),)) for m in members]
+        return [Aggregated(host_cidr(str(address(m))), (str(address(m)),)) for m in members]
     lo, hi = members[0], members[-1]
-    prefix = 32 - (lo ^ hi).bit_length()
-    if prefix < 32:
-        mid = (lo >> (31 - prefix)) | 1
-        left = [m for m in members if (m >> (31 - prefix)) != mid]
-        right = [m for m in members if (m >> (31 - prefix)) == mid]
-        if len(left) >= k or len(right) >= k:
-            return _split(left, k) + _split(right, k)
-    net = ipaddress.IPv4Network((lo, prefix), strict=False)
-    return [Aggregated(str(net), tuple(str(ipaddress.IPv4Address(m)) for m in members))]
+    prefix = bits - (lo ^ hi).bit_length()
+    net = network((lo, prefix), strict=False)
+    if prefix < bits:
+        shift = bits - prefix - 1          # the first bit in which the members differ
+        left = [m for m in members if not (m >> shift) & 1]
+        right = [m for m in members if (m >> shift) & 1]
+        if len(left) >= k or len(right) >= k or any(net.overlaps(n) for n in _NEVER[version]):
+            return _split(left, k, version) + _split(right, k, version)
+    return [Aggregated(str(net), tuple(str(address(m)) for m in members))]
 
 
 def _sort_key(cidr: str) -> tuple[int, int, int]:
