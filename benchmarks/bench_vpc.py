@@ -11,7 +11,7 @@ mid-connection window with flags 0, so the port rules decide), DNS over UDP
 twice, plus NODATA records; clients use ephemeral ports.
 
 The connection is opened like the CLI's (``store.connect``: memory limit from
-``RECOMMENDER_DUCKDB_MEMORY``, default 768MB, spilling to a temp directory).
+``RECOMMENDER_DUCKDB_MEMORY``, default 640MB, spilling to a temp directory).
 Prints one Markdown row: records, connections, seconds for the reader, the
 inventory and the enrichment, total, records/s, CPU seconds and peak RSS.
 Generation time is not included. Each run is a fresh process (peak RSS is
