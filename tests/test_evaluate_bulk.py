@@ -136,6 +136,35 @@ def test_flow_objects_and_admitted_pairs_agree(files: tuple[Path, Path]) -> None
     assert (1, 0, "TCP", 443) not in admitted         # db has no egress rules
 
 
+def test_policies_that_fail_to_compile_leave_the_collector_and_the_connection_clean(files: tuple[Path, Path]) -> None:
+    """Policies are compiled in a worker thread with the garbage collector paused: an error there
+    reaches the caller, the collector is back on, and no temp table or view of the evaluator stays."""
+    import gc
+
+    _, flows = files
+    store = recommender.load_flows([flows], inventory=[], db=":memory:")
+    before = set(store.con.sql("SELECT table_name FROM information_schema.tables").fetchall())
+    with pytest.raises(AttributeError):
+        evaluate([object()], store, pods=PODS, namespaces=NAMESPACES)
+    assert gc.isenabled()
+    assert set(store.con.sql("SELECT table_name FROM information_schema.tables").fetchall()) == before
+    assert list(evaluate(load_policies(files[0]), store, pods=PODS, namespaces=NAMESPACES)["allowed"]) == EXPECTED_ALLOWED
+    assert gc.isenabled()
+
+
+def test_compiled_matchers_are_values(files: tuple[Path, Path]) -> None:
+    """Compiling the same policies twice gives equal, equally hashed targets and rules (the matchers
+    are plain dataclasses for speed, still compared and hashed by value)."""
+    from recommender.engine.compile import compile_policies
+
+    policies = load_policies(files[0]).policies
+    one, two = compile_policies(policies), compile_policies(policies)
+    assert one.targets == two.targets and one.targets[0] is not two.targets[0]
+    rules = [r for t in one.targets for r in (*t.egress, *t.ingress)]
+    assert {hash(r) for r in rules} == {hash(r) for t in two.targets for r in (*t.egress, *t.ingress)}
+    assert len({(r.ref, r.peers, r.ports) for r in rules}) == len(rules) == 4
+
+
 def test_missing_required_columns_are_bad_input() -> None:
     with pytest.raises(InputError, match="src_kind"):
         evaluate([], pd.DataFrame({"dst_kind": ["pod"], "protocol": ["TCP"]}))
