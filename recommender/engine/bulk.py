@@ -3,9 +3,9 @@
 Why set-based: a cluster has few distinct pod label sets and few selectors but
 up to millions of connections. So selectors are matched in Python once per
 *distinct* label set (``LabelIndex``), the compiled matchers become small
-relational tables (``recommender.engine.bulk_tables``), and DuckDB joins connections against them on
-(policy, rule, label set / address range / protocol, port). No Python code
-runs per connection. The semantics are those of
+relational tables (``recommender.engine.bulk_tables``), and DuckDB joins
+connections against them on integers (label set, rule id), deciding address
+ranges and ports in each candidate row. No Python code runs per connection. The semantics are those of
 ``recommender.engine.explain`` (the rule-by-rule reference walk); every
 decision below names the rule it mirrors, and a property test checks that
 both agree on every column, reason text included.
