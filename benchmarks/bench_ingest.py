@@ -11,6 +11,7 @@ over all children so far, so run one format per invocation for exact per-format 
 
     python benchmarks/bench_ingest.py                       # 1M calico + 1M parquet
     python benchmarks/bench_ingest.py --records 10000000 --formats parquet
+    python benchmarks/bench_ingest.py --records 10000000 --formats parquet-json   # labels as JSON text
     python benchmarks/bench_ingest.py --db file             # into a DuckDB file instead of :memory:
     python benchmarks/bench_ingest.py --input /tmp/h9/c1m/calico/flows.log --formats calico   # an existing file
     python benchmarks/bench_ingest.py --formats vpc         # VPC is ingested with the generated inventory.json
@@ -34,7 +35,8 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-SYNTH_FORMAT = {"calico": "calico", "parquet": "parquet", "csv": "csv", "vpc": "vpc", "hubble": "hubble"}
+SYNTH_FORMAT = {"calico": "calico", "parquet": "parquet", "parquet-json": "parquet-json", "csv": "csv", "vpc": "vpc",
+                "hubble": "hubble"}
 
 
 def generate(fmt: str, records: int, size: str) -> tuple[Path, Path | None]:
