@@ -11,8 +11,10 @@ Namespace objects, and
 * ``load_inventory(con, paths)`` replaces the ``pods`` and ``namespaces``
   tables with them, adding the resolved workload of each pod.
 
-Other kinds (NetworkPolicy, Service, EndpointSlice…) in the same files are
-counted and ignored. Errors name ``FILE:LINE field.path``.
+The ``default/kubernetes`` Service, Endpoints and EndpointSlices give the API
+server's addresses (``recommender.io.apiserver``, the ``apiserver`` table).
+Other kinds (NetworkPolicy, other Services…) in the same files are counted and
+ignored. Errors name ``FILE:LINE field.path``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from recommender.errors import InputError
-from recommender.io import json_items, schema, yamlloc
+from recommender.io import apiserver, json_items, schema, yamlloc
 from recommender.model import ContainerPort, Labels, Namespace, Pod
 
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -50,6 +52,7 @@ class InventoryStats:
     host_network_pods: int = 0
     pods_without_ip: int = 0
     duplicates: int = 0                                        # same namespace/name seen again (last wins)
+    apiserver_addresses: int = 0                               # of the default/kubernetes Service and endpoints
     ignored: dict[str, int] = field(default_factory=dict)      # kind -> count
 
     def ignore(self, kind: str) -> None:
@@ -280,7 +283,15 @@ def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def read_records(paths: Iterable[str | Path]) -> tuple[list[PodRecord], list[NamespaceRecord], InventoryStats]:
     """Every pod and namespace of the files (later files win on duplicates), sorted by namespace/name."""
+    pods, namespaces, _, stats = read_all(paths)
+    return pods, namespaces, stats
+
+
+def read_all(paths: Iterable[str | Path]) -> tuple[list[PodRecord], list[NamespaceRecord],
+                                                    list[apiserver.ApiAddress], InventoryStats]:
+    """``read_records`` plus the API server's addresses."""
     stats = InventoryStats()
+    api: list[apiserver.ApiAddress] = []
     pods: dict[tuple[str, str], PodRecord] = {}
     namespaces: dict[str, NamespaceRecord] = {}
     for path in _expand(paths):
@@ -298,13 +309,17 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[PodRecord], list[Nam
                     stats.duplicates += ns.namespace.name in namespaces
                     namespaces[ns.namespace.name] = ns
                 else:
-                    stats.ignore(str(kind))
+                    found = apiserver.addresses(str(kind), obj, at, lambda v, p, d=doc: _ip(d, v, p))
+                    if found is None:
+                        stats.ignore(str(kind))
+                    api.extend(apiserver.ApiAddress(ip, role, doc.file, doc.line(at)) for ip, role in found or ())
     pod_list = [pods[k] for k in sorted(pods)]
     ns_list = [namespaces[k] for k in sorted(namespaces)]
     stats.pods, stats.namespaces = len(pod_list), len(ns_list)
     stats.host_network_pods = sum(r.pod.host_network for r in pod_list)
     stats.pods_without_ip = sum(not r.pod.ips for r in pod_list)
-    return pod_list, ns_list, stats
+    stats.apiserver_addresses = len({(a.ip, a.role) for a in api})
+    return pod_list, ns_list, api, stats
 
 
 def read_inventory(paths: Iterable[str | Path]) -> tuple[list[Pod], list[Namespace]]:
@@ -318,8 +333,9 @@ _PORTS = pa.list_(pa.struct([("name", pa.string()), ("port", pa.int32()), ("prot
 
 
 def load_inventory(con: duckdb.DuckDBPyConnection, paths: Iterable[str | Path]) -> InventoryStats:
-    """Replace the ``pods`` and ``namespaces`` tables with the inventory in ``paths``."""
-    pods, namespaces, stats = read_records(paths)
+    """Replace the ``pods``, ``namespaces`` and ``apiserver`` tables with the inventory in ``paths``."""
+    pods, namespaces, api, stats = read_all(paths)
+    apiserver.store(con, api)
     con.execute(schema.PODS_DDL)
     con.execute(schema.NAMESPACES_DDL)
     pod_table = pa.table({

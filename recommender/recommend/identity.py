@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from recommender.engine import k8s_names
+from recommender.io import apiserver
 from recommender.model import LabelSelector, Labels
 
 # Kubernetes' safe alphabet for generated suffixes (k8s.io/apimachinery rand.SafeEncodeString).
@@ -118,6 +119,8 @@ class IdentityMap:
     namespace_labels: dict[str, Labels]
     warnings: list[str] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)   # derived views built once (e.g. model pods)
+    apiserver_endpoints: frozenset[str] = frozenset()     # API server addresses the inventory named
+    apiserver_services: frozenset[str] = frozenset()      # the kubernetes Service's ClusterIPs
 
 
 def endpoint_key_sql(side: str) -> str:
@@ -193,6 +196,8 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     identities: dict[str, Identity] = {}
     ep_map: dict[str, str] = {}
     warnings: list[str] = []
+    api_endpoints, api_services = apiserver.read(con)
+    api_addresses = api_endpoints | api_services
     for ekey, kind, ip, ns, pod, wl_name, labels in endpoints:
         if ns is not None and not valid_namespace(ns):
             warnings.append(f"namespace {ns!r} is not a valid Kubernetes namespace name: its endpoints "
@@ -201,6 +206,9 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
         if kind == "host" and not ip and wl_name in node_ips:
             ip = node_ips[wl_name]      # a host endpoint known by node name: its node IP
         ident = _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add)
+        if ident.kind == "address" and ident.ip in api_addresses:
+            # the inventory says this address is the API server (or its Service): a kube-apiserver peer
+            ident = Identity(ident.key, "address", "kube-apiserver", ip=ident.ip)
         known = identities.setdefault(ident.key, ident)
         if ident.endpoint_kind == "kube-apiserver" and known.endpoint_kind != "kube-apiserver":
             identities[ident.key] = ident      # an address seen as the API server anywhere is the API server
@@ -208,7 +216,8 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     for wl in workloads.values():
         identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
     _choose_selectors(workloads, pod_wl, warnings)
-    return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), sorted(set(warnings))), ep_map
+    return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), sorted(set(warnings)),
+                       apiserver_endpoints=api_endpoints, apiserver_services=api_services), ep_map
 
 
 def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Identity:

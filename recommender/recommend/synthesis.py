@@ -191,7 +191,11 @@ def gather_items(
             bucket.setdefault(ports[0], Stats()).add(stats)
     for edge in edges:
         for ident in (ids.identities[edge.src], ids.identities[edge.dst]):
-            if ident.endpoint_kind == "kube-apiserver" and ident.ip:
+            if ident.endpoint_kind == "kube-apiserver" and ident.ip in ids.apiserver_services:
+                notes.append(f"kube-apiserver Service address {ident.ip} allowed as an ipBlock together with the API "
+                             f"servers {', '.join(sorted(ids.apiserver_endpoints)) or '(none in the inventory)'}: "
+                             "policies apply after DNAT, and API server addresses can change")
+            elif ident.endpoint_kind == "kube-apiserver" and ident.ip:
                 notes.append(f"kube-apiserver endpoint {ident.ip} allowed as an ipBlock: API server addresses can change")
             elif ident.endpoint_kind == "service" and ident.ip:
                 notes.append(f"unresolved Service address {ident.ip} allowed as an ipBlock: "
@@ -257,11 +261,14 @@ def build_rules(
             ident = ids.identities[key]
             if ident.ip:
                 addresses.append(ident.ip)
+                if ident.ip in ids.apiserver_services:   # enforced after DNAT: the API servers too
+                    addresses.extend(ids.apiserver_endpoints)
             elif is_unknown_public(ident) and opts.allow_any_external:
                 no_address = True
             else:
                 name = f" {ident.workload}" if ident.workload else ""
                 unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
+        implied = len(set(addresses) - {ids.identities[k].ip for k in members if isinstance(k, str)})
         blocks = aggregate_addresses(
             addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
             allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
@@ -272,7 +279,7 @@ def build_rules(
             continue
         rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
         out.append(BuiltRule(rule, stats, tuple(sorted(keys)),
-                             widened, sum(b.extra for b in blocks)))
+                             widened, implied + sum(b.extra for b in blocks)))
     return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
 
 
