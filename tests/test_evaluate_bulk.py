@@ -200,6 +200,29 @@ def test_rows_whose_scan_order_is_not_cid_order_still_pair_with_their_verdicts(f
     assert list(out["allowed"]) == EXPECTED_ALLOWED[::-1][1:]
 
 
+def test_a_side_query_runs_during_the_evaluation_and_its_errors_reach_the_caller(files: tuple[Path, Path]) -> None:
+    """The caller's query run while the evaluator builds its selection tables returns what it returns
+    alone, the verdicts are unchanged; a failing one raises and leaves no temp table or view."""
+    from recommender.engine.bulk import drop_temp, evaluate_table_with
+    from recommender.engine.compile import compile_policies, namespace_labels
+    from recommender.engine.evaluate import _flow_frames, _prepare, _verdict_frame
+
+    pol, flows = files
+    compiled = compile_policies(load_policies(pol).policies)
+    con = duckdb.connect()
+    con.register("_src", _flow_frames(frame(flows))[0].assign(cid=range(len(frame(flows)))))
+    table = _prepare(con, "_src", map_labels=False)
+    query = f"SELECT cid, dst_port FROM {table} ORDER BY cid"
+    verdicts, rows = evaluate_table_with(con, table, compiled, PODS, namespace_labels(NAMESPACES), query)
+    assert rows is not None and rows.equals(con.sql(query).to_arrow_table())
+    assert list(_verdict_frame(con, table, verdicts, ["dst_port"], rows)["allowed"]) == EXPECTED_ALLOWED
+    drop_temp(con, verdicts)
+    before = set(con.sql("SELECT table_name FROM information_schema.tables").fetchall())
+    with pytest.raises(duckdb.Error):
+        evaluate_table_with(con, table, compiled, PODS, namespace_labels(NAMESPACES), "SELECT no_such_column FROM _src")
+    assert set(con.sql("SELECT table_name FROM information_schema.tables").fetchall()) == before
+
+
 def test_admitted_pairs_is_evaluate_of_the_cross_product(files: tuple[Path, Path]) -> None:
     """Every source × destination × (protocol, port) combination gets exactly the verdict `evaluate`
     gives the same flow: pods with and without labels, a hostNetwork pod, a workload-only endpoint,

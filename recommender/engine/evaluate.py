@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recommender.engine.bulk import drop_temp, evaluate_table, labels_key
+from recommender.engine.bulk import drop_temp, evaluate_table, evaluate_table_with, labels_key
 from recommender.engine.compile import CompiledPolicies, compile_policies, namespace_labels
 from recommender.errors import InputError
 from recommender.io.schema import KEY_COLUMNS
@@ -110,12 +110,19 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid:
     return name
 
 
-def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str]) -> pd.DataFrame:
+def _key_query(table: str, keys: Sequence[str]) -> str:
+    return f"SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}"
+
+
+def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str],
+                   rows: pa.Table | None = None) -> pd.DataFrame:
+    """The key columns (``rows``: the result of ``_key_query``, read here when not given) beside the verdicts."""
+    if rows is None:
+        rows = con.sql(_key_query(table, keys)).to_arrow_table()
     # The key columns are read in scan order (the input's row order) and the verdicts in whatever
     # order DuckDB produces them (parallel joins do not keep the endpoint table in cid order at
     # scale). Each row is paired with its verdict by cid with an integer argsort/search in NumPy:
     # no hash join on the key columns, no sort of the wide verdict rows in DuckDB.
-    rows = con.sql(f"SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}").to_arrow_table()
     verdict = con.sql(f"SELECT cid, {', '.join(VERDICT_COLUMNS)} FROM {verdicts}").to_arrow_table()
     tcid = rows.column("cid").to_numpy()
     vcid = verdict.column("cid").to_numpy()
@@ -211,9 +218,10 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
 
 def _run(con: duckdb.DuckDBPyConnection, table: str, compiled: Sequence[NetworkPolicy] | CompiledPolicies, pods: Iterable[Pod],
          ns_labels: Mapping[str, Any], keys: Sequence[str]) -> pd.DataFrame:
-    verdicts = evaluate_table(con, table, compiled, list(pods), ns_labels)
+    # The key columns (``_key_query``) are read while the evaluator builds its selection tables in Python.
+    verdicts, rows = evaluate_table_with(con, table, compiled, list(pods), ns_labels, _key_query(table, keys))
     try:
-        return _verdict_frame(con, table, verdicts, keys)
+        return _verdict_frame(con, table, verdicts, keys, rows)
     finally:
         drop_temp(con, verdicts)
 
