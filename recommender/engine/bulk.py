@@ -42,7 +42,7 @@ def labels_key(labels: Mapping[str, str]) -> str:
 
 
 def _labels_of(value: object) -> Labels:
-    """Labels from a DuckDB MAP (a dict), canonical text (``labels_key``) or nothing."""
+    """Labels from a DuckDB MAP (a dict or (key, value) pairs), canonical text (``labels_key``) or nothing."""
     if value is None:
         return Labels()
     if isinstance(value, str):
@@ -262,26 +262,37 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
     # Read through Arrow: fetchall() turns each MAP into a dict at ~10 µs a row (0.3 s for 39,000
     # label sets); Arrow hands the MAP over as (key, value) pairs in a tenth of that.
     lsids, *cols = (distinct.column(i) for i in range(4))
-    # From here on the connection is idle until the selection tables exist (~0.5 s of Python, one
-    # core): a caller's DuckDB query runs meanwhile in a worker (DuckDB releases the GIL).
-    side = pool.submit(lambda: con.sql(side_query).to_arrow_table()) if side_query else None
+    # From here on the connection would be idle until the selection tables exist (~0.5 s of Python,
+    # one core). Meanwhile a worker, the connection's only user until `wait`, runs the caller's query
+    # and loads the policy-only tables (DuckDB releases the GIL, so both cores work).
+    def connection_work() -> pa.Table | None:
+        _load_static(con, p, matchers.result()[1])
+        return con.sql(side_query).to_arrow_table() if side_query else None
+
+    side = pool.submit(connection_work)
     try:
         compiled, _, _ = matchers.result()
         by_pod = {(pod.namespace, pod.name): pod.labels for pod in pods}
-        sets = [(ns, _labels_of(raw) if raw is not None else by_pod.get((ns, name), Labels()))
-                for ns, name, raw in zip(*(c.to_pylist() for c in cols))]
+        # Namespaces repeat the same few label maps: each distinct map becomes Labels once.
+        made: dict[object, Labels] = {}
+        sets = []
+        for ns, name, raw in zip(*(c.to_pylist() for c in cols)):
+            if raw is None:
+                sets.append((ns, by_pod.get((ns, name), Labels())))
+                continue
+            key = raw if isinstance(raw, str) else tuple(raw)  # MAP: (key, value) pairs
+            labels = made.get(key)
+            if labels is None:
+                labels = made[key] = _labels_of(raw)
+            sets.append((ns, labels))
         index = LabelIndex(sets, ns_labels)
         tables = policy_tables(compiled, index, lsids.to_numpy().astype(np.uint64))
     finally:
-        if side is not None:
-            wait([side])  # the connection is ours again (an error here must not hide the first one)
-    side_result = side.result() if side is not None else None
-    for name, tbl in tables.items():
-        con.register(f"{p}{name}" + ("_raw" if name in ("ipb", "ipx") else ""), tbl)
-    for name in ("ipb", "ipx"):  # 128-bit ranges travel as text; IPv6 needs UHUGEINT
-        con.execute(f"""CREATE TEMP TABLE {p}{name} AS SELECT * REPLACE (CAST(lo AS UHUGEINT) AS lo,
-            CAST(hi AS UHUGEINT) AS hi) FROM {p}{name}_raw""")
-    for stmt in _rules_sql(p) + [q for direction in DIRECTIONS for q in _direction_sql(p, direction)]:
+        wait([side])  # the connection is ours again (an error here must not hide the first one)
+    side_result = side.result()
+    for name in ("sel", "peer_ls"):
+        con.register(f"{p}{name}", tables[name])
+    for stmt in [q for direction in DIRECTIONS for q in _direction_sql(p, direction)]:
         con.execute(stmt)
     narrow = [_narrow_sql(p, d) for d in DIRECTIONS]
     strings = ", ".join(f"e.{x}_{c}" for x in "sd" for c in ("kind", "ns", "name", "work", "ip"))
@@ -296,6 +307,17 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
         SELECT e.cid, {strings}, e.proto, e.port, e.self_flow, {', '.join(c for c, _ in narrow)}
         FROM {p}ep e {' '.join(j for _, j in narrow)} ORDER BY e.cid) n)""")
     return f"{p}verdict", side_result
+
+
+def _load_static(con: duckdb.DuckDBPyConnection, p: str, static: dict[str, pa.Table]) -> None:
+    """The tables that depend on the policies only: rules with their ports and ipBlocks as lists."""
+    for name, tbl in static.items():
+        con.register(f"{p}{name}" + ("_raw" if name in ("ipb", "ipx") else ""), tbl)
+    for name in ("ipb", "ipx"):  # 128-bit ranges travel as text; IPv6 needs UHUGEINT
+        con.execute(f"""CREATE TEMP TABLE {p}{name} AS SELECT * REPLACE (CAST(lo AS UHUGEINT) AS lo,
+            CAST(hi AS UHUGEINT) AS hi) FROM {p}{name}_raw""")
+    for stmt in _rules_sql(p):
+        con.execute(stmt)
 
 
 _REGISTERED = ("inv_raw", "podports_raw", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
