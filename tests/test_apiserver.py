@@ -81,3 +81,12 @@ def test_generate_allows_the_service_address_with_every_api_server(cli, tmp_path
     assert "kube-apiserver endpoint 172.20.0.5 allowed as an ipBlock" in r.stderr
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert summary["widening"]["addresses_beyond_observed"] == 3 and summary["verification"]["coverage"] == 1.0
+
+
+def test_ingest_summary_counts_the_inventory_and_its_api_servers(cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.csv"
+    flows.write_text(HEADER + "network,,,10.244.1.5,,network,,,10.96.0.1,,TCP,443,allow\n")
+    r = cli("ingest", flows, "--inventory", write(tmp_path, objects()), "--db", ":memory:")
+    assert r.exit_code == 0, r.stderr
+    assert ("inventory: 1 pods, 1 namespaces, 4 API server addresses; enrichment: 1 endpoints → pods, 0 → hosts, "
+            "0 left ambiguous") in r.stdout

@@ -85,6 +85,12 @@ def _print_tables(summary: IngestSummary, db: str) -> None:
     kinds = ", ".join(f"{k} {n}" for k, n in summary.endpoint_kinds.items()) or "none"
     out.print(f"namespaces {summary.namespaces}, workloads {summary.workloads}, pods {summary.pods}; "
               f"endpoints by kind: {kinds}", markup=False)
+    if summary.inventory:
+        inv, enr = summary.inventory, summary.enrichment or {}
+        out.print(f"inventory: {inv.get('pods', 0)} pods, {inv.get('namespaces', 0)} namespaces, "
+                  f"{inv.get('apiserver_addresses', 0)} API server addresses; enrichment: {enr.get('pods', 0)} "
+                  f"endpoints → pods, {enr.get('hosts', 0)} → hosts, {enr.get('conflicted', 0)} left ambiguous",
+                  markup=False)
     if summary.skipped:
         out.print("skipped: " + ", ".join(f"{r} {n}" for r, n in summary.skipped.items()), markup=False)
     if summary.rejected:
