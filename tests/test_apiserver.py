@@ -28,6 +28,10 @@ def objects() -> list[dict]:
         {"kind": "EndpointSlice", "metadata": {"name": "kubernetes", "namespace": "default",
                                                "labels": {"kubernetes.io/service-name": "kubernetes"}},
          "endpoints": [{"addresses": ["172.20.0.6"]}, {"addresses": ["172.20.0.7"]}]},
+        {"kind": "EndpointSlice", "addressType": "FQDN",
+         "metadata": {"name": "kubernetes-fqdn", "namespace": "default",
+                      "labels": {"kubernetes.io/service-name": "kubernetes"}},
+         "endpoints": [{"addresses": ["api.example.internal"]}]},
         # not the API server: counted as ignored
         {"kind": "Service", "metadata": {"name": "web", "namespace": "shop"}, "spec": {"clusterIP": "10.96.4.4"}},
         {"kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "shop"},

@@ -58,7 +58,7 @@ def addresses(kind: str, obj: dict[str, Any], at: Path_, ip: IpReader) -> list[t
     * ``Service`` ``default/kubernetes``: ``spec.clusterIP`` and ``spec.clusterIPs`` (role service);
     * ``Endpoints`` ``default/kubernetes``: ``subsets[].addresses[].ip`` (role endpoint);
     * ``EndpointSlice`` in ``default`` labelled ``kubernetes.io/service-name: kubernetes``:
-      ``endpoints[].addresses[]`` (role endpoint).
+      ``endpoints[].addresses[]`` (role endpoint; an ``FQDN`` slice names hosts and adds nothing).
     """
     ns, name, labels = _meta(obj)
     if ns != NAMESPACE:
@@ -77,6 +77,8 @@ def addresses(kind: str, obj: dict[str, Any], at: Path_, ip: IpReader) -> list[t
                 if isinstance(address, dict):
                     found.append((ip(address.get("ip"), at + ("subsets", s, "addresses", a, "ip")), ENDPOINT))
     elif kind == "EndpointSlice" and labels.get(SERVICE_NAME_LABEL) == SERVICE:
+        if obj.get("addressType") == "FQDN":   # host names, not addresses: nothing a policy can name
+            return []
         for e, endpoint in enumerate(_list(obj.get("endpoints"))):
             for a, value in enumerate(_list(endpoint.get("addresses") if isinstance(endpoint, dict) else None)):
                 found.append((ip(value, at + ("endpoints", e, "addresses", a)), ENDPOINT))
