@@ -25,6 +25,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from recommender.io.schema import table_exists
+
 NAMESPACE, SERVICE = "default", "kubernetes"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 ENDPOINT, SERVICE_ADDRESS = "endpoint", "service"
@@ -103,8 +105,7 @@ def store(con: duckdb.DuckDBPyConnection, found: list[ApiAddress]) -> None:
 
 def read(con: duckdb.DuckDBPyConnection) -> tuple[frozenset[str], frozenset[str]]:
     """(endpoint addresses, Service addresses) from the store; empty when no inventory named them."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'apiserver'").fetchone()[0]
-    if not exists:
+    if not table_exists(con, "apiserver"):
         return frozenset(), frozenset()
     rows = con.execute("SELECT ip, role FROM apiserver").fetchall()
     return (frozenset(ip for ip, role in rows if role == ENDPOINT),

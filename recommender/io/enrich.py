@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from recommender.io.schema import table_exists
+
 ENRICHABLE_KINDS = ("network", "unknown", "host")
 
 IP_CONFLICTS_DDL = "CREATE TABLE IF NOT EXISTS ip_conflicts (ip VARCHAR, pods VARCHAR[])"
@@ -71,9 +73,7 @@ class EnrichStats:
 
 
 def _has_pods(con: duckdb.DuckDBPyConnection) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'pods'").fetchone()[0]
-    return bool(found) and con.execute("SELECT count(*) FROM pods").fetchone()[0] > 0
+    return table_exists(con, "pods") and con.execute("SELECT count(*) FROM pods").fetchone()[0] > 0
 
 
 def _update(con: duckdb.DuckDBPyConnection, table: str, side: str, resolved: str) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
 LABELS = "MAP(VARCHAR, VARCHAR)"
 
 
@@ -60,6 +62,13 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in NORMALIZED_COLUMNS)
 
 ENDPOINT_KINDS = ("pod", "host", "network", "world", "service", "kube-apiserver", "health", "unknown")
 ACTIONS = ("allow", "deny")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether ``con`` has a table ``name`` (persistent or temporary): stores opened on older files,
+    or connections built by hand, may lack the inventory tables."""
+    q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return bool(con.execute(q, [name]).fetchone()[0])
 
 
 def connections_ddl(table: str = "connections") -> str:

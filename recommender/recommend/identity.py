@@ -28,6 +28,7 @@ import duckdb
 
 from recommender.engine import k8s_names
 from recommender.io import apiserver
+from recommender.io.schema import table_exists
 from recommender.model import LabelSelector, Labels
 
 # Kubernetes' safe alphabet for generated suffixes (k8s.io/apimachinery rand.SafeEncodeString).
@@ -130,13 +131,8 @@ def endpoint_key_sql(side: str) -> str:
     return f"concat_ws('|', {parts}, coalesce(CAST({side}_labels AS VARCHAR), ''))"
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return bool(con.execute(q, [name]).fetchall()[0][0])
-
-
 def _inventory(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    if not _table_exists(con, "pods"):
+    if not table_exists(con, "pods"):
         return []
     rows = con.execute(
         "SELECT namespace, name, labels, ips, host_network, owner_kind, owner_name, workload, node "
@@ -147,7 +143,7 @@ def _inventory(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def _namespace_labels(con: duckdb.DuckDBPyConnection) -> dict[str, Labels]:
-    if not _table_exists(con, "namespaces"):
+    if not table_exists(con, "namespaces"):
         return {}
     return {n: Labels.of(l or {}) for n, l in con.execute("SELECT name, labels FROM namespaces").fetchall()}
 
