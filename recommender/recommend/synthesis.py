@@ -256,19 +256,21 @@ def build_rules(
                 stats.add(st)
         selector_peers = [m for m in members if isinstance(m, Peer)]
         addresses: list[str] = []
+        behind_service: set[str] = set()       # API servers behind a kubernetes Service address (DNAT)
         no_address = False
         for key in (m for m in members if isinstance(m, str)):
             ident = ids.identities[key]
             if ident.ip:
                 addresses.append(ident.ip)
                 if ident.ip in ids.apiserver_services:   # enforced after DNAT: the API servers too
-                    addresses.extend(ids.apiserver_endpoints)
+                    behind_service |= ids.apiserver_endpoints
             elif is_unknown_public(ident) and opts.allow_any_external:
                 no_address = True
             else:
                 name = f" {ident.workload}" if ident.workload else ""
                 unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
-        implied = len(set(addresses) - {ids.identities[k].ip for k in members if isinstance(k, str)})
+        implied = behind_service - set(addresses)
+        addresses.extend(implied)
         blocks = aggregate_addresses(
             addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
             allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
@@ -279,7 +281,7 @@ def build_rules(
             continue
         rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
         out.append(BuiltRule(rule, stats, tuple(sorted(keys)),
-                             widened, implied + sum(b.extra for b in blocks)))
+                             widened, len(implied) + sum(b.extra for b in blocks)))
     return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
 
 
