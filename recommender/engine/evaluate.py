@@ -111,8 +111,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: str, map_labels: bool, cid:
     return name
 
 
-def _key_query(table: str, keys: Sequence[str]) -> str:
-    return f"SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}"
+def _key_query(table: str, keys: Sequence[str], ordered: bool = False) -> str:
+    return f"SELECT cid{''.join(f', {k}' for k in keys)} FROM {table}" + (" ORDER BY cid" if ordered else "")
 
 
 def _verdict_frame(con: duckdb.DuckDBPyConnection, table: str, verdicts: str, keys: Sequence[str],
@@ -226,10 +226,23 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     return out
 
 
+def evaluate_in(con: duckdb.DuckDBPyConnection, source: str, policies: PolicyInput, *, pods: Iterable[Pod],
+                namespaces: Iterable[Namespace], cid: str) -> pd.DataFrame:
+    """``evaluate`` of a table or view of ``con`` (connections schema) in place, with no copy of its rows;
+    one row per source row, in the order of its unique integer column ``cid`` (not in the output)."""
+    compiled, _, _ = load_policy_input(policies)
+    table = _prepare(con, source, map_labels=True, cid=cid)
+    keys = [c for c in KEY_COLUMNS if c in {r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()}]
+    try:
+        return _run(con, table, compiled, pods, namespace_labels(list(namespaces)), keys, ordered=True)
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {table}")
+
+
 def _run(con: duckdb.DuckDBPyConnection, table: str, compiled: Sequence[NetworkPolicy] | CompiledPolicies, pods: Iterable[Pod],
-         ns_labels: Mapping[str, Any], keys: Sequence[str]) -> pd.DataFrame:
+         ns_labels: Mapping[str, Any], keys: Sequence[str], ordered: bool = False) -> pd.DataFrame:
     # The key columns (``_key_query``) are read while the evaluator builds its selection tables in Python.
-    verdicts, rows = evaluate_table_with(con, table, compiled, list(pods), ns_labels, _key_query(table, keys))
+    verdicts, rows = evaluate_table_with(con, table, compiled, list(pods), ns_labels, _key_query(table, keys, ordered))
     try:
         return _verdict_frame(con, table, verdicts, keys, rows)
     finally:
