@@ -367,3 +367,52 @@ def _expected_skips(records: list[dict]) -> list[str]:
             elif r["reporter"] == "dst" and (not deny or src_deny):
                 out.append("duplicate reporter")
     return out
+
+
+# --- large files: a parallel scan without line numbers ----------------------------------------
+@pytest.fixture
+def unnumbered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file counts as large: the reader scans in parallel and keeps no record ordinals."""
+    monkeypatch.delenv("RECOMMENDER_LINE_NUMBERS", raising=False)
+    monkeypatch.setattr(calico, "LINE_NUMBERS_MAX_BYTES", 0)
+
+
+def _rows(store) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(map(str, store.df().drop(columns=["line"]).to_dict("records")))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=_records)
+def test_parallel_scan_gives_the_same_connections_without_lines(tmp_path_factory, monkeypatch, records) -> None:
+    p = write(tmp_path_factory.mktemp("big") / "flows.log", records)
+    monkeypatch.delenv("RECOMMENDER_LINE_NUMBERS", raising=False)
+    monkeypatch.setattr(calico, "LINE_NUMBERS_MAX_BYTES", 2**30)   # the fixture is shared by the examples
+    numbered = load_flows(p)
+    monkeypatch.setattr(calico, "LINE_NUMBERS_MAX_BYTES", 0)
+    parallel = load_flows(p)
+    assert _rows(parallel) == _rows(numbered)
+    assert parallel.df()["line"].isna().all() and numbered.df()["line"].notna().all()
+    assert parallel.summary.files[0].skipped == numbered.summary.files[0].skipped
+    assert any("without line numbers" in n for n in parallel.summary.files[0].notes)
+
+
+def test_line_numbers_can_be_forced_on_a_large_file(tmp_path: Path, unnumbered: None,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECOMMENDER_LINE_NUMBERS", "1")
+    [row] = one(tmp_path, [rec()])
+    assert row["line"] == 1
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    (json.dumps(rec(dest_port=70000)), "invalid port 70000 for TCP"),  # found per group, located by a second pass
+    ('{"start_time": 1', "invalid JSON"),                             # DuckDB refuses the file: Python finds it
+])
+def test_parallel_scan_still_locates_bad_records(tmp_path: Path, unnumbered: None, bad: str, reason: str) -> None:
+    p = write(tmp_path / "flows.log", [rec(), "", bad, rec(dest_port=1)])
+    with pytest.raises(InputError) as ei:
+        load_flows(p)
+    assert str(ei.value).startswith(f"{p}:3: {reason}"), str(ei.value)
+    store = load_flows(p, skip_bad=True)
+    [(file, line, _fmt, _reason, text)] = store.con.execute("SELECT * FROM rejected").fetchall()
+    assert (file, line, text) == (str(p), 3, bad)
+    assert store.summary.files[0].accepted == 2

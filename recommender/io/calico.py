@@ -45,6 +45,7 @@ The legacy space-delimited Calico OSS format is not supported.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -59,6 +60,7 @@ FORMAT = "calico"
 DUPLICATE_REPORTER = "duplicate reporter"
 DENIED_AT_DESTINATION = "allowed at source, denied at destination"
 _MARK = "__rejected__"
+LINE_NUMBERS_MAX_BYTES = 256 * 2**20
 _INT_FIELDS = ("start_time", "end_time", "dest_port", "source_port", "bytes_in", "bytes_out", "num_flows",
                "num_flows_started", "packets_in", "packets_out")
 _COLUMNS = {
@@ -81,11 +83,24 @@ def sniff(head: bytes) -> bool:
     return first == b"{" and b'"reporter"' in head and (b'"source_name_aggr"' in head or b'"dest_name_aggr"' in head)
 
 
-def _source(path: str) -> str:
+def _source(path: str, numbered: bool = True) -> str:
+    """The ``read_json`` scan; ``numbered`` adds record ordinals (``ordinality``), which keeps
+    DuckDB's scan on one thread."""
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in _COLUMNS.items()) + "}"
     comp = "gzip" if L.is_gzip(path) else "none"
-    return (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
-            f"compression='{comp}') WITH ORDINALITY")
+    scan = (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
+            f"compression='{comp}')")
+    return f"{scan} WITH ORDINALITY" if numbered else f"(SELECT *, NULL::BIGINT AS ordinality FROM {scan})"
+
+
+def numbers_lines(path: str | Path) -> bool:
+    """Keep exact line provenance for this file? Yes up to ``LINE_NUMBERS_MAX_BYTES`` on disk (real
+    Calico rotates ``flows.log`` at 100 MB), or always with ``RECOMMENDER_LINE_NUMBERS=1``; larger
+    files are scanned in parallel and their connections keep ``file`` and ``first_seen`` only."""
+    forced = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower()
+    if forced in ("1", "true", "yes", "0", "false", "no"):
+        return forced in ("1", "true", "yes")
+    return os.path.getsize(path) <= LINE_NUMBERS_MAX_BYTES
 
 
 _ERROR = """CASE
@@ -320,13 +335,18 @@ def _value_errors(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[int
 def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
          progress: Progress | None = None) -> ReadStats:
     t = "_calico"
+    numbered = numbers_lines(path)
     fmt = LineFormat(
         name=FORMAT, table=t, check_line=_check_line, marker=json.dumps({_MARK: True}).encode(),
-        aggregate=lambda c, data: _aggregate(c, _source(data), t),
+        aggregate=lambda c, data: _aggregate(c, _source(data, numbered), t),
         value_errors=lambda c, data: _value_errors(c, _source(data)),
         finish=lambda c, target_, file: _finish(c, t, target_, file), suffix=".jsonl")
     try:
-        return read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)
+        stats = read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)
+        if not numbered:
+            stats.notes.append(f"{path}: read in parallel without line numbers (over {LINE_NUMBERS_MAX_BYTES >> 20} MB):"
+                               " connections name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines")
+        return stats
     finally:   # also after bad input: a notebook session should not keep a file's worth of groups
         con.execute(f"DROP VIEW IF EXISTS {t}_win; " + "; ".join(
             f"DROP TABLE IF EXISTS {t}_{x}" for x in ("gs", "lab", "pol", "ends", "dropped")))

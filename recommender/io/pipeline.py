@@ -7,14 +7,16 @@ matters more than getting it fast three times:
 1. a plain file whose unterminated last line does not parse is being written:
    read a copy without that line and count it as skipped "truncated last line";
 2. DuckDB aggregates the file into ``{table}_l1`` (one row per distinct raw
-   value set, with ``n`` records, ``first`` record ordinal and ``err``, the
-   validation error of the group or NULL);
+   value set, with ``n`` records, ``first`` record ordinal — NULL when the scan
+   went without ordinals to run in parallel — and ``err``, the validation error
+   of the group or NULL);
 3. if DuckDB refuses the file, Python scans its lines with ``check_line`` to
    name the first bad one (``FILE:LINE: reason``) or, with ``skip_bad``, writes
    a copy in which bad lines are replaced by a marker record, and DuckDB reads
    that;
 4. groups with a validation error stop the ingest at the first bad record, or
-   with ``skip_bad`` are listed per record (a second DuckDB pass, only then);
+   with ``skip_bad`` are listed per record (a second, numbered DuckDB pass, only
+   then, and also to find the first bad record when ``first`` is NULL);
 5. ``finish`` normalizes the valid groups into the staging table.
 
 Record ordinals count non-blank lines (after ``header_lines``); they are mapped
@@ -71,14 +73,16 @@ def read_line_file(con: Con, path: str | Path, fmt: LineFormat, *, target: str, 
         except duckdb.Error as err:
             scan, data_path = _slow_path(con, file, fmt, skip_bad, err)
             temps.append(data_path)
-        first, reason = con.execute(f"SELECT min(first), arg_min(err, first) FROM {fmt.table}_l1 "
-                                    "WHERE err IS NOT NULL").fetchone()
-        if first is not None:
+        bad, first, reason = con.execute(f"SELECT count(*), min(first), arg_min(err, first) FROM {fmt.table}_l1 "
+                                         "WHERE err IS NOT NULL").fetchone()
+        if bad:
+            if first is None or skip_bad:   # a scan without record ordinals: a second, numbered pass finds them
+                bad_rows = fmt.value_errors(con, data_path)
+                first, reason = bad_rows[0] if bad_rows else (first or 1, reason)
             if not skip_bad:
                 o = int(first) + fmt.header_lines
                 line = L.nonblank_line_numbers(file, {o}).get(o, (o, ""))[0]
                 raise InputError(reason, file=file, line=line, hint=HINT)
-            bad_rows = fmt.value_errors(con, data_path)
         valid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {fmt.table}_l1 WHERE err IS NULL").fetchone()[0]
         accepted, skipped, conns = fmt.finish(con, target, file)
     finally:
