@@ -48,12 +48,19 @@ def _check_table(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], ids: IdentityMap,
     replies: set[Edge] = frozenset(),
 ) -> str:
-    """A temp table of the connections to verify, each tagged with its source and destination
-    identities and whether it is reply traffic; rows in a deterministic order. An endpoint
-    whose address identity resolution inferred (a host known by node name) gets that address."""
+    """A temp view of the connections to verify, each tagged with its source and destination
+    identities and whether it is reply traffic, numbered ``rid`` in a deterministic order. An
+    endpoint whose address identity resolution inferred (a host known by node name) gets that address.
+
+    Only the narrow part (row number, identities, inferred addresses, reply flag) is materialized
+    and ordered; the view joins it to the ``source`` rows by rowid. Copying and sorting the wide rows
+    (label MAPs) cost ~0.7 s at 66k connections. Endpoint keys are ordered by their rank (in key
+    order) instead of the long key text: the same order."""
+    keys = sorted(ep_map)
     frame = pa.table({
-        "ekey": pa.array(list(ep_map.keys()), pa.string()), "ident": pa.array(list(ep_map.values()), pa.string()),
-        "ip": pa.array([ids.identities[i].ip for i in ep_map.values()], pa.string()),
+        "ekey": pa.array(keys, pa.string()), "ident": pa.array([ep_map[k] for k in keys], pa.string()),
+        "ip": pa.array([ids.identities[ep_map[k]].ip for k in keys], pa.string()),
+        "ord": pa.array(range(len(keys)), pa.int64()),
     })
     rep = pa.table({
         "s": pa.array([e.src for e in replies], pa.string()), "d": pa.array([e.dst for e in replies], pa.string()),
@@ -64,20 +71,26 @@ def _check_table(
     try:
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE {CHECK_TABLE} AS
-            SELECT row_number() OVER (ORDER BY c.sk, c.dk, c.protocol, c.dst_port, c.action, c.file, c.line) AS rid,
-                   c.* EXCLUDE (sk, dk, _sk, _dk) REPLACE (coalesce(c.src_ip, s.ip) AS src_ip, coalesce(c.dst_ip, d.ip) AS dst_ip),
-                   s.ident AS src_identity, d.ident AS dst_identity,
+            CREATE OR REPLACE TEMP TABLE {CHECK_TABLE}_k AS
+            SELECT row_number() OVER (ORDER BY s.ord, d.ord, c.protocol, c.dst_port, c.action, c.file, c.line) AS rid,
+                   c.rowid AS _row, s.ip AS _sip, d.ip AS _dip, s.ident AS src_identity, d.ident AS dst_identity,
                    r.s IS NOT NULL AS is_reply
-            FROM (SELECT *, _sk AS sk, _dk AS dk FROM {source}) c
-            JOIN _rec_ep2 s ON c.sk = s.ekey JOIN _rec_ep2 d ON c.dk = d.ekey
+            FROM {source} c
+            JOIN _rec_ep2 s ON c._sk = s.ekey JOIN _rec_ep2 d ON c._dk = d.ekey
             LEFT JOIN _rec_rep r ON r.s = s.ident AND r.d = d.ident AND r.p = upper(c.protocol) AND r.port = c.dst_port
-            ORDER BY c.sk, c.dk, c.protocol, c.dst_port, c.action, c.file, c.line
             """
         )
     finally:
         con.unregister("_rec_ep2")
         con.unregister("_rec_rep")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {CHECK_TABLE} AS
+        SELECT k.rid, c.* EXCLUDE (_sk, _dk) REPLACE (coalesce(c.src_ip, k._sip) AS src_ip, coalesce(c.dst_ip, k._dip) AS dst_ip),
+               k.src_identity, k.dst_identity, k.is_reply
+        FROM {CHECK_TABLE}_k k JOIN {source} c ON c.rowid = k._row
+        """
+    )
     return CHECK_TABLE
 
 
