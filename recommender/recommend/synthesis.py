@@ -82,7 +82,7 @@ class Stats:
         if other.last_seen is not None and (self.last_seen is None or other.last_seen > self.last_seen):
             self.last_seen = other.last_seen
         self.formats |= other.formats
-        if other.samples - self.samples:
+        if not other.samples <= self.samples:
             self.samples = set(sorted(self.samples | other.samples)[:3])
 
 
@@ -213,7 +213,16 @@ class BuiltRule:
 
 
 def peer_for(ids: IdentityMap, key: str, own_ns: str) -> Peer | None:
-    """The NetworkPolicy peer that selects identity ``key`` as seen from namespace ``own_ns``."""
+    """The NetworkPolicy peer that selects identity ``key`` as seen from namespace ``own_ns``
+    (built once per pair: a popular peer appears in thousands of rules)."""
+    cache = ids.cache.setdefault("peer_for", {})
+    hit = cache.get((key, own_ns), cache)
+    if hit is cache:
+        hit = cache[(key, own_ns)] = _peer_for(ids, key, own_ns)
+    return hit
+
+
+def _peer_for(ids: IdentityMap, key: str, own_ns: str) -> Peer | None:
     if key == KUBE_DNS_KEY:
         return Peer(pod_selector=LabelSelector.of({"k8s-app": "kube-dns"}),
                     namespace_selector=LabelSelector.of({NS_LABEL: "kube-system"}))

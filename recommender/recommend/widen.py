@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Never aggregated, and carved out of "any external": where clusters live.
 CLUSTER_RANGES_V4 = ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16")
@@ -52,8 +53,14 @@ def compress_ports(ports: Iterable[int], slack: int = 0) -> tuple[list[tuple[int
     return ranges, extra
 
 
+# A rule is built per (workload, port set) and the same few hundred external and node addresses recur in
+# thousands of them: each text is parsed once (``ipaddress`` objects are immutable, so sharing is safe).
+_address = lru_cache(maxsize=65536)(ipaddress.ip_address)
+_network = lru_cache(maxsize=65536)(ipaddress.ip_network)
+
+
 def host_cidr(ip: str) -> str:
-    addr = ipaddress.ip_address(ip)
+    addr = _address(ip)
     return f"{addr}/{addr.max_prefixlen}"
 
 
@@ -69,7 +76,11 @@ _BITS = {4: 32, 6: 128}
 
 def is_external(ip: str) -> bool:
     """Outside every private, shared (CGNAT), link-local, loopback, multicast and IPv4-embedding range."""
-    addr = ipaddress.ip_address(ip)
+    return _is_external(_address(ip))
+
+
+@lru_cache(maxsize=65536)
+def _is_external(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not any(addr in n for n in _NEVER[addr.version])
 
 
@@ -82,8 +93,8 @@ class Aggregated:
     @property
     def extra(self) -> int:
         """Addresses admitted beyond the observed ones: an exact int (an IPv6 /64 alone is 2**64)."""
-        net = ipaddress.ip_network(self.cidr)
-        excluded = sum(ipaddress.ip_network(e).num_addresses for e in self.except_)
+        net = _network(self.cidr)
+        excluded = sum(_network(e).num_addresses for e in self.except_)
         return net.num_addresses - excluded - len(self.observed)
 
 
@@ -104,8 +115,11 @@ def aggregate_addresses(
     address at all (Cilium ``reserved:world``); with ``allow_any`` it becomes
     ``0.0.0.0/0`` too.
     """
-    addrs = sorted(set(ips), key=lambda s: (ipaddress.ip_address(s).version, ipaddress.ip_address(s)))
-    public = {v: [a for a in addrs if ipaddress.ip_address(a).version == v and is_external(a)] for v in (4, 6)}
+    unique = set(ips)
+    if not unique and not (allow_any and any_without_address):
+        return []                      # most rules have selector peers only
+    addrs = sorted(unique, key=lambda s: (_address(s).version, _address(s)))
+    public = {v: [a for a in addrs if _address(a).version == v and is_external(a)] for v in (4, 6)}
     out: list[Aggregated] = []
     for version, any_cidr, except_, bound in ((4, ANY_V4, CLUSTER_RANGES_V4, max_prefix),
                                                (6, ANY_V6, CLUSTER_RANGES_V6, max_prefix6)):
@@ -156,5 +170,5 @@ def _split(members: list[int], k: int, version: int) -> list[Aggregated]:
 
 
 def _sort_key(cidr: str) -> tuple[int, int, int]:
-    net = ipaddress.ip_network(cidr, strict=False)
+    net = _network(cidr, strict=False)
     return (net.version, int(net.network_address), net.prefixlen)
