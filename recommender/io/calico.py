@@ -158,6 +158,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
               FROM {source} WHERE {_MARK} IS NULL))
   GROUP BY GROUPING SETS ((hr, start_time, end_time), ({key}, reporter, policies, notime, hr))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_lab AS
+  SELECT *, CASE WHEN k IS NOT NULL THEN dense_rank() OVER (ORDER BY k) END AS kid FROM (
   SELECT raw, CASE WHEN len(l) > 0 THEN array_to_string(list_sort(l), {_SEP}) END AS k, rec_kv_labels(l) AS m,
     list_aggregate(list_transform(l, lambda x: hash(x)), 'sum') AS hl, bad FROM (
     SELECT raw, TRY_CAST(json_extract(raw::JSON, '$.labels') AS VARCHAR[]) AS l,
@@ -165,8 +166,9 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
         OR coalesce(json_type(raw::JSON, '$.labels'), 'NULL') NOT IN ('ARRAY', 'NULL')
         OR len(list_filter(json_type(raw::JSON, '$.labels[*]'), lambda x: x <> 'VARCHAR')) > 0) AS bad
     FROM (SELECT coalesce(source_labels, 'null') AS raw FROM {t}_gs WHERE coarse = 1
-          UNION SELECT coalesce(dest_labels, 'null') FROM {t}_gs WHERE coarse = 1))""")
+          UNION SELECT coalesce(dest_labels, 'null') FROM {t}_gs WHERE coarse = 1)))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pol AS
+  SELECT *, CASE WHEN k IS NOT NULL THEN dense_rank() OVER (ORDER BY k) END AS kid FROM (
   SELECT raw, CASE WHEN len(names) > 0 THEN array_to_string(list_sort(list_distinct(names)), {_SEP}) END AS k, e FROM (
     SELECT raw, list_transform(coalesce(TRY_CAST(json_extract(raw::JSON, '$.enforced_policies') AS VARCHAR[]),
                                         TRY_CAST(json_extract(raw::JSON, '$.all_policies') AS VARCHAR[])),
@@ -175,11 +177,11 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
                 OR coalesce(json_type(raw::JSON, '$.all_policies'), 'NULL') NOT IN ('ARRAY', 'NULL')
                 OR coalesce(json_type(raw::JSON, '$.enforced_policies'), 'NULL') NOT IN ('ARRAY', 'NULL'))
            THEN 'policies: expected {{"all_policies": ["idx|tier|name|action", ...]}}, got ' || raw END AS e
-    FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_gs WHERE coarse = 1))""")
+    FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_gs WHERE coarse = 1)))""")
     scalars = ", ".join(f"g.{c}" for c in _KEY if not c.endswith("_labels") and c != "action")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_l1 AS
-  SELECT g.* EXCLUDE (coarse, notime), hash({scalars}, a.hl, b.hl) AS h, hash(g.policies) AS ph,
-    lower(g.action) AS act, a.k AS slk, b.k AS dlk, p.k AS pk, {_errors('g')} AS err
+  SELECT g.* EXCLUDE (coarse, notime, source_labels, dest_labels, policies), hash({scalars}, a.hl, b.hl) AS h,
+    lower(g.action) AS act, a.kid AS slk, b.kid AS dlk, p.kid AS pk, {_errors('g')} AS err
   FROM (SELECT * REPLACE (CASE WHEN notime & 1 = 0 THEN ws END AS start_time,
                           CASE WHEN notime & 2 = 0 THEN we END AS end_time)
         FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
@@ -283,13 +285,14 @@ f AS (
 SELECT make_timestamp(ws * 1000000) AS window_start, make_timestamp(we * 1000000) AS window_end,
   {', '.join(c if c != 'src_kind' else 'src_kind, sl.m AS src_labels' for c in _SCALAR[:5])},
   {', '.join(c if c != 'dst_kind' else 'dst_kind, dl.m AS dst_labels' for c in _SCALAR[5:])},
-  protocol, dst_port, action, CASE WHEN pk IS NOT NULL THEN string_split(pk, {_SEP}) END AS policies,
+  protocol, dst_port, action, CASE WHEN pk IS NOT NULL THEN string_split(pl.k, {_SEP}) END AS policies,
   flows::BIGINT AS flows, packets::BIGINT AS packets, bytes::BIGINT AS bytes,
   make_timestamp(ws * 1000000) AS first_seen, make_timestamp(we * 1000000) AS last_seen,
   '{FORMAT}' AS format, {sql_str(file)} AS file, line::BIGINT AS line, records::BIGINT AS records, dup::BIGINT AS dup,
   conflict::BIGINT AS conflict
-FROM f LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) sl ON sl.k = f.slk
-       LEFT JOIN (SELECT k, any_value(m) AS m FROM {t}_lab GROUP BY k) dl ON dl.k = f.dlk""")
+FROM f LEFT JOIN (SELECT kid, any_value(m) AS m FROM {t}_lab GROUP BY kid) sl ON sl.kid = f.slk
+       LEFT JOIN (SELECT kid, any_value(m) AS m FROM {t}_lab GROUP BY kid) dl ON dl.kid = f.dlk
+       LEFT JOIN (SELECT kid, any_value(k) AS k FROM {t}_pol GROUP BY kid) pl ON pl.kid = f.pk""")
     con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)})
         SELECT {', '.join(COLUMN_NAMES)} FROM {t}_out WHERE records > 0""")
     acc, dup, conflict, conns = con.execute(
