@@ -22,7 +22,7 @@ import pandas as pd
 from recommender.engine.compile import gc_paused
 from recommender.errors import UsageError
 from recommender.model import NetworkPolicy
-from recommender.recommend import identity, output, report, synthesis, verify
+from recommender.recommend import identity, output, overperm, report, synthesis, verify
 from recommender.recommend.identity import IdentityMap, endpoint_key_sql
 from recommender.recommend.merge import Group, group_targets
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge, Options, Stats
@@ -204,7 +204,7 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         ids, opts, syn.counts, policies, ver_summary, syn.widening, syn.replies, syn.edges, syn.groups, kind, tier,
         syn.existing_cover,
     )
-    summary["over_permission"] = verify.over_permission(
+    summary["over_permission"] = overperm.over_permission(
         con, (*existing_policies, *policies), ids, list(syn.edges), set(summary["namespaces"]),
     )
     summary["warnings"] = syn.warnings
