@@ -278,15 +278,16 @@ def _choose_selectors(workloads: dict[str, Workload], pod_wl: dict[tuple[str, st
     for wl in workloads.values():
         by_ns.setdefault(wl.namespace, []).append(wl)
     for ns, members in by_ns.items():
-        # other known pods: (label set, pod names) per workload
+        # known pods per workload: (label set, pod names), written once per namespace
+        known_pods = [
+            (other, ls, [f"{ns}/{n}" for n in (sorted(other.pods_by_labels.get(ls, ())) or [f"{other.name} (workload)"])])
+            for other in members for ls in other.label_sets
+        ]
         for wl in members:
             others: dict[Labels, list[str]] = {}
-            for other in members:
-                if other is wl:
-                    continue
-                for ls in other.label_sets:
-                    names = sorted(other.pods_by_labels.get(ls, ())) or [f"{other.name} (workload)"]
-                    others.setdefault(ls, []).extend(f"{ns}/{n}" for n in names)
+            for other, ls, names in known_pods:
+                if other is not wl:
+                    others.setdefault(ls, []).extend(names)
             known = {ls for ls in wl.label_sets if len(ls)} or wl.label_sets
             selector, exact, hit = choose_selector(known, list(others))
             wl.selector = selector
@@ -359,7 +360,10 @@ def choose_selector(
     others = [o for o in others if len(o)]
 
     def hits(pairs: tuple[tuple[str, str], ...]) -> list[Labels]:
-        return [o for o in others if all(o.get(k) == v for k, v in pairs)]
+        found = list(others)
+        for k, v in pairs:      # one pass per pair: no generator per label set
+            found = [o for o in found if o.get(k) == v]
+        return found
 
     full = tuple(candidates)
     target = hits(full)
