@@ -52,7 +52,7 @@ def _check_table(
     endpoint whose address identity resolution inferred (a host known by node name) gets that address.
 
     Only the narrow part (row number, identities, inferred addresses, reply flag) is materialized
-    and ordered; the view joins it to the ``source`` rows by rowid. Copying and sorting the wide rows
+    and ordered; the view joins it to the ``source`` rows by ``_row``. Copying and sorting the wide rows
     (label MAPs) cost ~0.7 s at 66k connections. Endpoint keys are ordered by their rank (in key
     order) instead of the long key text: the same order."""
     keys = sorted(ep_map)
@@ -72,7 +72,7 @@ def _check_table(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHECK_TABLE}_k AS
             SELECT row_number() OVER (ORDER BY s.ord, d.ord, c.protocol, c.dst_port, c.action, c.file, c.line) AS rid,
-                   c.rowid AS _row, s.ip AS _sip, d.ip AS _dip, s.ident AS src_identity, d.ident AS dst_identity,
+                   c._row, s.ip AS _sip, d.ip AS _dip, s.ident AS src_identity, d.ident AS dst_identity,
                    r.s IS NOT NULL AS is_reply
             FROM {source} c
             JOIN _rec_ep2 s ON c._sk = s.ekey JOIN _rec_ep2 d ON c._dk = d.ekey
@@ -85,9 +85,9 @@ def _check_table(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {CHECK_TABLE} AS
-        SELECT k.rid, c.* EXCLUDE (_sk, _dk) REPLACE (coalesce(c.src_ip, k._sip) AS src_ip, coalesce(c.dst_ip, k._dip) AS dst_ip),
+        SELECT k.rid, c.* EXCLUDE (_sk, _dk, _row) REPLACE (coalesce(c.src_ip, k._sip) AS src_ip, coalesce(c.dst_ip, k._dip) AS dst_ip),
                k.src_identity, k.dst_identity, k.is_reply
-        FROM {CHECK_TABLE}_k k JOIN {source} c ON c.rowid = k._row
+        FROM {CHECK_TABLE}_k k JOIN {source} c ON c._row = k._row
         """
     )
     return CHECK_TABLE
