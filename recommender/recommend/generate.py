@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,18 +213,19 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
               tier: str) -> Recommendation:
     """Synthesis, verification, over-permission, validation and the YAML line counts."""
     syn = synthesize(con, opts, existing_policies)
-    verification, ver_summary = verify.verify(
-        con, SOURCE_VIEW, syn.ep_map, syn.replies, (*existing_policies, *syn.policies), syn.ids,
-        assume_public=opts.allow_any_external,
-    )
     ids, policies = syn.ids, syn.policies
+    judged = (*existing_policies, *policies)
+    # over-permission candidates are judged in the verification's evaluator run (one set-up, not two)
+    cands = overperm.candidates(judged, ids, list(syn.edges), {p.namespace for p in policies})
+    with overperm.candidate_view(con, cands) if cands.rows else nullcontext() as extra:
+        verification, ver_summary, judged_cands = verify.verify(
+            con, SOURCE_VIEW, syn.ep_map, syn.replies, judged, ids, assume_public=opts.allow_any_external, extra=extra,
+        )
     summary = report.summarize(
         ids, opts, syn.counts, policies, ver_summary, syn.widening, syn.replies, syn.edges, syn.groups, kind, tier,
         syn.existing_cover,
     )
-    summary["over_permission"] = overperm.over_permission(
-        con, (*existing_policies, *policies), ids, list(syn.edges), set(summary["namespaces"]),
-    )
+    summary["over_permission"] = overperm.summarize(cands, judged_cands, list(syn.edges))
     summary["warnings"] = syn.warnings
     rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, syn.warnings, tier)
     _validate(rec)

@@ -10,13 +10,16 @@ evaluator as the verification, inside the flow store's database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from recommender.engine.evaluate import evaluate_in
 from recommender.model import Labels, NetworkPolicy
 from recommender.recommend.identity import IdentityMap
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge
@@ -129,11 +132,36 @@ def _ingress_candidates(selecting: Sequence[NetworkPolicy], index: _PeerIndex, w
     return out
 
 
+@dataclass
+class Candidates:
+    """The combinations to judge: ``rows`` (source, destination workload, protocol, port), the workloads
+    and their representative label sets; ``sampled`` says when only some destinations were measured."""
+
+    rows: list[tuple[Any, Any, str, int]]
+    workloads: list[Any]
+    rep: dict[str, Labels]
+    sampled: str | None = None
+
+
 def over_permission(
     con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPolicy], ids: IdentityMap, edges: Sequence[Edge],
     namespaces: set[str],
 ) -> dict[str, Any]:
-    """Admitted (source workload, destination workload, protocol, port) combinations never observed.
+    """Admitted (source workload, destination workload, protocol, port) combinations never observed
+    (``candidates`` judged by the evaluator, then ``summarize``d). ``generate`` judges the candidates
+    in the verification's evaluator run instead (``verify.verify(extra=...)``)."""
+    cands = candidates(policies, ids, edges, namespaces)
+    if not cands.rows:
+        return summarize(cands, None, edges)
+    with candidate_view(con, cands) as view:
+        pods, nss = model_pods(ids)
+        return summarize(cands, evaluate_in(con, view, compiled(policies, ids), pods=pods, namespaces=nss, cid="cid"),
+                         edges)
+
+
+def candidates(policies: Sequence[NetworkPolicy], ids: IdentityMap, edges: Sequence[Edge],
+               namespaces: set[str]) -> Candidates:
+    """The combinations some policy could admit.
 
     Sources and destinations are the known workloads (one representative label set
     each), destinations limited to covered namespaces; ports are every observed
@@ -147,7 +175,7 @@ def over_permission(
     dsts = [wl for wl in workloads if wl.namespace in namespaces]
     universe = frozenset((e.protocol, e.port) for e in edges if e.port is not None)
     if not workloads or not dsts or not universe:
-        return {"admitted": 0, "observed": 0, "unobserved": 0, "candidates": 0, "sampled_destinations": None}
+        return Candidates([], workloads, {})
     rep = {wl.key: min(wl.label_sets, key=lambda ls: ls.pairs) for wl in workloads}
     index = _PeerIndex(workloads, rep, ids.namespace_labels)
     cache: dict[Any, frozenset[PortKey]] = {}
@@ -163,9 +191,14 @@ def over_permission(
         if len(rows) > MAX_PAIRS:
             sampled = f"{i + 1} of {len(dsts)}"
             break
+    return Candidates(rows, workloads, rep, sampled)
+
+
+def summarize(cands: Candidates, result: Any, edges: Sequence[Edge]) -> dict[str, Any]:
+    """The over-permission summary from the verdicts (``allowed``, ``*_admitted_by``) of the candidate rows."""
+    rows = cands.rows
     if not rows:
-        return {"admitted": 0, "observed": 0, "unobserved": 0, "candidates": 0, "sampled_destinations": sampled}
-    result = _evaluate_candidates(con, policies, ids, workloads, rep, rows)
+        return {"admitted": 0, "observed": 0, "unobserved": 0, "candidates": 0, "sampled_destinations": cands.sampled}
     observed = {(e.src, e.dst, e.protocol, e.port) for e in edges}
     allowed = result["allowed"].astype(bool).tolist()
     admitted = sum(allowed)
@@ -177,21 +210,20 @@ def over_permission(
             for key in {str(ref).rsplit(" ", 1)[0] for ref in (*egress, *ingress)}:
                 per_policy[key] = per_policy.get(key, 0) + 1
     return {"admitted": int(admitted), "observed": int(hits), "unobserved": int(admitted - hits),
-            "candidates": len(rows), "sampled_destinations": sampled, "per_policy": dict(sorted(per_policy.items()))}
+            "candidates": len(rows), "sampled_destinations": cands.sampled, "per_policy": dict(sorted(per_policy.items()))}
 
 
-def _evaluate_candidates(con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPolicy], ids: IdentityMap,
-                         workloads: list[Any], rep: dict[str, Labels], rows: list[tuple[Any, Any, str, int]]) -> Any:
-    """Verdicts of the candidate rows, in order, evaluated in the store's database like the
-    verification. Each workload's representative label MAP crosses from Arrow once, not once per
-    row (loading 7,500 rows with their MAPs into a second database cost 0.15 s)."""
-    from recommender.engine.evaluate import evaluate_in
-
+@contextmanager
+def candidate_view(con: duckdb.DuckDBPyConnection, cands: Candidates) -> Iterator[str]:
+    """A temp view of the candidate rows in the evaluator's input columns, numbered ``cid``. Each
+    workload's representative label MAP crosses from Arrow once, not once per row (loading 7,500 rows
+    with their MAPs into a second database cost 0.15 s), and nothing is materialized."""
+    rows, workloads = cands.rows, cands.workloads
     index = {w.key: i for i, w in enumerate(workloads)}
     wls = pa.table({
         "i": pa.array(np.arange(len(workloads), dtype=np.int32)), "key": [w.key for w in workloads],
         "ns": [w.namespace for w in workloads], "name": [w.name for w in workloads],
-        "labels": pa.array([list(rep[w.key].pairs) for w in workloads], pa.map_(pa.string(), pa.string())),
+        "labels": pa.array([list(cands.rep[w.key].pairs) for w in workloads], pa.map_(pa.string(), pa.string())),
     })
     pairs = pa.table({
         "cid": pa.array(np.arange(len(rows), dtype=np.int64)),
@@ -202,14 +234,13 @@ def _evaluate_candidates(con: duckdb.DuckDBPyConnection, policies: Sequence[Netw
     })
     con.register("_rec_op_wl", wls)
     con.register("_rec_op_pairs", pairs)
-    try:   # a view: materializing the rows would copy two label MAPs per row (0.1 s for 7,500 rows)
+    try:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {CANDIDATES} AS SELECT r.cid,
             s.key AS src_identity, d.key AS dst_identity, s.ns AS src_namespace, s.name AS src_workload,
             'pod' AS src_kind, s.labels AS src_labels, d.ns AS dst_namespace, d.name AS dst_workload,
             'pod' AS dst_kind, d.labels AS dst_labels, r.protocol, r.dst_port
             FROM _rec_op_pairs r JOIN _rec_op_wl s ON s.i = r.s JOIN _rec_op_wl d ON d.i = r.d""")
-        pods, nss = model_pods(ids)
-        return evaluate_in(con, CANDIDATES, compiled(policies, ids), pods=pods, namespaces=nss, cid="cid")
+        yield CANDIDATES
     finally:
         con.execute(f"DROP VIEW IF EXISTS {CANDIDATES}")
         con.unregister("_rec_op_wl")

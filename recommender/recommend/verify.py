@@ -130,21 +130,31 @@ def compiled(policies: Sequence[NetworkPolicy], ids: IdentityMap) -> Any:
 
 
 def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection, where: str,
-              ids: IdentityMap, table: str = CHECK_TABLE) -> pd.DataFrame:
-    """Verdicts for the rows of the check table matching ``where``, joined to their identities."""
+              ids: IdentityMap, table: str = CHECK_TABLE, extra: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Verdicts for the rows of the check table matching ``where``, joined to their identities; and
+    the verdicts of the rows of ``extra`` (a view with ``cid``, same evaluator input columns), judged
+    in the same evaluator run: its set-up (inventory, policy and selection tables) is paid once."""
     from recommender.engine.evaluate import evaluate_in
 
     pods, namespaces = model_pods(ids)
     tags = con.execute(f"SELECT rid, src_identity, dst_identity, file, line FROM {table} WHERE {where} ORDER BY rid").df()
     if not len(tags):
-        return tags.assign(allowed=pd.Series([], dtype=bool), reason=pd.Series([], dtype=str))
-    # evaluated where the rows are (a view, rows in rid order): no copy of the wide rows through Arrow
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {EVAL_VIEW} AS SELECT * FROM {table} WHERE {where}")
+        empty = tags.assign(allowed=pd.Series([], dtype=bool), reason=pd.Series([], dtype=str))
+        return empty, (evaluate_in(con, extra, compiled(policies, ids), pods=pods, namespaces=namespaces, cid="cid")
+                       if extra else None)
+    # evaluated where the rows are (a view, rows in rid order): no copy of the wide rows through Arrow;
+    # extra rows follow the checked ones (numbered after the last rid), with NULL for columns they lack
+    offset = int(tags["rid"].max()) + 1
+    union = f" UNION ALL BY NAME SELECT * EXCLUDE (cid), cid + {offset} AS rid FROM {extra}" if extra else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {EVAL_VIEW} AS SELECT * FROM {table} WHERE {where}{union}")
     try:
         result = evaluate_in(con, EVAL_VIEW, compiled(policies, ids), pods=pods, namespaces=namespaces, cid="rid")
     finally:
         con.execute(f"DROP VIEW IF EXISTS {EVAL_VIEW}")
-    return pd.concat([result.reset_index(drop=True), tags.reset_index(drop=True)], axis=1)
+    n = len(tags)
+    extra_result = result.iloc[n:].reset_index(drop=True) if extra else None
+    checked = result.iloc[:n] if extra else result
+    return pd.concat([checked.reset_index(drop=True), tags.reset_index(drop=True)], axis=1), extra_result
 
 
 def existing_coverage(
@@ -156,7 +166,7 @@ def existing_coverage(
     if not existing:
         return set(), {}
     _check_table(con, source, ep_map, ids)
-    result = _evaluate(existing, con, "true", ids)
+    result, _ = _evaluate(existing, con, "true", ids)
     covered: dict[tuple[str, Edge], bool] = {}
     per_policy: dict[str, set[str]] = {}
     for i, row in enumerate(result.itertuples(index=False)):
@@ -177,9 +187,10 @@ REPRESENTATIVE_PUBLIC = "192.0.2.1"
 
 def verify(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], replies: set[Edge],
-    policies: Sequence[NetworkPolicy], ids: IdentityMap, assume_public: bool = False,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Evaluate every observed connection (replies excluded) against ``policies``.
+    policies: Sequence[NetworkPolicy], ids: IdentityMap, assume_public: bool = False, extra: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """Evaluate every observed connection (replies excluded) against ``policies``; also returns the
+    verdicts of the rows of the view ``extra`` (over-permission candidates), in ``cid`` order.
 
     With ``assume_public`` (``--allow-any-external``), a connection whose external end
     has no address (Cilium world, Calico ``pub``) is evaluated again with a
@@ -187,7 +198,7 @@ def verify(
     marked ``assumed`` and reported as such: the evaluator cannot prove more.
     """
     _check_table(con, source, ep_map, ids, replies)
-    verification = _evaluate(policies, con, "NOT is_reply", ids)
+    verification, extra_result = _evaluate(policies, con, "NOT is_reply", ids, extra=extra)
     verification["assumed"] = False
     unknown = sorted(k for k, i in ids.identities.items() if is_unknown_public(i))
     if assume_public and unknown and len(verification):
@@ -196,7 +207,7 @@ def verify(
             CASE WHEN src_identity IN ({keys}) THEN '{REPRESENTATIVE_PUBLIC}' ELSE src_ip END AS src_ip,
             CASE WHEN dst_identity IN ({keys}) THEN '{REPRESENTATIVE_PUBLIC}' ELSE dst_ip END AS dst_ip)
             FROM {CHECK_TABLE} WHERE NOT is_reply AND (src_identity IN ({keys}) OR dst_identity IN ({keys}))""")
-        again = _evaluate(policies, con, "true", ids, table="_rec_assumed")
+        again, _ = _evaluate(policies, con, "true", ids, table="_rec_assumed")
         by_rid = dict(zip(again["rid"], zip(again["allowed"], again["reason"])))
         for i, rid in enumerate(verification["rid"]):
             if rid in by_rid and not verification.at[i, "allowed"] and by_rid[rid][0]:
@@ -214,7 +225,7 @@ def verify(
         "replies_skipped": int(n_replies),
         "assumed_public": int(verification["assumed"].sum()),
     }
-    return verification, summary
+    return verification, summary, extra_result
 
 
 def _present(value: Any) -> Any:
