@@ -70,7 +70,13 @@ class Recommendation:
 
     def yaml(self) -> str:
         if "yaml" not in self._rendered:
-            self._rendered["yaml"] = output.dump(self.documents())
+            spaces = [p.namespace for p in self.policies]
+            if spaces == sorted(spaces):
+                # documents are grouped by namespace in namespace order (as generate sorts them), so the
+                # stream is the per-namespace streams (rendered by generate for the line counts) joined
+                self._rendered["yaml"] = "---\n".join(self.by_namespace().values())
+            else:
+                self._rendered["yaml"] = output.dump(self.documents())
         return self._rendered["yaml"]
 
     def by_namespace(self) -> dict[str, str]:
