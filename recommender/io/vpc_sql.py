@@ -7,11 +7,15 @@ module keeps those statements together, apart from the file handling in
 
 Pipeline (two statements over the data, temp tables dropped at the end):
 
-1. ``pairs``: one streaming ``read_csv`` aggregated first per *view*
-   (interface × direction of an undirected 5-tuple) and then per undirected
-   5-tuple ("pair"), keeping for each direction the record count, packets and
-   bytes of one interface that saw it (the smallest hash of the interface id,
-   a deterministic choice). Lines DuckDB cannot parse
+1. ``pairs``: one streaming ``read_csv`` aggregated per undirected 5-tuple
+   ("pair"), keeping for each direction the record count, packets and bytes
+   of one interface that saw it (the smallest hash of the interface id, a
+   deterministic choice). Grouping per interface first would hold one group
+   per record (a view: interface × direction × 5-tuple) and spill, so the
+   view of that interface is recovered from a few sums per direction instead
+   (``_FAST_VIEW``); a pair it cannot recover exactly (three or more
+   interfaces on one direction, a missing packet count) sends the whole file
+   through the exact two-level aggregation (``_PAIRS_EXACT``). Lines DuckDB cannot parse
    (field count, a port above 65535, a protocol number above 255) land in
    DuckDB's reject table with their line number; records with a bad action,
    log-status or a missing required field are kept apart (``valid``); each
@@ -110,8 +114,9 @@ def _records_sql(csv_sql: str, fields: tuple[str, ...]) -> str:
         FROM {csv_sql}"""
 
 
-_PAIRS = """
-CREATE TEMP TABLE {pairs} AS
+# One row per record: the pair key (lo/hi by a scalar comparison — a row comparison per record costs several
+# times more), the direction, and the numbers each aggregation needs.
+_RECORDS = """
 WITH r AS ({records}),
 p AS (
   SELECT *, {valid} AS valid,
@@ -119,16 +124,24 @@ p AS (
          CASE WHEN proto IN (6, 17, 132) THEN dport_raw ELSE -1 END AS dp,
          CASE WHEN proto = 6 AND flags & 18 = 2 THEN 1 WHEN proto = 6 AND flags & 18 = 18 THEN -1 ELSE 0 END AS ev
   FROM r
-), d AS (  -- scalar comparisons: a row comparison per record costs several times more
+), d AS (
   SELECT *, src < dst OR (src = dst AND sp <= dp) AS a FROM p
-), views AS (
-  SELECT CASE WHEN a THEN src ELSE dst END AS lo_ip, CASE WHEN a THEN sp ELSE dp END AS lo_port,
-         CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
-         proto, status, valid, hash(iface) AS iface, a,
+)
+SELECT CASE WHEN a THEN src ELSE dst END AS lo_ip, CASE WHEN a THEN sp ELSE dp END AS lo_port,
+       CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
+       proto, status, valid, hash(iface) AS iface, a, ev, action, packets, bytes, t0, t1, rn
+FROM d
+"""
+
+# The exact two-level aggregation (per view, then per pair): the reference, and the fallback of the fast one.
+_PAIRS_EXACT = """
+CREATE TEMP TABLE {pairs} AS
+WITH views AS (
+  SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, iface, a,
          count(*) FILTER (WHERE ev = 1) - count(*) FILTER (WHERE ev = -1) AS e, bool_or(action = 'REJECT') AS rej,
          bool_or(action = 'ACCEPT') AS acc, count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets,
          CAST(sum(bytes) AS BIGINT) AS bytes, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
-  FROM d GROUP BY ALL
+  FROM ({records}) GROUP BY ALL
 )
 -- narrow types: this table holds one row per 5-tuple and must stay within the memory limit
 SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, CAST(sum(CASE WHEN a THEN e ELSE -e END) AS BIGINT) AS e,
@@ -145,12 +158,100 @@ SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, CAST(sum(CASE WHEN 
 FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
 """
 
+# Per direction (a: records written lo → hi, b: hi → lo), the sums that recover the view of the interface with
+# the smallest hash without grouping by interface (see _FAST_VIEW). Products stay within UBIGINT (cheap);
+# an overflow (a record with 2^40 packets or bytes) fails the statement, and the exact one runs instead.
+_FAST_DIRECTION = """
+       min(iface) FILTER (WHERE {w}) AS hmin_{d}, max(iface) FILTER (WHERE {w}) AS hmax_{d},
+       sum(packets) FILTER (WHERE {w}) AS pk_{d}, sum(bytes) FILTER (WHERE {w}) AS by_{d},
+       sum(g) FILTER (WHERE {w}) AS sg_{d}, sum(g * g) FILTER (WHERE {w}) AS sgg_{d},
+       sum(f) FILTER (WHERE {w}) AS sf_{d}, sum(f * packets) FILTER (WHERE {w}) AS sfp_{d},
+       sum(f * bytes) FILTER (WHERE {w}) AS sfb_{d}"""
+
+# The view of the smallest hash m among the interfaces of one direction, from sums over its records. With one
+# interface (m = M, the largest hash) it is the whole direction. With exactly two, m and M, and f = the low 24
+# bits of the hash: Σf = f(m)·n(m) + f(M)·n(M), so n(m) = (f(M)·n − Σf) / (f(M) − f(m)), and the same for
+# packets and bytes. "Exactly two" is checked, not assumed, with g = the top 32 bits (monotone in the hash):
+# Σ(g − g(m))·(g(M) − g) = 0 holds exactly when every g is g(m) or g(M), as each term is ≥ 0; a third interface
+# sharing g(m) changes the count recovered from g, (g(M)·n − Σg) / (g(M) − g(m)), but not the one from f (or
+# the other way round), so they must agree. Anything else — equal g or f for m and M, a missing packets/bytes
+# value (the exact aggregate would skip that view), 2^24 records — leaves the pair inexact.
+_FAST_VIEW = """
+       CAST(CASE WHEN n_{d} = 0 THEN NULL WHEN hmin_{d} = hmax_{d} THEN n_{d}
+            ELSE (fhi_{d} * n_{d} - sf_{d}) // nullif(fhi_{d} - flo_{d}, 0) END AS BIGINT) AS rn_{d},
+       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN pk_{d}
+            ELSE (fhi_{d} * pk_{d} - sfp_{d}) // nullif(fhi_{d} - flo_{d}, 0) END AS BIGINT) AS pk_{d},
+       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN by_{d}
+            ELSE (fhi_{d} * by_{d} - sfb_{d}) // nullif(fhi_{d} - flo_{d}, 0) END AS BIGINT) AS by_{d},
+       coalesce(n_{d} = 0 OR hmin_{d} = hmax_{d} OR (
+         glo_{d} < ghi_{d} AND flo_{d} <> fhi_{d} AND nn AND n_{d} < 16777216
+         -- the exact aggregate casts every view's sums to BIGINT: the direction's totals bound them
+         AND CAST(pk_{d} AS BIGINT) IS NOT NULL AND CAST(by_{d} AS BIGINT) IS NOT NULL
+         AND (glo_{d} + ghi_{d}) * sg_{d} - sgg_{d} - glo_{d} * ghi_{d} * n_{d} = 0
+         AND (ghi_{d} * n_{d} - sg_{d}) % nullif(ghi_{d} - glo_{d}, 0) = 0
+         AND (fhi_{d} * n_{d} - sf_{d}) % nullif(fhi_{d} - flo_{d}, 0) = 0
+         AND (ghi_{d} * n_{d} - sg_{d}) // nullif(ghi_{d} - glo_{d}, 0)
+             = (fhi_{d} * n_{d} - sf_{d}) // nullif(fhi_{d} - flo_{d}, 0)
+         AND (fhi_{d} * pk_{d} - sfp_{d}) % nullif(fhi_{d} - flo_{d}, 0) = 0
+         AND (fhi_{d} * by_{d} - sfb_{d}) % nullif(fhi_{d} - flo_{d}, 0) = 0), FALSE)
+       AS exact_{d}"""
+
+_PAIRS_FAST = """
+CREATE TEMP TABLE {pairs} AS
+WITH agg AS (
+  SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid,
+         CAST(sum(CASE WHEN a THEN ev ELSE -ev END) AS BIGINT) AS e,
+         bool_or(action = 'REJECT') AS rej, bool_or(action = 'ACCEPT' AND a) AS acc_a,
+         bool_or(action = 'ACCEPT' AND NOT a) AS acc_b,
+         count(*) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn, count(*) FILTER (WHERE a) AS n_a,
+         bool_and(packets IS NOT NULL AND bytes IS NOT NULL) AS nn,{dir_a},{dir_b}
+  FROM (SELECT *, iface >> 32 AS g, iface & 16777215 AS f FROM ({records})) GROUP BY ALL
+), bounds AS (
+  SELECT *, n - n_a AS n_b,
+         CAST(hmin_a >> 32 AS HUGEINT) AS glo_a, CAST(hmax_a >> 32 AS HUGEINT) AS ghi_a,
+         CAST(hmin_b >> 32 AS HUGEINT) AS glo_b, CAST(hmax_b >> 32 AS HUGEINT) AS ghi_b,
+         CAST(hmin_a & 16777215 AS HUGEINT) AS flo_a, CAST(hmax_a & 16777215 AS HUGEINT) AS fhi_a,
+         CAST(hmin_b & 16777215 AS HUGEINT) AS flo_b, CAST(hmax_b & 16777215 AS HUGEINT) AS fhi_b
+  FROM agg
+)
+SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, e, rej, acc_a, acc_b, n, t0, t1, rn, n_a, n_b,
+       {view_a},{view_b}
+FROM bounds
+"""
+
+
+# Only these pairs become connections (their views matter); the others only count records.
+_USED = "status = 'OK' AND valid"
+
+
+def _fast_sql(pairs: str, records: str) -> str:
+    return _PAIRS_FAST.format(
+        pairs=pairs, records=records,
+        dir_a=_FAST_DIRECTION.format(d="a", w="a"), dir_b=_FAST_DIRECTION.format(d="b", w="NOT a"),
+        view_a=_FAST_VIEW.format(d="a"), view_b=_FAST_VIEW.format(d="b"))
+
 
 def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, fields: tuple[str, ...],
-               header_lines: int, typed: dict[str, tuple[str, str]]) -> None:
-    """Step 1: the single streaming pass over the file."""
-    records = _records_sql(_csv_sql(csv_path, fields, header_lines, typed, names), fields)
-    con.execute(_PAIRS.format(pairs=names.pairs, records=records, valid=ROW_VALID))
+               header_lines: int, typed: dict[str, tuple[str, str]], *, fast: bool = True) -> str:
+    """Step 1: the single streaming pass over the file; returns which aggregation ran ("fast" or "exact").
+
+    The fast one-level aggregation falls back to the exact two-level one when any pair is not exactly
+    recoverable (see ``_FAST_VIEW``) or the fast statement fails (an overflow, or bad input that the exact
+    statement then reports in its own words).
+    """
+    records = _RECORDS.format(records=_records_sql(_csv_sql(csv_path, fields, header_lines, typed, names), fields),
+                              valid=ROW_VALID)
+    if fast:
+        try:
+            con.execute(_fast_sql(names.pairs, records))
+            if not con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {_USED} AND NOT (exact_a AND exact_b)").fetchone()[0]:
+                return "fast"
+        except duckdb.Error:
+            pass
+        for table in (names.pairs, names.rejects, names.scans):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
+    return "exact"
 
 
 def non_ipv4_sql(names: TempNames) -> str:
@@ -254,7 +355,7 @@ def insert_rejected(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, s
 _CONNECTIONS = """
 CREATE TEMP TABLE {conns} AS
 WITH ok AS (
-  SELECT * FROM {pairs} WHERE status = 'OK' AND valid
+  SELECT * FROM {pairs} WHERE {used}
 ),
 undecided AS (  -- pairs only the peer count can orient: no flags, both ports in the same range
   SELECT * FROM ok WHERE e = 0 AND lo_port >= 1024 AND hi_port >= 1024 AND lo_port <> hi_port
@@ -326,7 +427,7 @@ def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, targe
         stats.records += int(count)
         if status != "OK":
             stats.skip(status, int(count))
-    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns))
+    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=_USED))
     before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
     con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
                                line_sql=line_sql), [file])
