@@ -19,7 +19,7 @@ of its namespace (``selectors.choose_selector``).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import combinations
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,8 +93,8 @@ class Workload:
     exact: bool = True
     also_selects: tuple[str, ...] = ()                 # other known pods the selector selects
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:   # asked hundreds of thousands of times by over-permission; names never change
         return f"pod:{self.namespace}/{self.name}"
 
 

@@ -83,6 +83,7 @@ class _PeerIndex:
         self.ns_labels = {ns: ns_labels.get(ns, Labels()).with_label("kubernetes.io/metadata.name", ns)
                           for ns in self.by_ns}
         self.cache: dict[tuple[Any, str], list[Any]] = {}
+        self.ns_cache: dict[Any, list[str]] = {}
 
     def select(self, peer: Any, policy_ns: str) -> list[Any]:
         key = (peer, policy_ns)
@@ -93,10 +94,16 @@ class _PeerIndex:
                 if peer.namespace_selector is None:
                     spaces = [policy_ns]
                 else:
-                    spaces = [ns for ns, labels in self.ns_labels.items() if peer.namespace_selector.matches(labels)]
+                    spaces = self.spaces(peer.namespace_selector)
                 found = [w for ns in spaces for w in self.in_namespace(ns, peer.pod_selector)]
             self.cache[key] = found
         return self.cache[key]
+
+    def spaces(self, sel: Any) -> list[str]:
+        """The namespaces a namespace selector selects (cached: peers in every namespace repeat it)."""
+        if sel not in self.ns_cache:
+            self.ns_cache[sel] = [ns for ns, labels in self.ns_labels.items() if sel.matches(labels)]
+        return self.ns_cache[sel]
 
     def in_namespace(self, ns: str, sel: Any) -> list[Any]:
         """The workloads of ``ns`` a pod selector (None: all) selects."""
