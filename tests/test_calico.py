@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recommender.errors import InputError
-from recommender.io import calico
+from recommender.io import calico, calico_files
 from recommender.io.store import load_flows
 
 
@@ -374,7 +374,7 @@ def _expected_skips(records: list[dict]) -> list[str]:
 def unnumbered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every file counts as large: the reader scans in parallel and keeps no record ordinals."""
     monkeypatch.delenv("RECOMMENDER_LINE_NUMBERS", raising=False)
-    monkeypatch.setattr(calico, "LINE_NUMBERS_MAX_BYTES", 0)
+    monkeypatch.setattr(calico_files, "LINE_NUMBERS_MAX_BYTES", 0)
 
 
 def _rows(store) -> list[str]:  # type: ignore[no-untyped-def]
@@ -386,9 +386,9 @@ def _rows(store) -> list[str]:  # type: ignore[no-untyped-def]
 def test_parallel_scan_gives_the_same_connections_without_lines(tmp_path_factory, monkeypatch, records) -> None:
     p = write(tmp_path_factory.mktemp("big") / "flows.log", records)
     monkeypatch.delenv("RECOMMENDER_LINE_NUMBERS", raising=False)
-    monkeypatch.setattr(calico, "LINE_NUMBERS_MAX_BYTES", 2**30)   # the fixture is shared by the examples
+    monkeypatch.setattr(calico_files, "LINE_NUMBERS_MAX_BYTES", 2**30)   # the fixture is shared by the examples
     numbered = load_flows(p)
-    monkeypatch.setattr(calico, "LINE_NUMBERS_MAX_BYTES", 0)
+    monkeypatch.setattr(calico_files, "LINE_NUMBERS_MAX_BYTES", 0)
     parallel = load_flows(p)
     assert _rows(parallel) == _rows(numbered)
     assert parallel.df()["line"].isna().all() and numbered.df()["line"].notna().all()

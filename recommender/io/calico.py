@@ -22,7 +22,8 @@ connection. This reader maps every aggregation level onto the normalized
   ``num_flows_started`` when present (a long connection spans several export
   windows and ``num_flows`` would count it once per window), else ``num_flows``;
 * reporter rule: a connection (endpoints, protocol, port; action aside) that both
-  ``reporter`` ``src`` and ``dst`` reported in the same export window was
+  ``reporter`` ``src`` and ``dst`` reported in the same export window (in any of
+  the files read together, see ``calico_files``) was
   denied if either end denied it (Kubernetes needs egress *and* ingress). Then
   the source's allow records are skipped as "allowed at source, denied at
   destination" and the destination's deny records count; otherwise the
@@ -32,7 +33,7 @@ connection. This reader maps every aggregation level onto the normalized
   window and a deny in another stay two connections. Skipped records
   contribute neither counters nor policy names.
 
-Performance: the file is scanned once by DuckDB's JSON reader and grouped on
+Performance: the files are scanned once by DuckDB's JSON reader and grouped on
 the *raw* values, labels and policies kept as JSON text (parsing them per
 record cost more than the scan); label maps, policy names, validation and the
 connection hash run once per distinct group, and the reporter rule looks at
@@ -45,13 +46,11 @@ The legacy space-delimited Calico OSS format is not supported.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
 
 from recommender.io import lines as L
-from recommender.io.pipeline import LineFormat, read_line_file
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.schema import COLUMN_NAMES
 from recommender.io.sqlexpr import sql_str
@@ -60,7 +59,6 @@ FORMAT = "calico"
 DUPLICATE_REPORTER = "duplicate reporter"
 DENIED_AT_DESTINATION = "allowed at source, denied at destination"
 _MARK = "__rejected__"
-LINE_NUMBERS_MAX_BYTES = 256 * 2**20
 _INT_FIELDS = ("start_time", "end_time", "dest_port", "source_port", "bytes_in", "bytes_out", "num_flows",
                "num_flows_started", "packets_in", "packets_out")
 _COLUMNS = {
@@ -83,24 +81,32 @@ def sniff(head: bytes) -> bool:
     return first == b"{" and b'"reporter"' in head and (b'"source_name_aggr"' in head or b'"dest_name_aggr"' in head)
 
 
-def _source(path: str, numbered: bool = True) -> str:
-    """The ``read_json`` scan; ``numbered`` adds record ordinals (``ordinality``), which keeps
-    DuckDB's scan on one thread."""
+POS = 1 << 40   # a record's position: file index * POS + its record number in the file
+
+
+def _source(files: list[str], numbered: bool = True) -> str:
+    """The ``read_json`` scan of ``files`` with ``fi``, each record's index into ``files``, and
+    ``ordinality``, its record number in its file (NULL unless ``numbered``). Numbering keeps
+    DuckDB's scan on one thread, so numbered files are scanned one after the other; without
+    numbers, one scan per compression reads all its files in parallel."""
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in _COLUMNS.items()) + "}"
-    comp = "gzip" if L.is_gzip(path) else "none"
-    scan = (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
-            f"compression='{comp}')")
-    return f"{scan} WITH ORDINALITY" if numbered else f"(SELECT *, NULL::BIGINT AS ordinality FROM {scan})"
 
+    def scan(paths: list[str], comp: str) -> str:
+        return (f"read_json([{', '.join(map(sql_str, paths))}], format='newline_delimited', records=true, "
+                f"columns={cols}, compression='{comp}')")
 
-def numbers_lines(path: str | Path) -> bool:
-    """Keep exact line provenance for this file? Yes up to ``LINE_NUMBERS_MAX_BYTES`` on disk (real
-    Calico rotates ``flows.log`` at 100 MB), or always with ``RECOMMENDER_LINE_NUMBERS=1``; larger
-    files are scanned in parallel and their connections keep ``file`` and ``first_seen`` only."""
-    forced = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower()
-    if forced in ("1", "true", "yes", "0", "false", "no"):
-        return forced in ("1", "true", "yes")
-    return os.path.getsize(path) <= LINE_NUMBERS_MAX_BYTES
+    comps = ["gzip" if L.is_gzip(f) else "none" for f in files]
+    if numbered:
+        parts = [f"SELECT *, {i} AS fi FROM {scan([f], c)} WITH ORDINALITY"
+                 for i, (f, c) in enumerate(zip(files, comps, strict=True))]
+    else:
+        parts = []
+        for c in sorted(set(comps)):
+            idx = [i for i, x in enumerate(comps) if x == c]
+            fis = "[" + ", ".join(map(str, idx)) + "]"
+            parts.append(f"SELECT *, {fis}[(file_index + 1)::BIGINT]::INTEGER AS fi, NULL::BIGINT AS ordinality "
+                         f"FROM {scan([files[i] for i in idx], c)}")
+    return "(" + " UNION ALL ".join(parts) + ")"
 
 
 _ERROR = """CASE
@@ -130,7 +136,7 @@ def _side(raw: str, out: str) -> str:
 _SCALAR = [f"{s}_{f}" for s in ("src", "dst") for f in ("ip", "namespace", "pod", "workload", "kind")]
 _SEP = "chr(31)"   # joins canonical label/policy lists into one cheap VARCHAR group key
 _KEY = [c for c in _RAW if c not in ("start_time", "end_time", "reporter", "policies")]   # connection, raw
-_SUMS = """count(*) AS n, min(ordinality) AS first,
+_SUMS = f"""count(*) AS n, min(fi * {POS} + coalesce(ordinality, 0)) AS first,
     sum(CASE WHEN bytes_in IS NULL AND bytes_out IS NULL THEN NULL ELSE coalesce(bytes_in, 0) + coalesce(bytes_out, 0) END) AS bytes,
     sum(CASE WHEN packets_in IS NULL AND packets_out IS NULL THEN NULL ELSE coalesce(packets_in, 0) + coalesce(packets_out, 0) END) AS packets,
     sum(coalesce(num_flows_started, num_flows)) AS flows, min(start_time) AS ws, max(end_time) AS we"""
@@ -143,20 +149,21 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
     * coarse (``{t}_l1``): one row per ``hr`` with the raw values — few rows, where validation
       (``err``), the label/policy parsing (once per distinct JSON text) and the connection hash
       ``h`` (action aside, label order ignored) are computed;
-    * fine (``{t}_win``): ``hr`` per export window — narrow rows that only serve the reporter rule.
+    * fine (``{t}_win``): ``hr`` per file and export window — narrow rows that serve the reporter
+      rule and the per-file counts.
 
     Labels and policies stay raw JSON text while scanning: parsing them per record cost more than
     the whole scan, and there are few distinct texts.
     """
     key = ", ".join(_KEY)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_gs AS
-  SELECT hr, start_time, end_time, {key}, reporter, policies, notime, grouping(start_time) AS coarse, {_SUMS}
+  SELECT hr, fi, start_time, end_time, {key}, reporter, policies, notime, grouping(start_time) AS coarse, {_SUMS}
   FROM (SELECT *, hash({key}, reporter, policies, notime) AS hr
         FROM (SELECT * REPLACE (source_labels::VARCHAR AS source_labels, dest_labels::VARCHAR AS dest_labels,
                                 policies::VARCHAR AS policies),
                      (start_time IS NULL)::INTEGER + 2 * (end_time IS NULL)::INTEGER AS notime
               FROM {source} WHERE {_MARK} IS NULL))
-  GROUP BY GROUPING SETS ((hr, start_time, end_time), ({key}, reporter, policies, notime, hr))""")
+  GROUP BY GROUPING SETS ((hr, fi, start_time, end_time), ({key}, reporter, policies, notime, hr))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_lab AS
   SELECT *, CASE WHEN k IS NOT NULL THEN dense_rank() OVER (ORDER BY k) END AS kid FROM (
   SELECT raw, CASE WHEN len(l) > 0 THEN array_to_string(list_sort(l), {_SEP}) END AS k, rec_kv_labels(l) AS m,
@@ -180,13 +187,13 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
     FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_gs WHERE coarse = 1)))""")
     scalars = ", ".join(f"g.{c}" for c in _KEY if not c.endswith("_labels") and c != "action")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_l1 AS
-  SELECT g.* EXCLUDE (coarse, notime, source_labels, dest_labels, policies), hash({scalars}, a.hl, b.hl) AS h,
+  SELECT g.* EXCLUDE (fi, coarse, notime, source_labels, dest_labels, policies), hash({scalars}, a.hl, b.hl) AS h,
     lower(g.action) AS act, a.kid AS slk, b.kid AS dlk, p.kid AS pk, {_errors('g')} AS err
   FROM (SELECT * REPLACE (CASE WHEN notime & 1 = 0 THEN ws END AS start_time,
                           CASE WHEN notime & 2 = 0 THEN we END AS end_time)
         FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {t}_win AS
-  SELECT hr, start_time, end_time, n, first, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
+  SELECT hr, fi, start_time, end_time, n, first, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
 
 
 def _errors(g: str) -> str:
@@ -212,8 +219,8 @@ _WHY = """CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
 
 
 def _reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
-    """``{t}_dropped``: per raw group ``hr``, the records (and their counters) the reporter rule skips,
-    and what is left of the group's first record and time span.
+    """``{t}_dropped``: per raw group ``hr`` and file ``fi``, the records (and their counters) the
+    reporter rule skips, and what is left of the group's first record and time span.
 
     Only connections both ends reported, in windows with known times, take part (a record
     without a window matches no other). When every code of such a connection was reported in
@@ -236,45 +243,51 @@ per_code AS (SELECT e.h, e.code, sum(f1) AS f1, sum(f2) AS f2, sum(nw) AS nw FRO
 conn AS (SELECT h, bit_or((1 << code)::UTINYINT) AS m,
            min(f1) = max(f1) AND min(f2) = max(f2) AND min(nw) = max(nw) AS uniform FROM per_code GROUP BY h)
 SELECT e.*, conn.m, conn.uniform FROM e JOIN conn USING (h)""")
+    cols = "w.hr, w.fi, w.start_time, w.end_time, w.n, w.first, w.bytes, w.packets, w.flows"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_dropped AS
 WITH vw AS (SELECT w.*, e.h, e.code FROM {t}_win w JOIN {t}_ends e ON e.hr = w.hr AND NOT e.uniform),
 masks AS (SELECT h, start_time, end_time, bit_or((1 << code)::UTINYINT) AS m FROM vw GROUP BY h, start_time, end_time),
+whole AS (SELECT hr, {_WHY} AS why FROM {t}_ends WHERE uniform),
 marked AS (
-  SELECT w.*, {_WHY} AS why
-  FROM vw w JOIN masks i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time),
-windowed AS (
-  SELECT hr, coalesce(sum(n) FILTER (WHERE why = 1), 0) AS dup, coalesce(sum(n) FILTER (WHERE why = 2), 0) AS conflict,
-    coalesce(sum(n) FILTER (WHERE why > 0), 0) AS n, coalesce(sum(bytes) FILTER (WHERE why > 0), 0) AS bytes,
-    coalesce(sum(packets) FILTER (WHERE why > 0), 0) AS packets,
-    coalesce(sum(flows) FILTER (WHERE why > 0), 0) AS flows, min(first) FILTER (WHERE why = 0) AS first,
-    min(start_time) FILTER (WHERE why = 0) AS ws, max(end_time) FILTER (WHERE why = 0) AS we
-  FROM marked GROUP BY hr),
-whole AS (SELECT *, {_WHY} AS why FROM {t}_ends WHERE uniform)
-SELECT * FROM windowed
-UNION ALL
-SELECT hr, CASE WHEN why = 1 THEN n ELSE 0 END, CASE WHEN why = 2 THEN n ELSE 0 END, n, coalesce(bytes, 0),
-  coalesce(packets, 0), coalesce(flows, 0), NULL, NULL, NULL
-FROM whole WHERE why > 0""")
+  SELECT {cols}, {_WHY} AS why
+  FROM vw w JOIN masks i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time
+  UNION ALL
+  SELECT {cols}, x.why FROM {t}_win w JOIN whole x ON x.hr = w.hr AND x.why > 0)
+SELECT hr, fi, coalesce(sum(n) FILTER (WHERE why = 1), 0) AS dup, coalesce(sum(n) FILTER (WHERE why = 2), 0) AS conflict,
+  coalesce(sum(n) FILTER (WHERE why > 0), 0) AS n, coalesce(sum(bytes) FILTER (WHERE why > 0), 0) AS bytes,
+  coalesce(sum(packets) FILTER (WHERE why > 0), 0) AS packets,
+  coalesce(sum(flows) FILTER (WHERE why > 0), 0) AS flows, min(first) FILTER (WHERE why = 0) AS first,
+  min(start_time) FILTER (WHERE why = 0) AS ws, max(end_time) FILTER (WHERE why = 0) AS we
+FROM marked GROUP BY hr, fi""")
 
 
-def _finish(con: duckdb.DuckDBPyConnection, t: str, target: str, file: str) -> tuple[int, dict[str, int], int]:
-    """Apply the reporter rule of the module docstring, normalize, insert.
+FileResult = tuple[int, int, dict[str, int], int]
+"""Per file: (valid records, accepted records, {skip reason: records}, connections whose first record it holds)."""
 
-    Returns (accepted records, {skip reason: records}, connections)."""
+
+def finish(con: duckdb.DuckDBPyConnection, t: str, target: str, files: list[str], numbered: bool) -> list[FileResult]:
+    """Apply the reporter rule of the module docstring, normalize, insert; one result per file."""
     _reporter_rule(con, t)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
-WITH kept AS (SELECT v.* REPLACE (v.n - coalesce(d.n, 0) AS n, v.bytes - coalesce(d.bytes, 0) AS bytes,
+    line = f"(line % {POS})::BIGINT" if numbered else "NULL::BIGINT"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_c AS
+WITH d AS (SELECT hr, sum(dup) AS dup, sum(conflict) AS conflict, sum(n) AS n, sum(bytes) AS bytes,
+             sum(packets) AS packets, sum(flows) AS flows, min(first) AS first, min(ws) AS ws, max(we) AS we
+           FROM {t}_dropped GROUP BY hr),
+kept AS (SELECT v.* REPLACE (v.n - coalesce(d.n, 0) AS n, v.bytes - coalesce(d.bytes, 0) AS bytes,
                              v.packets - coalesce(d.packets, 0) AS packets, v.flows - coalesce(d.flows, 0) AS flows,
                              CASE WHEN d.hr IS NULL THEN v.first ELSE d.first END AS first,
                              CASE WHEN d.hr IS NULL THEN v.ws ELSE d.ws END AS ws,
                              CASE WHEN d.hr IS NULL THEN v.we ELSE d.we END AS we),
                 coalesce(d.dup, 0) AS dup, coalesce(d.conflict, 0) AS conflict
-         FROM {t}_l1 v LEFT JOIN {t}_dropped d ON d.hr = v.hr WHERE v.err IS NULL),
+         FROM {t}_l1 v LEFT JOIN d ON d.hr = v.hr WHERE v.err IS NULL),
 c AS (
   SELECT {_side('source', 'src')}, {_side('dest', 'dst')},
     rec_protocol(proto) AS protocol, rec_port(rec_protocol(proto), dest_port) AS dst_port, lower(action) AS action,
-    slk, dlk, CASE WHEN n > 0 THEN pk END AS pk, ws, we, n, dup, conflict, first, bytes, packets, flows
-  FROM kept),
+    slk, dlk, CASE WHEN n > 0 THEN pk END AS pk, ws, we, n, dup, conflict, first, bytes, packets, flows, hr
+  FROM kept)
+SELECT *, hash({', '.join(_SCALAR)}, protocol, dst_port, action, slk, dlk, pk) AS ck FROM c""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_out AS
+WITH c AS (SELECT * EXCLUDE (hr, ck) FROM {t}_c),
 f AS (
   SELECT {', '.join(_SCALAR)}, protocol, dst_port, action, slk, dlk, pk,
     min(ws) FILTER (WHERE n > 0) AS ws, max(we) FILTER (WHERE n > 0) AS we,
@@ -288,18 +301,31 @@ SELECT make_timestamp(ws * 1000000) AS window_start, make_timestamp(we * 1000000
   protocol, dst_port, action, CASE WHEN pk IS NOT NULL THEN string_split(pl.k, {_SEP}) END AS policies,
   flows::BIGINT AS flows, packets::BIGINT AS packets, bytes::BIGINT AS bytes,
   make_timestamp(ws * 1000000) AS first_seen, make_timestamp(we * 1000000) AS last_seen,
-  '{FORMAT}' AS format, {sql_str(file)} AS file, line::BIGINT AS line, records::BIGINT AS records, dup::BIGINT AS dup,
-  conflict::BIGINT AS conflict
+  '{FORMAT}' AS format, [{', '.join(map(sql_str, files))}][line // {POS} + 1] AS file, {line} AS line,
+  records::BIGINT AS records, line // {POS} AS fi
 FROM f LEFT JOIN (SELECT kid, any_value(m) AS m FROM {t}_lab GROUP BY kid) sl ON sl.kid = f.slk
        LEFT JOIN (SELECT kid, any_value(m) AS m FROM {t}_lab GROUP BY kid) dl ON dl.kid = f.dlk
        LEFT JOIN (SELECT kid, any_value(k) AS k FROM {t}_pol GROUP BY kid) pl ON pl.kid = f.pk""")
     con.execute(f"""INSERT INTO {target} ({', '.join(COLUMN_NAMES)})
         SELECT {', '.join(COLUMN_NAMES)} FROM {t}_out WHERE records > 0""")
-    acc, dup, conflict, conns = con.execute(
-        f"SELECT coalesce(sum(records), 0), coalesce(sum(dup), 0), coalesce(sum(conflict), 0), "
-        f"count(*) FILTER (WHERE records > 0) FROM {t}_out").fetchone()
-    skipped = {DUPLICATE_REPORTER: int(dup), DENIED_AT_DESTINATION: int(conflict)}
-    return int(acc), {k: v for k, v in skipped.items() if v}, int(conns)
+    valid = dict(con.execute(f"SELECT w.fi, sum(w.n) FROM {t}_win w JOIN {t}_l1 l ON l.hr = w.hr "
+                             "WHERE l.err IS NULL GROUP BY w.fi").fetchall())
+    dropped = {fi: (dup, conflict) for fi, dup, conflict in con.execute(
+        f"SELECT fi, sum(dup), sum(conflict) FROM {t}_dropped GROUP BY fi").fetchall()}
+    conns = dict(con.execute(f"""SELECT k.fi, count(DISTINCT c.ck) FROM (
+          SELECT hr, fi, sum(n) AS n FROM {t}_win GROUP BY hr, fi) k
+        JOIN {t}_c c ON c.hr = k.hr LEFT JOIN {t}_dropped d ON d.hr = k.hr AND d.fi = k.fi
+        WHERE k.n > coalesce(d.n, 0) GROUP BY k.fi""").fetchall())
+    out: list[FileResult] = []
+    for i in range(len(files)):
+        dup, conflict = (int(x) for x in dropped.get(i, (0, 0)))
+        skipped = {DUPLICATE_REPORTER: dup, DENIED_AT_DESTINATION: conflict}
+        out.append((int(valid.get(i, 0)), int(valid.get(i, 0)) - dup - conflict,
+                    {k: v for k, v in skipped.items() if v}, int(conns.get(i, 0))))
+    counted = int(con.execute(f"SELECT coalesce(sum(records), 0) FROM {t}_out").fetchone()[0])
+    if counted != sum(r[1] for r in out):   # the connections hold every record the files' counts accept
+        raise RuntimeError(f"calico: connections hold {counted} records, the files accepted {sum(r[1] for r in out)}")
+    return out
 
 
 def _check_line(line: bytes) -> str | None:
@@ -327,29 +353,18 @@ def _check_line(line: bytes) -> str | None:
     return None
 
 
-def _value_errors(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[int, str]]:
-    """Every (record ordinal, reason) that fails validation; only called when some group did."""
+def value_errors(con: duckdb.DuckDBPyConnection, source: str, t: str) -> list[tuple[int, int, str]]:
+    """Every (file index, record number, reason) that fails validation, in order; only called when
+    some group did (``source`` numbered)."""
     raw = ("SELECT * REPLACE (source_labels::VARCHAR AS source_labels, dest_labels::VARCHAR AS dest_labels, "
            f"policies::VARCHAR AS policies) FROM {source} WHERE {_MARK} IS NULL")
-    return con.execute(f"SELECT ordinality, e FROM (SELECT ordinality, {_errors('g')} AS e "
-                       f"FROM ({raw}) AS g {_joins('_calico')}) WHERE e IS NOT NULL ORDER BY 1").fetchall()
+    return con.execute(f"SELECT fi, ordinality, e FROM (SELECT fi, ordinality, {_errors('g')} AS e "
+                       f"FROM ({raw}) AS g {_joins(t)}) WHERE e IS NOT NULL ORDER BY 1, 2").fetchall()
 
 
 def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
          progress: Progress | None = None) -> ReadStats:
-    t = "_calico"
-    numbered = numbers_lines(path)
-    fmt = LineFormat(
-        name=FORMAT, table=t, check_line=_check_line, marker=json.dumps({_MARK: True}).encode(),
-        aggregate=lambda c, data: _aggregate(c, _source(data, numbered), t),
-        value_errors=lambda c, data: _value_errors(c, _source(data)),
-        finish=lambda c, target_, file: _finish(c, t, target_, file), suffix=".jsonl")
-    try:
-        stats = read_line_file(con, path, fmt, target=target, skip_bad=skip_bad, progress=progress)
-        if not numbered:
-            stats.notes.append(f"{path}: read in parallel without line numbers (over {LINE_NUMBERS_MAX_BYTES >> 20} MB):"
-                               " connections name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines")
-        return stats
-    finally:   # also after bad input: a notebook session should not keep a file's worth of groups
-        con.execute(f"DROP VIEW IF EXISTS {t}_win; " + "; ".join(
-            f"DROP TABLE IF EXISTS {t}_{x}" for x in ("gs", "lab", "pol", "ends", "dropped")))
+    """One file; the store reads all Calico files of an ingest together (``calico_files``)."""
+    from recommender.io.calico_files import read_files
+    [stats] = read_files(con, [path], target=target, skip_bad=skip_bad, progress=progress)
+    return stats

@@ -267,13 +267,15 @@ def temp_path(suffix: str) -> str:
 
 
 def run_query(con: duckdb.DuckDBPyConnection, fn: Callable[[], None], progress: Progress | None,
-              path: str | Path) -> None:
-    """Run ``fn`` (one long DuckDB statement); report DuckDB's own progress as bytes of ``path``."""
+              path: str | Path | list[str]) -> None:
+    """Run ``fn`` (one long DuckDB statement); report DuckDB's own progress as bytes of ``path``
+    (or of several files read together)."""
     if progress is None:
         fn()
         return
-    total = Path(path).stat().st_size
-    label = Path(path).name
+    paths = path if isinstance(path, list) else [path]
+    total = sum(Path(p).stat().st_size for p in paths)
+    label = Path(paths[0]).name + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
     stop = threading.Event()
 
     def poll() -> None:

@@ -1,8 +1,9 @@
 """The read pipeline every line-oriented reader shares: fast path first, Python only on failure.
 
-Why this exists: the Calico, normalized-CSV (and, if they want it, VPC and
-Hubble) readers all need the same control flow, and getting it right once
-matters more than getting it fast three times:
+Why this exists: line-oriented readers (normalized CSV here; ``calico_files``
+follows the same steps over several files and shares the error helpers) need
+the same control flow, and getting it right once matters more than getting it
+fast several times:
 
 1. a plain file whose unterminated last line does not parse is being written:
    read a copy without that line and count it as skipped "truncated last line";
@@ -89,7 +90,7 @@ def read_line_file(con: Con, path: str | Path, fmt: LineFormat, *, target: str, 
         con.execute(f"DROP TABLE IF EXISTS {fmt.table}_l1; DROP TABLE IF EXISTS {fmt.table}_out")
         for tmp in temps:
             Path(tmp).unlink(missing_ok=True)
-    rejected = _rejections(file, scan, bad_rows, fmt.header_lines)
+    rejected = rejections(file, scan, bad_rows, fmt.header_lines)
     L.insert_rejected(con, fmt.name, file, rejected)
     stats.records = int(valid) + len(rejected) + (1 if scan and scan.truncated_last_line else 0)
     stats.accepted, stats.rejected, stats.connections = accepted, len(rejected), conns
@@ -103,7 +104,7 @@ def _text(b: bytes) -> str:
     return b[:2000].decode("utf-8", "replace")
 
 
-def _rejections(file: str, scan: L.ScanResult | None, bad_rows: list[tuple[int, str]],
+def rejections(file: str, scan: L.ScanResult | None, bad_rows: list[tuple[int, str]],
                 header_lines: int) -> list[L.BadLine]:
     out = list(scan.bad) if scan else []
     where = L.nonblank_line_numbers(file, {int(o) + header_lines for o, _ in bad_rows})
@@ -121,7 +122,7 @@ def _slow_path(con: Con, file: str, fmt: LineFormat, skip_bad: bool, err: duckdb
         b = scan.bad[0]
         raise InputError(b.reason, file=file, line=b.line, hint=HINT)
     if not scan.bad and not scan.truncated_last_line and not scan.truncated_stream:
-        raise InputError(f"cannot read as {fmt.name}: {_first_line(err)}", file=file)
+        raise InputError(f"cannot read as {fmt.name}: {first_error_line(err)}", file=file)
     drop = {b.line for b in scan.bad}
     if scan.truncated_last_line:
         drop.add(scan.truncated_last_line.line)
@@ -131,9 +132,9 @@ def _slow_path(con: Con, file: str, fmt: LineFormat, skip_bad: bool, err: duckdb
         fmt.aggregate(con, clean)
     except duckdb.Error as e2:
         Path(clean).unlink(missing_ok=True)
-        raise InputError(f"cannot read as {fmt.name}: {_first_line(e2)}", file=file) from None
+        raise InputError(f"cannot read as {fmt.name}: {first_error_line(e2)}", file=file) from None
     return scan, clean
 
 
-def _first_line(err: Exception) -> str:
+def first_error_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -53,7 +53,7 @@ NORMALIZED_COLUMNS: tuple[Column, ...] = (
     Column("last_seen", "TIMESTAMP", "latest observation (UTC)", key=False),
     Column("format", "VARCHAR", "input format of the first record: calico, vpc, hubble, normalized", key=False),
     Column("file", "VARCHAR", "input file of the first record", key=False),
-    Column("line", "BIGINT", "line (or record) number of the first record in that file; NULL for Hubble (see its section) and for Calico files over 256 MB", key=False),
+    Column("line", "BIGINT", "line (or record) number of the first record in that file; NULL for Hubble (see its section) and for Calico inputs over 256 MB", key=False),
     Column("records", "BIGINT", "input records aggregated into the row", key=False),
 )
 

@@ -27,8 +27,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from recommender.errors import InputError, UsageError
-from recommender.io import detect, schema
+from recommender.errors import InputError, RecommenderError, UsageError
+from recommender.io import calico_files, detect, schema
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 from recommender.io.summary import IngestSummary, build_summary
@@ -180,8 +180,13 @@ class FlowStore:
         con.execute(schema.REJECTED_DDL.replace("CREATE TABLE IF NOT EXISTS", "CREATE OR REPLACE TEMP TABLE"))
         try:
             seen: set[str] = set(r[0] for r in con.execute("SELECT fingerprint FROM ingested_files").fetchall())
+            calico: dict[str, ReadStats] | None = None   # all Calico files, read together at the first one
             for p in flow_paths:
-                stats = self._ingest_file(p, format, skip_bad, progress, seen, done, distinct)
+                if calico is None and _format_of(p, format) == "calico":
+                    calico = self._ingest_calico(flow_paths, format, skip_bad, progress, seen, done, distinct)
+                stats = calico.pop(str(p), None) if calico else None
+                if stats is None:
+                    stats = self._ingest_file(p, format, skip_bad, progress, seen, done, distinct)
                 if stats is None:
                     already.append(str(p))
                 else:
@@ -207,6 +212,32 @@ class FlowStore:
         self.summary.inventory = extra.get("inventory")
         self.summary.enrichment = extra.get("enrichment")
         return self.summary
+
+    def _ingest_calico(self, paths: list[PathLike], fmt: str | None, skip_bad: bool, progress: Progress | None,
+                       seen: set[str], done: list[tuple], distinct: list[bool]) -> dict[str, ReadStats]:
+        """Read every new Calico file among ``paths`` in one scan (``calico_files``); stats by path.
+        A file given twice, or already in the store, is left to the one-by-one loop, which says so."""
+        picked: dict[str, tuple[str, int, float]] = {}
+        fps = set(seen)
+        for p in paths:
+            if str(p) not in picked and _format_of(p, fmt) == "calico":
+                fp = fingerprint(p)
+                if fp[0] not in fps:
+                    fps.add(fp[0])
+                    picked[str(p)] = fp
+        if not picked:
+            return {}
+        stats = calico_files.read_files(self.con, list(picked), target="_staging", skip_bad=skip_bad,
+                                        progress=progress)
+        for st in stats:
+            if not st.reconciles():
+                raise RuntimeError(f"reader calico does not reconcile on {st.file}: {st}")
+            fp, size, mtime = picked[st.file]
+            seen.add(fp)
+            done.append((fp, st.file, size, mtime, "calico", json.dumps(asdict(st), sort_keys=True)))
+        if any(st.connections for st in stats):
+            distinct.append(False)
+        return {st.file: st for st in stats}
 
     def _ingest_file(self, path: PathLike, fmt: str | None, skip_bad: bool, progress: Progress | None,
                      seen: set[str], done: list[tuple], distinct: list[bool]) -> ReadStats | None:
@@ -234,6 +265,14 @@ class FlowStore:
 
 
 _ORDER = "file, line, src_kind, dst_kind, protocol, dst_port, action"
+
+
+def _format_of(path: PathLike, fmt: str | None) -> str | None:
+    """The detected format, or None when detection fails (the one-by-one loop reports that, in order)."""
+    try:
+        return detect.detect_format(path, fmt)
+    except RecommenderError:
+        return None
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, fn) -> None:  # type: ignore[no-untyped-def]

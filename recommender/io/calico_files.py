@@ -1,0 +1,144 @@
+"""All the Calico ``flows.log`` files of one ingest, read together in one DuckDB scan.
+
+Why this exists: Felix writes one ``flows.log`` per node and rotates it at
+100 MB, so a cluster's flow logs are many files, and the two reports of one
+connection (``reporter`` src and dst) sit in different files when its ends run
+on different nodes. Read one file at a time, the reporter rule could never pair
+them (a connection allowed at the source and denied at the destination stayed
+"allowed"), and every file rebuilt the groups of every connection it held: 15
+files of 100 MB cost four times the CPU of the same records in one file.
+
+Here the files are one scan: groups, the reporter rule and normalization run
+once over all of them, and each connection keeps the file and record number of
+its first record that counts (files in the order given). Record numbers keep
+DuckDB's scan on one thread, so they are kept while the files total at most
+``LINE_NUMBERS_MAX_BYTES``; larger inputs are scanned in parallel and their
+connections name the file and ``first_seen`` only.
+
+The control flow is that of ``pipeline.read_line_file``, over several files:
+unterminated last lines that do not parse are dropped from a copy; when DuckDB
+refuses the input, Python scans the files to name the first bad line (or, with
+``skip_bad``, masks bad lines in copies); records failing validation are
+located by a second, numbered pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+
+from recommender.errors import InputError
+from recommender.io import calico as C
+from recommender.io import lines as L
+from recommender.io.pipeline import HINT, first_error_line, rejections
+from recommender.io.readers import Progress, ReadStats
+
+LINE_NUMBERS_MAX_BYTES = 256 * 2**20
+_T = "_calico"
+_TEMPS = ("gs", "lab", "pol", "l1", "ends", "dropped", "c", "out")
+_MARKER = json.dumps({C._MARK: True}).encode()
+
+
+def numbers_lines(files: list[str]) -> bool:
+    """Keep record numbers? ``RECOMMENDER_LINE_NUMBERS`` 1/0 decides; unset, by total size on disk."""
+    forced = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower()
+    if forced in ("1", "true", "yes", "0", "false", "no"):
+        return forced in ("1", "true", "yes")
+    return sum(os.path.getsize(f) for f in files) <= LINE_NUMBERS_MAX_BYTES
+
+
+class _Input:
+    """What DuckDB reads for each file (the file, or a cleaned copy) and what Python found in it."""
+
+    def __init__(self, files: list[str]) -> None:
+        self.files = files
+        self.data = list(files)
+        self.scans: list[L.ScanResult | None] = [None] * len(files)
+        self.temps: list[str] = []
+
+    def replace(self, i: int, scan: L.ScanResult, write) -> None:  # type: ignore[no-untyped-def]
+        dest = L.temp_path(".jsonl")
+        self.temps.append(dest)
+        write(self.files[i], dest)
+        self.data[i], self.scans[i] = dest, scan
+
+    def drop_truncated_last_lines(self) -> None:
+        for i, f in enumerate(self.files):
+            if not L.is_gzip(f) and not L.ends_with_newline(f):
+                n, text = L.last_line(f)
+                if C._check_line(text) is not None:
+                    bad = L.BadLine(n, L.TRUNCATED_LAST_LINE, text[:2000].decode("utf-8", "replace"))
+                    self.replace(i, L.ScanResult(truncated_last_line=bad), L.copy_without_last_line)
+
+    def mask_bad_lines(self, skip_bad: bool, err: duckdb.Error) -> None:
+        """DuckDB refused the input: find the bad lines in Python; mask them (``skip_bad``) or stop."""
+        found = False
+        for i, f in enumerate(self.files):
+            scan = L.scan_lines(f, C._check_line, stop_at_first=not skip_bad, tolerate_gzip_eof=skip_bad)
+            if scan.bad and not skip_bad:
+                raise InputError(scan.bad[0].reason, file=f, line=scan.bad[0].line, hint=HINT)
+            if scan.bad or scan.truncated_last_line or scan.truncated_stream:
+                found = True
+                drop = {b.line for b in scan.bad} | ({scan.truncated_last_line.line} if scan.truncated_last_line else set())
+                self.replace(i, scan, lambda src, dest, d=drop: L.write_clean_copy(src, dest, d, _MARKER))
+        if not found:
+            raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(err)}", file=_named(self.files, err))
+
+
+def _named(files: list[str], err: Exception) -> str:
+    """The file a DuckDB error message names, else the first one."""
+    return next((f for f in files if f in str(err)), files[0])
+
+
+def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, target: str, skip_bad: bool,
+               progress: Progress | None = None) -> list[ReadStats]:
+    """Read Calico ``paths`` together into ``target``; one ``ReadStats`` per path, in order.
+
+    Files are read in name order, so that a connection's first record is its first by (file, line),
+    the order in which the store merges provenance across ingests."""
+    files = sorted(str(p) for p in paths)
+    numbered = numbers_lines(files)
+    inp = _Input(files)
+    bad_rows: list[tuple[int, int, str]] = []
+    try:
+        inp.drop_truncated_last_lines()
+        try:
+            L.run_query(con, lambda: C._aggregate(con, C._source(inp.data, numbered), _T), progress, files)
+        except duckdb.Error as err:
+            inp.mask_bad_lines(skip_bad, err)
+            try:
+                C._aggregate(con, C._source(inp.data, numbered), _T)
+            except duckdb.Error as e2:
+                raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(e2)}", file=_named(files, e2)) from None
+        if con.execute(f"SELECT count(*) FROM {_T}_l1 WHERE err IS NOT NULL").fetchone()[0]:
+            bad_rows = C.value_errors(con, C._source(inp.data, True), _T)
+            if not skip_bad:
+                fi, o, reason = bad_rows[0]
+                line = L.nonblank_line_numbers(files[fi], {int(o)}).get(int(o), (int(o), ""))[0]
+                raise InputError(reason, file=files[fi], line=line, hint=HINT)
+        results = C.finish(con, _T, target, files, numbered)
+    finally:   # also after bad input: a notebook session should not keep the files' worth of groups
+        con.execute(f"DROP VIEW IF EXISTS {_T}_win; " + "; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in _TEMPS))
+        for tmp in inp.temps:
+            Path(tmp).unlink(missing_ok=True)
+    out = []
+    for i, (f, (valid, accepted, skipped, conns)) in enumerate(zip(files, results, strict=True)):
+        scan = inp.scans[i]
+        rejected = rejections(f, scan, [(o, r) for fi, o, r in bad_rows if fi == i], 0)
+        L.insert_rejected(con, C.FORMAT, f, rejected)
+        truncated = 1 if scan and scan.truncated_last_line else 0
+        st = ReadStats(file=f, format=C.FORMAT, records=valid + len(rejected) + truncated, accepted=accepted,
+                       rejected=len(rejected), connections=conns)
+        for why, count in skipped.items():
+            st.skip(why, count)
+        L.note_truncation(st, scan)
+        out.append(st)
+    out.sort(key=lambda st: [str(p) for p in paths].index(st.file))
+    if not numbered:
+        what = f"{files[0]}" if len(files) == 1 else f"{files[0]} and {len(files) - 1} more Calico files"
+        out[0].notes.append(f"{what}: read in parallel without line numbers (over {LINE_NUMBERS_MAX_BYTES >> 20} MB): "
+                            "connections name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines")
+    return out
