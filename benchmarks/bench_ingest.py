@@ -15,6 +15,8 @@ over all children so far, so run one format per invocation for exact per-format 
     python benchmarks/bench_ingest.py --db file             # into a DuckDB file instead of :memory:
     python benchmarks/bench_ingest.py --input /tmp/h9/c1m/calico/flows.log --formats calico   # an existing file
     python benchmarks/bench_ingest.py --formats vpc         # VPC is ingested with the generated inventory.json
+    split -C 100M -d -a 3 flows.log /tmp/rotated/flows.log.  # rotated like Felix does (100 MB files), then:
+    python benchmarks/bench_ingest.py --input /tmp/rotated --formats calico   # every file in the directory
 
 Compare ``cpu_s_per_1m`` between versions on a busy machine: it is the child's CPU time (user +
 system, all DuckDB threads) per million records, which load from other jobs barely changes.
@@ -58,8 +60,10 @@ def generate(fmt: str, records: int, size: str) -> tuple[Path, Path | None]:
 
 
 def run(path: Path, db: str, inventory: Path | None = None) -> dict:
-    """Ingest ``path`` (with ``inventory``) in a child process; wall time, peak RSS and the JSON summary."""
-    cmd = [sys.executable, "-m", "recommender", "ingest", str(path), "--db", db, "-q", "-o", "json"]
+    """Ingest ``path`` (a file, or every file in a directory: rotated logs) with ``inventory`` in a
+    child process; wall time, peak RSS and the JSON summary."""
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    cmd = [sys.executable, "-m", "recommender", "ingest", *map(str, files), "--db", db, "-q", "-o", "json"]
     if inventory is not None:
         cmd += ["--inventory", str(inventory)]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -72,7 +76,8 @@ def run(path: Path, db: str, inventory: Path | None = None) -> dict:
         raise SystemExit(f"ingest failed ({proc.returncode}): {proc.stderr.strip()}")
     summary = json.loads(proc.stdout)
     return {"wall_s": round(wall, 2), "records": summary["records"], "connections": summary["connections"],
-            "records_per_s": int(summary["records"] / wall), "size_gb": round(path.stat().st_size / 1e9, 2),
+            "records_per_s": int(summary["records"] / wall), "size_gb": round(sum(f.stat().st_size for f in files) / 1e9, 2),
+            "files": len(files),
             "cpu_s": round(cpu, 2), "cpu_s_per_1m": round(cpu * 1e6 / max(summary["records"], 1), 2),
             "peak_rss_mb": round(r1.ru_maxrss / 1024), "reconciles": summary["reconciles"],
             "load_avg_1m": round(os.getloadavg()[0], 1)}
@@ -84,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--formats", default="calico,parquet", help="comma-separated: " + ", ".join(SYNTH_FORMAT))
     ap.add_argument("--size", default="large", help="synthetic cluster size (recommender.synth.SIZES)")
     ap.add_argument("--db", choices=["memory", "file"], default="memory")
-    ap.add_argument("--input", type=Path, help="ingest this existing file instead of generating (one format)")
+    ap.add_argument("--input", type=Path, help="ingest this existing file, or all files in this directory, "
+                                               "instead of generating (one format)")
     ap.add_argument("--inventory", type=Path, help="pod inventory to ingest with --input (VPC needs one)")
     args = ap.parse_args(argv)
     print(f"cpus={os.cpu_count()} memory_limit={os.environ.get('RECOMMENDER_DUCKDB_MEMORY', '640MB (default)')}",
