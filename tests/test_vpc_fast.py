@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recommender.errors import InputError
 from recommender.io import schema, vpc, vpc_sql
 
 V3 = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status"
@@ -124,13 +126,64 @@ def records(ifaces: list[str], packets: st.SearchStrategy) -> st.SearchStrategy[
     return st.lists(one, min_size=1, max_size=25)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records(["eni-1", "eni-2", "eni-1", "eni-2", "eni-3"], st.one_of(st.integers(0, 2**30), st.just("-"))))
 def test_fast_pairs_equal_exact_pairs(tmp_path: Path, lines: list[str]) -> None:
     compare(tmp_path, lines)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records(["eni-1", "eni-2"], st.integers(0, 2**30)))
 def test_two_interfaces_always_take_the_fast_aggregation(tmp_path: Path, lines: list[str]) -> None:
     assert compare(tmp_path, lines) == "fast"
+
+
+# --- reading a large file in two parts ------------------------------------------------------------
+
+def outcome(tmp_path: Path, lines: list[str], *, skip_bad: bool) -> tuple:
+    """Everything a read reports: the error, or the stats, the connections and the rejected lines."""
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join([V3, *lines]) + "\n")
+    con = duckdb.connect()
+    con.execute(schema.connections_ddl("stage"))
+    con.execute(schema.REJECTED_DDL)
+    try:
+        stats = vpc.read(con, path, target="stage", skip_bad=skip_bad)
+    except InputError as exc:
+        return ("error", str(exc))
+    return (stats.records, stats.accepted, stats.rejected, stats.skipped, stats.truncated_last_line,
+            con.execute("SELECT * EXCLUDE (file) FROM stage ORDER BY ALL").fetchall(),
+            con.execute("SELECT line, reason, text FROM rejected ORDER BY line").fetchall())
+
+
+def test_a_clean_large_file_is_read_in_two_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+    load = vpc_sql.load_pairs
+    monkeypatch.setattr(vpc_sql, "load_pairs", lambda *a, **k: ran.append(load(*a, **k)) or ran[-1])
+    lines = [rec("eni-c", CLIENT, SERVER, 40000 + i, 443, 2, packets=i) for i in range(30)]
+    lines += [rec("eni-s", SERVER, CLIENT, 443, 40000 + i, 18) for i in range(30)]
+    one_part = outcome(tmp_path, lines, skip_bad=False)
+    monkeypatch.setattr(vpc, "SPLIT_MIN_RECORDS", 1)
+    assert outcome(tmp_path, lines, skip_bad=False) == one_part
+    assert ran == ["fast", "fast-split"]
+
+
+good = st.builds(lambda i, reply, flags, packets: rec(f"eni-{i % 3}", *((SERVER, CLIENT, 443, 40000 + i) if reply
+                                                                       else (CLIENT, SERVER, 40000 + i, 443)),
+                                                      flags, packets=packets),
+                 st.integers(0, 5), st.booleans(), st.sampled_from(["-", 2, 18]), st.integers(0, 9))
+bad = st.sampled_from([rec("eni-1", CLIENT, SERVER, 40000, 70000), rec("eni-1", "10.0.0.300", SERVER, 40000, 80),
+                       rec("eni-1", CLIENT, SERVER, 40000, 80) + " extra", "", V3,
+                       "3 eni-1 - - - - - - - 1431280876 1431280934 - - NODATA"])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(good, good, good, bad), min_size=1, max_size=30), st.booleans())
+def test_two_parts_report_what_one_part_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                lines: list[str], skip_bad: bool) -> None:
+    # a malformed line in the head part or a blank line anywhere sends the file back to one part; one in
+    # the tail keeps its line number
+    with monkeypatch.context() as m:
+        one_part = outcome(tmp_path, lines, skip_bad=skip_bad)
+        m.setattr(vpc, "SPLIT_MIN_RECORDS", 1)
+        assert outcome(tmp_path, lines, skip_bad=skip_bad) == one_part

@@ -24,7 +24,7 @@ import ipaddress
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +63,9 @@ _TYPED: dict[str, tuple[str, str]] = {
     "pkt-srcaddr": ("VARCHAR", "ip"), "pkt-dstaddr": ("VARCHAR", "ip"),
     "action": ("VARCHAR", "action"), "log-status": ("VARCHAR", "status"),
 }
+# Files with at least this many records (estimated from the size) are read in two parts, one per thread.
+SPLIT_MIN_RECORDS = 400_000
+_SPLIT_SHARE = 0.53     # the tail part also skips the head's lines, so the head takes a bit more than half
 _LIMITS = {"port": 65535, "protocol": 255, "flags": 65535, "count": 2**64 - 1}
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9-]*")
 _HINT = "fix or remove the record, or pass --skip-bad to set malformed records aside in the `rejected` table"
@@ -275,13 +278,15 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
         stats.notes.append(f"{layout.file}: ignored unknown field(s) {', '.join(unknown)}")
     names = vpc_sql.TempNames()
     try:
-        try:
-            L.run_query(con, lambda: vpc_sql.load_pairs(con, names, layout.csv_path, layout.fields,
-                                                        layout.header_lines, _TYPED), progress, layout.csv_path)
-        except duckdb.Error as exc:
-            raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
+        split_at = _split_point(con, layout)
+        load = _loader(con, layout, names, progress)
+        how = load(split_at)
+        lines, blank_seen = _scan_lines(layout)
+        if how == "fast-split" and blank_seen:   # blank lines shift the tail part: read it in one part
+            vpc_sql.drop(con, names)
+            load(None)
         header = " ".join(layout.fields) if layout.header_lines else None
-        blank = _blank_lines(layout, vpc_sql.parsed_lines(con, names))
+        blank = _blank_lines(layout, lines, vpc_sql.parsed_lines(con, names))
         bad = vpc_sql.find_bad(con, names, _invalid_ips(con, names), layout.header_lines, header, blank)
         if bad.headers:
             stats.records += len(bad.headers)
@@ -293,12 +298,54 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
         vpc_sql.drop(con, names)
 
 
-def _blank_lines(layout: Layout, parsed: int) -> frozenset[int]:
+def _loader(con: duckdb.DuckDBPyConnection, layout: Layout, names: vpc_sql.TempNames,
+            progress: Progress | None) -> Callable[[int | None], str]:
+    """Step 1 of the SQL pipeline with DuckDB errors turned into an InputError; returns how it ran."""
+    def load(split_at: int | None) -> str:
+        how: list[str] = []
+        try:
+            L.run_query(con, lambda: how.append(vpc_sql.load_pairs(
+                con, names, layout.csv_path, layout.fields, layout.header_lines, _TYPED, split_at=split_at)),
+                progress, layout.csv_path)
+        except duckdb.Error as exc:
+            raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
+        return how[0]
+    return load
+
+
+def _split_point(con: duckdb.DuckDBPyConnection, layout: Layout) -> int | None:
+    """Where to split a large plain file in two parts, in records (None: one part)."""
+    if L.is_gzip(layout.csv_path) or int(con.execute("SELECT current_setting('threads')").fetchone()[0]) < 2:
+        return None
+    head = L.read_head(layout.csv_path)
+    line_bytes = len(head) / max(head.count(b"\n"), 1)
+    records = os.path.getsize(layout.csv_path) / line_bytes - layout.header_lines
+    return int(records * _SPLIT_SHARE) if records >= SPLIT_MIN_RECORDS else None
+
+
+def _scan_lines(layout: Layout) -> tuple[int, bool]:
+    """Lines of a plain file (blank ones included) and whether any is blank, in one pass over 16 MiB chunks.
+    Gzip files and envelopes are not scanned (their blank lines are not located either): (0, False)."""
+    if layout.envelope or L.is_gzip(layout.csv_path):
+        return 0, False
+    count, blank, tail = 0, False, b"\n"      # a blank first line counts, as if after a newline
+    with open(layout.csv_path, "rb") as f:
+        while chunk := f.read(16 * 1024 * 1024):
+            count += chunk.count(b"\n")
+            window = tail + chunk
+            blank = blank or b"\n\n" in window or b"\n\r\n" in window
+            tail = chunk[-2:]
+    if not tail.endswith(b"\n"):
+        count += 1
+    return count, blank
+
+
+def _blank_lines(layout: Layout, lines: int, parsed: int) -> frozenset[int]:
     """Empty lines of a plain file (DuckDB skips them), so that record numbers map to file lines.
 
     Counting newlines is cheap; only when the count shows unnumbered lines are they located.
     """
-    if layout.envelope or L.is_gzip(layout.csv_path) or L.count_lines(layout.csv_path) <= parsed + layout.header_lines:
+    if layout.envelope or L.is_gzip(layout.csv_path) or lines <= parsed + layout.header_lines:
         return frozenset()
     return frozenset(n for n, line, _ in L.iter_lines(layout.csv_path) if not line.strip(b"\r"))
 

@@ -82,27 +82,33 @@ class TempNames:
 
 
 def _csv_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
-             rejects: TempNames | None) -> str:
+             rejects: TempNames | None, *, skip: int = 0, strict: bool = False) -> str:
+    """``read_csv`` of the records after the first ``skip`` ones. Malformed lines go to the reject table of
+    ``rejects``, or, without one, are ignored — or fail the statement when ``strict``."""
     columns = ", ".join(f"'c{i}': '{typed.get(f, ('VARCHAR',))[0]}'" for i, f in enumerate(fields))
-    reject_opts = (f", store_rejects=true, rejects_table='{rejects.rejects}', rejects_scan='{rejects.scans}'"
+    reject_opts = ("" if strict else
+                   f", store_rejects=true, rejects_table='{rejects.rejects}', rejects_scan='{rejects.scans}'"
                    if rejects else ", ignore_errors=true")
     path = csv_path.replace("'", "''")
     compression = "gzip" if is_gzip(csv_path) else "none"
-    return (f"read_csv('{path}', delim=' ', header={'true' if header_lines else 'false'}, quote='', escape='',"
+    header = f"header=false, skip={header_lines + skip}" if skip else f"header={'true' if header_lines else 'false'}"
+    return (f"read_csv('{path}', delim=' ', {header}, quote='', escape='',"
             f" compression='{compression}',"
             f" nullstr='-', strict_mode=true, null_padding=false, auto_detect=false,"
             f" columns={{{columns}}}{reject_opts})")
 
 
-def _records_sql(csv_sql: str, fields: tuple[str, ...]) -> str:
-    """One row per record, numbered in file order, with the fields the reader uses."""
+def _records_sql(csv_sql: str, fields: tuple[str, ...], *, offset: int = 0, limit: int | None = None) -> str:
+    """One row per record, numbered in file order (after ``offset`` records), with the fields the reader uses;
+    only the first ``limit`` records when given."""
     col = {f: f"c{i}" for i, f in enumerate(fields)}
 
     def pick(*names: str) -> str:
         present = [col[n] for n in names if n in col]
         return f"coalesce({', '.join(present)})" if len(present) > 1 else (present[0] if present else "NULL")
 
-    return f"""SELECT row_number() OVER () AS rn,
+    source = f"(SELECT * FROM {csv_sql} LIMIT {limit})" if limit is not None else csv_sql
+    return f"""SELECT row_number() OVER () + {offset} AS rn,
         coalesce({pick('interface-id')}, '') AS iface,
         {pick('pkt-srcaddr', 'srcaddr')} AS src, {pick('pkt-dstaddr', 'dstaddr')} AS dst,
         CAST({pick('protocol')} AS INTEGER) AS proto,
@@ -111,7 +117,25 @@ def _records_sql(csv_sql: str, fields: tuple[str, ...]) -> str:
         {pick('action')} AS action, coalesce({pick('log-status')}, 'OK') AS status,
         CAST({pick('tcp-flags')} AS INTEGER) AS flags,
         {pick('packets')} AS packets, {pick('bytes')} AS bytes, {pick('start')} AS t0, {pick('end')} AS t1
-        FROM {csv_sql}"""
+        FROM {source}"""
+
+
+def _all_records_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
+                     names: TempNames, split_at: int | None) -> str:
+    """The records of the file, in one part or, from ``split_at`` on, two.
+
+    Numbering rows (``row_number() OVER ()``) keeps a scan on one thread; two parts, each numbered on its own
+    thread, halve the wall time. The head stops after ``split_at`` records and is strict: a malformed line in
+    it fails the statement (a line it set aside would shift where the tail starts, which skips lines, not
+    records), and the caller reads the file in one part instead. Blank lines shift it the same way; the caller
+    checks for them afterwards.
+    """
+    if not split_at:
+        return _records_sql(_csv_sql(csv_path, fields, header_lines, typed, names), fields)
+    head = _records_sql(_csv_sql(csv_path, fields, header_lines, typed, None, strict=True), fields, limit=split_at)
+    tail = _records_sql(_csv_sql(csv_path, fields, header_lines, typed, names, skip=split_at), fields,
+                        offset=split_at)
+    return f"({head}) UNION ALL ({tail})"
 
 
 # One row per record: the pair key (lo/hi by a scalar comparison — a row comparison per record costs several
@@ -171,29 +195,37 @@ _FAST_DIRECTION = """
 # The view of the smallest hash m among the interfaces of one direction, from sums over its records. With one
 # interface (m = M, the largest hash) it is the whole direction. With exactly two, m and M, and f = the low 24
 # bits of the hash: Σf = f(m)·n(m) + f(M)·n(M), so n(m) = (f(M)·n − Σf) / (f(M) − f(m)), and the same for
-# packets and bytes. "Exactly two" is checked, not assumed, with g = the top 32 bits (monotone in the hash):
-# Σ(g − g(m))·(g(M) − g) = 0 holds exactly when every g is g(m) or g(M), as each term is ≥ 0; a third interface
-# sharing g(m) changes the count recovered from g, (g(M)·n − Σg) / (g(M) − g(m)), but not the one from f (or
-# the other way round), so they must agree. Anything else — equal g or f for m and M, a missing packets/bytes
-# value (the exact aggregate would skip that view), 2^24 records — leaves the pair inexact.
+# packets and bytes (their quotients are verified by multiplying back: no slow 128-bit division). "Exactly
+# two" is checked, not assumed, with g = the top 32 bits (monotone in the hash): Σg and Σg² must be what n(m)
+# records at g(m) and the others at g(M) give. That is Σ(g − g(m))·(g(M) − g) = 0, which holds exactly when
+# every g is g(m) or g(M), as each term is ≥ 0; and a third interface sharing g(m) would shift the count seen
+# through g but not through f (or the other way round). Anything else — equal g or f for m and M, a missing
+# packets/bytes value (the exact aggregate would skip that view), 2^24 records — leaves the pair inexact.
+_FAST_BOUNDS = """
+         CAST(hmin_{d} >> 32 AS BIGINT) AS glo_{d}, CAST(hmax_{d} >> 32 AS BIGINT) AS ghi_{d},
+         CAST(hmin_{d} & 16777215 AS BIGINT) AS flo_{d}, CAST(hmax_{d} & 16777215 AS BIGINT) AS fhi_{d},
+         n_{d} < 16777216 AND hmin_{d} <> hmax_{d} AS two_{d}"""
+
+_FAST_SPLIT = """
+         CASE WHEN two_{d} THEN (fhi_{d} * n_{d} - CAST(sf_{d} AS BIGINT)) // nullif(fhi_{d} - flo_{d}, 0) END AS nm_{d},
+         CASE WHEN two_{d} THEN CAST(round(CAST(fhi_{d} * pk_{d} - sfp_{d} AS DOUBLE)
+                                     / nullif(fhi_{d} - flo_{d}, 0)) AS BIGINT) END AS pm_{d},
+         CASE WHEN two_{d} THEN CAST(round(CAST(fhi_{d} * by_{d} - sfb_{d} AS DOUBLE)
+                                     / nullif(fhi_{d} - flo_{d}, 0)) AS BIGINT) END AS bm_{d}"""
+
 _FAST_VIEW = """
-       CAST(CASE WHEN n_{d} = 0 THEN NULL WHEN hmin_{d} = hmax_{d} THEN n_{d}
-            ELSE (fhi_{d} * n_{d} - sf_{d}) // nullif(fhi_{d} - flo_{d}, 0) END AS BIGINT) AS rn_{d},
-       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN pk_{d}
-            ELSE (fhi_{d} * pk_{d} - sfp_{d}) // nullif(fhi_{d} - flo_{d}, 0) END AS BIGINT) AS pk_{d},
-       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN by_{d}
-            ELSE (fhi_{d} * by_{d} - sfb_{d}) // nullif(fhi_{d} - flo_{d}, 0) END AS BIGINT) AS by_{d},
+       CASE WHEN n_{d} = 0 THEN NULL WHEN hmin_{d} = hmax_{d} THEN n_{d} ELSE nm_{d} END AS rn_{d},
+       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN pk_{d} ELSE pm_{d} END AS BIGINT) AS pk_{d},
+       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN by_{d} ELSE bm_{d} END AS BIGINT) AS by_{d},
        coalesce(n_{d} = 0 OR hmin_{d} = hmax_{d} OR (
-         glo_{d} < ghi_{d} AND flo_{d} <> fhi_{d} AND nn AND n_{d} < 16777216
+         two_{d} AND glo_{d} < ghi_{d} AND nn AND nm_{d} > 0 AND nm_{d} < n_{d}
          -- the exact aggregate casts every view's sums to BIGINT: the direction's totals bound them
          AND CAST(pk_{d} AS BIGINT) IS NOT NULL AND CAST(by_{d} AS BIGINT) IS NOT NULL
-         AND (glo_{d} + ghi_{d}) * sg_{d} - sgg_{d} - glo_{d} * ghi_{d} * n_{d} = 0
-         AND (ghi_{d} * n_{d} - sg_{d}) % nullif(ghi_{d} - glo_{d}, 0) = 0
-         AND (fhi_{d} * n_{d} - sf_{d}) % nullif(fhi_{d} - flo_{d}, 0) = 0
-         AND (ghi_{d} * n_{d} - sg_{d}) // nullif(ghi_{d} - glo_{d}, 0)
-             = (fhi_{d} * n_{d} - sf_{d}) // nullif(fhi_{d} - flo_{d}, 0)
-         AND (fhi_{d} * pk_{d} - sfp_{d}) % nullif(fhi_{d} - flo_{d}, 0) = 0
-         AND (fhi_{d} * by_{d} - sfb_{d}) % nullif(fhi_{d} - flo_{d}, 0) = 0), FALSE)
+         AND nm_{d} * (fhi_{d} - flo_{d}) = fhi_{d} * n_{d} - CAST(sf_{d} AS BIGINT)
+         AND glo_{d} * nm_{d} + ghi_{d} * (n_{d} - nm_{d}) = CAST(sg_{d} AS BIGINT)
+         AND CAST(glo_{d} AS HUGEINT) * glo_{d} * nm_{d} + CAST(ghi_{d} AS HUGEINT) * ghi_{d} * (n_{d} - nm_{d}) = sgg_{d}
+         AND CAST(pm_{d} AS HUGEINT) * (fhi_{d} - flo_{d}) = fhi_{d} * pk_{d} - sfp_{d}
+         AND CAST(bm_{d} AS HUGEINT) * (fhi_{d} - flo_{d}) = fhi_{d} * by_{d} - sfb_{d}), FALSE)
        AS exact_{d}"""
 
 _PAIRS_FAST = """
@@ -207,51 +239,60 @@ WITH agg AS (
          bool_and(packets IS NOT NULL AND bytes IS NOT NULL) AS nn,{dir_a},{dir_b}
   FROM (SELECT *, iface >> 32 AS g, iface & 16777215 AS f FROM ({records})) GROUP BY ALL
 ), bounds AS (
-  SELECT *, n - n_a AS n_b,
-         CAST(hmin_a >> 32 AS HUGEINT) AS glo_a, CAST(hmax_a >> 32 AS HUGEINT) AS ghi_a,
-         CAST(hmin_b >> 32 AS HUGEINT) AS glo_b, CAST(hmax_b >> 32 AS HUGEINT) AS ghi_b,
-         CAST(hmin_a & 16777215 AS HUGEINT) AS flo_a, CAST(hmax_a & 16777215 AS HUGEINT) AS fhi_a,
-         CAST(hmin_b & 16777215 AS HUGEINT) AS flo_b, CAST(hmax_b & 16777215 AS HUGEINT) AS fhi_b
-  FROM agg
+  SELECT *,{bounds_a},{bounds_b} FROM (SELECT *, n - n_a AS n_b FROM agg)
+), split AS (
+  SELECT *,{split_a},{split_b} FROM bounds
 )
 SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, e, rej, acc_a, acc_b, n, t0, t1, rn, n_a, n_b,
        {view_a},{view_b}
-FROM bounds
+FROM split
 """
+
+
+def _fast_sql(pairs: str, records: str) -> str:
+    return _PAIRS_FAST.format(
+        pairs=pairs, records=records,
+        **{f"{part}_{d}": template.format(d=d, w="a" if d == "a" else "NOT a")
+           for d in "ab" for part, template in (("dir", _FAST_DIRECTION), ("bounds", _FAST_BOUNDS),
+                                                ("split", _FAST_SPLIT), ("view", _FAST_VIEW))})
 
 
 # Only these pairs become connections (their views matter); the others only count records.
 _USED = "status = 'OK' AND valid"
 
 
-def _fast_sql(pairs: str, records: str) -> str:
-    return _PAIRS_FAST.format(
-        pairs=pairs, records=records,
-        dir_a=_FAST_DIRECTION.format(d="a", w="a"), dir_b=_FAST_DIRECTION.format(d="b", w="NOT a"),
-        view_a=_FAST_VIEW.format(d="a"), view_b=_FAST_VIEW.format(d="b"))
-
 
 def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, fields: tuple[str, ...],
-               header_lines: int, typed: dict[str, tuple[str, str]], *, fast: bool = True) -> str:
-    """Step 1: the single streaming pass over the file; returns which aggregation ran ("fast" or "exact").
+               header_lines: int, typed: dict[str, tuple[str, str]], *, fast: bool = True,
+               split_at: int | None = None) -> str:
+    """Step 1: the streaming pass over the file; returns how it ran: "fast", "fast-split" or "exact".
 
     The fast one-level aggregation falls back to the exact two-level one when any pair is not exactly
     recoverable (see ``_FAST_VIEW``) or the fast statement fails (an overflow, or bad input that the exact
-    statement then reports in its own words).
+    statement then reports in its own words). ``split_at`` reads the file in two parts (``_all_records_sql``);
+    when that fails, the file is read in one.
     """
-    records = _RECORDS.format(records=_records_sql(_csv_sql(csv_path, fields, header_lines, typed, names), fields),
-                              valid=ROW_VALID)
-    if fast:
+    attempts = [("fast", split_at)] if fast and split_at else []
+    attempts += [("fast", None)] if fast else []
+    attempts.append(("exact", None))
+    while attempts:
+        kind, at = attempts.pop(0)
+        records = _RECORDS.format(records=_all_records_sql(csv_path, fields, header_lines, typed, names, at),
+                                  valid=ROW_VALID)
         try:
+            if kind == "exact":
+                con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
+                return kind
             con.execute(_fast_sql(names.pairs, records))
-            if not con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {_USED} AND NOT (exact_a AND exact_b)").fetchone()[0]:
-                return "fast"
+            if not con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {_USED} AND NOT (exact_a AND exact_b)"
+                               ).fetchone()[0]:
+                return "fast-split" if at else "fast"
+            attempts = [a for a in attempts if a[0] == "exact"]  # not recoverable however the file is read
         except duckdb.Error:
-            pass
-        for table in (names.pairs, names.rejects, names.scans):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
-    return "exact"
+            if not attempts:
+                raise
+        drop(con, names)
+    raise AssertionError("unreachable: the exact attempt returns or raises")
 
 
 def non_ipv4_sql(names: TempNames) -> str:
@@ -312,7 +353,7 @@ class BadInput:
         """Lines of the records that parsed but are invalid (a second scan, on the error path only)."""
         if not self.invalid:
             return []
-        records = _records_sql(_csv_sql(csv_path, fields, self.header_lines, typed, None), fields)
+        records = _records_sql(_csv_sql(csv_path, fields, self.header_lines, typed, None), fields)  # one part
         ips = _ip_list(self.bad_ips)
         # Every typed column must be read (hash) so that DuckDB rejects exactly the lines of the first
         # pass: with projection pushdown, a cast error in an unread column does not drop the line.
