@@ -136,6 +136,15 @@ def _ok(expr: str, name: str) -> str:
     return f"CASE WHEN status IS NULL THEN {expr} END AS {name}"
 
 
+def _unless_reply(expr: str, name: str) -> str:
+    """An endpoint column, NULL for unusable events and for events marked as replies (``dir`` -1).
+
+    A marked reply is a reply whatever the votes say, and a connection is inserted only when it has
+    a request, whose endpoints always win over replies' (``_PICK``); so the endpoints of marked
+    replies (about half of all events) are never needed, neither hashed nor collected."""
+    return f"CASE WHEN dir >= 0 THEN {expr} END AS {name}"
+
+
 def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: bool = False,
                  exact_endpoints: bool = False) -> str:
     """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason,
@@ -209,10 +218,8 @@ y AS (
     WHEN NOT has_l4 THEN 'bad:l4: missing in an L3/L4 flow'
     WHEN proto IS NULL THEN 'skip:unsupported l4 protocol'
   END AS status FROM x),
-e AS (
-SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 'sip')}, {_ok('ip_d', 'dip')},
-  {_ok('sp', 'sport')}, {_ok('dp', 'dport')},
-  CASE WHEN status IS NOT NULL THEN NULL
+d AS (
+  SELECT *, CASE WHEN status IS NOT NULL THEN NULL
     WHEN is_reply IS NOT NULL THEN CASE WHEN is_reply THEN -1 ELSE 1 END
     WHEN proto = 'TCP' AND syn THEN CASE WHEN ack THEN -1 ELSE 1 END
     WHEN reply THEN -1
@@ -220,10 +227,13 @@ SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 's
     WHEN proto = 'ICMPv6' THEN CASE WHEN icmp_type IN {_ICMP6_REPLIES} THEN -1 ELSE 1 END
     WHEN is_l7 AND upper(l7_type) = 'RESPONSE' THEN -1
     WHEN is_l7 AND upper(l7_type) = 'REQUEST' THEN 1
-    ELSE 0 END AS dir,
-  {_ok('verdict', 'verdict')}, {pols}, {_ok(key.format('s_e'), 's_ep')}, {_ok(key.format('d_e'), 'd_ep')},
-  {_ok('s_e', 's_text')}, {_ok('d_e', 'd_text')}, ord, ts
-FROM y)
+    ELSE 0 END AS dir FROM y),
+e AS (
+SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 'sip')}, {_ok('ip_d', 'dip')},
+  {_ok('sp', 'sport')}, {_ok('dp', 'dport')}, dir,
+  {_ok('verdict', 'verdict')}, {pols}, {_unless_reply(key.format('s_e'), 's_ep')},
+  {_unless_reply(key.format('d_e'), 'd_ep')}, {_unless_reply('s_e', 's_text')}, {_unless_reply('d_e', 'd_text')}, ord, ts
+FROM d)
 SELECT {group}, {'NULL AS s_text, NULL AS d_text, 3' if per_record else 's_text, d_text, grouping(s_text, d_text)'} AS part,
   count(*) AS n, min(ord) AS first, min(ts) AT TIME ZONE 'UTC' AS t0, max(ts) AT TIME ZONE 'UTC' AS t1
 FROM e GROUP BY GROUPING SETS ({sets});
@@ -257,7 +267,8 @@ _CANON = ("CASE WHEN fwd THEN sip ELSE dip END AS a_ip, CASE WHEN fwd THEN sport
           "CASE WHEN fwd THEN dip ELSE sip END AS b_ip, CASE WHEN fwd THEN dport ELSE sport END AS b_port")
 
 
-# A connection's endpoints are those of its earliest request events (then replies), ties by endpoint text.
+# A connection's endpoints are those of its earliest request events, ties by endpoint text (replies come
+# after requests; marked replies carry none, and a connection without a request is not inserted).
 _PICK = ("struct_pack(r := NOT req, t := coalesce(t0, 'infinity'::TIMESTAMP), c := c_ep, s := s_ep)")
 
 
@@ -268,7 +279,7 @@ WITH ok AS (
   SELECT l.* EXCLUDE (eab, iab, edb, idb, s_ep, d_ep), {_CANON}, {POLICIES} AS pols,
     es.id AS src, ed.id AS dst, CASE verdict WHEN 'DROPPED' THEN 'deny' ELSE 'allow' END AS action
   FROM (SELECT *, sip < dip OR (sip = dip AND sport <= dport) AS fwd FROM {l1} WHERE status IS NULL) l
-  JOIN {eps} es ON es.h = l.s_ep JOIN {eps} ed ON ed.h = l.d_ep),
+  LEFT JOIN {eps} es ON es.h = l.s_ep LEFT JOIN {eps} ed ON ed.h = l.d_ep),   -- marked replies have none
 conv AS (
   SELECT proto, a_ip, a_port, b_ip, b_port,
     sum(CASE WHEN dir = 0 THEN 0 WHEN (dir = 1) = fwd THEN n ELSE -n END) AS vote
