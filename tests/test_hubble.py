@@ -203,6 +203,21 @@ def test_labels_are_cleaned_and_sorted(tmp_path: Path) -> None:
                                         ("zeta", "1")]
 
 
+def test_a_label_key_given_twice_keeps_its_smallest_value(tmp_path: Path) -> None:
+    """Labels are normalized per distinct endpoint with list functions: after stripping `k8s:`, a key
+    may appear twice (prefixed and not); the smallest value wins, and an endpoint whose labels are all
+    dropped has no labels (NULL), not an empty map."""
+    dst = {"identity": 9001, "namespace": "shop", "pod_name": "api-0", "labels": [
+        "k8s:tier=backend", "k8s:app=web", "url=http://x", "app=api", "tier=backend", "k8s:zone",
+        "container:k=v", "k8s:io.cilium.k8s.policy.cluster=default"]}
+    src = {"identity": 9002, "namespace": "shop", "pod_name": "web-0",
+           "labels": ["k8s:io.cilium.k8s.policy.serviceaccount=web", "k8s:io.kubernetes.pod.namespace=shop"]}
+    stats, con = ingest(write(tmp_path, flow(flags={"SYN": True}, src=src, dst=dst)))
+    src_labels, dst_labels = con.execute("SELECT src_labels, dst_labels FROM staging").fetchone()
+    assert src_labels is None
+    assert list(dst_labels.items()) == [("app", "api"), ("tier", "backend"), ("url", "http://x"), ("zone", "")]
+
+
 def test_the_earliest_request_names_an_endpoint_its_events_disagree_on(tmp_path: Path) -> None:
     """A pod relabelled during the capture: the connection keeps the endpoint of its earliest request,
     whatever the line order; replies only decide when no request carries the endpoint."""

@@ -343,22 +343,23 @@ k AS (
            lambda x: starts_with(x, 'cidr:') OR starts_with(x, 'fqdn:'))) > 0 THEN 'world'
       ELSE 'unknown' END AS kind FROM r),
 -- Kubernetes labels: `k8s:` (or unprefixed) labels, prefix stripped, Cilium-internal keys dropped;
--- a key given twice keeps its smallest value; MAP entries sorted by key.
-u AS (
-  SELECT id, CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END AS y
-  FROM (SELECT id, unnest(e.labels) AS x FROM p) WHERE {_KEEP_LABEL}),
+-- a key given twice keeps its smallest value; MAP entries sorted by key. List functions per
+-- endpoint (no unnest and regroup): sorted (key, value) pairs keep the first pair of each key.
+y AS (
+  SELECT *, list_transform(list_filter(e.labels, lambda x: {_KEEP_LABEL}),
+      lambda x: CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END) AS ys FROM k),
 kv AS (
-  SELECT id, split_part(y, '=', 1) AS key,
-    min(CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END) AS value
-  FROM u WHERE NOT starts_with(y, 'io.cilium.') AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'
-  GROUP BY ALL),
-m AS (
-  SELECT id, map_from_entries(list(struct_pack(key := key, value := value) ORDER BY key)) AS labels
-  FROM kv GROUP BY id)
-SELECT k.id, h, text, e.namespace AS namespace, e.pod AS pod,
+  SELECT *, list_sort(list_transform(list_filter(ys, lambda y: NOT starts_with(y, 'io.cilium.')
+        AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'),
+      lambda y: struct_pack(key := split_part(y, '=', 1),
+                            value := CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END)))
+    AS kvs FROM y)
+SELECT id, h, text, e.namespace AS namespace, e.pod AS pod,
   CASE WHEN res IS NOT NULL THEN 'reserved:' || res WHEN kind = 'world' THEN 'reserved:world'
-       WHEN kind = 'pod' THEN e.workload END AS workload, kind, m.labels
-FROM k LEFT JOIN m USING (id)"""
+       WHEN kind = 'pod' THEN e.workload END AS workload, kind,
+  CASE WHEN len(kvs) > 0 THEN map_from_entries(list_filter(kvs, lambda x, i: i = 1 OR kvs[i - 1].key <> x.key))
+  END AS labels
+FROM kv"""
 
 
 def insert_sql(c5: str, eps: str, l1: str, target: str, file: str, fmt: str) -> str:
