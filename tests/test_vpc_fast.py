@@ -1,7 +1,7 @@
 """The VPC reader's one-level aggregation must equal the exact two-level one, or hand over to it.
 
-``vpc_sql.load_pairs`` groups records per 5-tuple only and recovers, per direction, the view of the interface
-with the smallest hash from sums (see ``vpc_sql._FAST_VIEW``); whatever it cannot recover exactly goes to the
+``vpc_pairs.load_pairs`` groups records per 5-tuple only and recovers, per direction, the view of the interface
+with the smallest hash from sums (see ``vpc_pairs._FAST_VIEW``); whatever it cannot recover exactly goes to the
 two-level aggregation (per interface view, then per 5-tuple). These tests pin both halves: the recovered
 pairs equal the exact ones, and the cases outside its reach (three interfaces, a missing packet count) are
 handed over rather than guessed.
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recommender.errors import InputError
-from recommender.io import schema, vpc, vpc_sql
+from recommender.io import schema, vpc, vpc_pairs
 
 V3 = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status"
 CLIENT, SERVER = "10.0.1.5", "10.0.2.9"
@@ -39,14 +39,14 @@ def write(tmp_path: Path, lines: list[str]) -> Path:
 
 def pairs(con: duckdb.DuckDBPyConnection, path: Path, *, fast: bool) -> tuple[str, str]:
     """Run step 1 with or without the fast aggregation: (which one ran, the pairs table)."""
-    names = vpc_sql.TempNames()
-    ran = vpc_sql.load_pairs(con, names, str(path), tuple(V3.split()), 1, vpc._TYPED, fast=fast)
+    names = vpc_pairs.TempNames()
+    ran = vpc_pairs.load_pairs(con, names, str(path), tuple(V3.split()), 1, vpc._TYPED, fast=fast)
     return ran, names.pairs
 
 
 def differences(con: duckdb.DuckDBPyConnection, a: str, b: str) -> list[tuple]:
-    one = f"SELECT {PAIR_COLUMNS} FROM {a} WHERE status = 'OK'"
-    other = f"SELECT {PAIR_COLUMNS} FROM {b} WHERE status = 'OK'"
+    one = f"SELECT {PAIR_COLUMNS} FROM {a} WHERE {vpc_pairs.USED}"      # the pairs that become connections
+    other = f"SELECT {PAIR_COLUMNS} FROM {b} WHERE {vpc_pairs.USED}"
     return con.execute(f"({one} EXCEPT ALL {other}) UNION ALL ({other} EXCEPT ALL {one})").fetchall()
 
 
@@ -158,12 +158,12 @@ def outcome(tmp_path: Path, lines: list[str], *, skip_bad: bool) -> tuple:
 
 def test_a_clean_large_file_is_read_in_two_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
-    load = vpc_sql.load_pairs
-    monkeypatch.setattr(vpc_sql, "load_pairs", lambda *a, **k: ran.append(load(*a, **k)) or ran[-1])
+    load = vpc_pairs.load_pairs
+    monkeypatch.setattr(vpc_pairs, "load_pairs", lambda *a, **k: ran.append(load(*a, **k)) or ran[-1])
     lines = [rec("eni-c", CLIENT, SERVER, 40000 + i, 443, 2, packets=i) for i in range(30)]
     lines += [rec("eni-s", SERVER, CLIENT, 443, 40000 + i, 18) for i in range(30)]
     one_part = outcome(tmp_path, lines, skip_bad=False)
-    monkeypatch.setattr(vpc, "SPLIT_MIN_RECORDS", 1)
+    monkeypatch.setattr(vpc_pairs, "SPLIT_MIN_RECORDS", 1)
     assert outcome(tmp_path, lines, skip_bad=False) == one_part
     assert ran == ["fast", "fast-split"]
 
@@ -185,5 +185,5 @@ def test_two_parts_report_what_one_part_reports(tmp_path: Path, monkeypatch: pyt
     # the tail keeps its line number
     with monkeypatch.context() as m:
         one_part = outcome(tmp_path, lines, skip_bad=skip_bad)
-        m.setattr(vpc, "SPLIT_MIN_RECORDS", 1)
+        m.setattr(vpc_pairs, "SPLIT_MIN_RECORDS", 1)
         assert outcome(tmp_path, lines, skip_bad=skip_bad) == one_part

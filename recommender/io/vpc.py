@@ -33,7 +33,7 @@ import duckdb
 
 from recommender.errors import InputError
 from recommender.io import lines as L
-from recommender.io import vpc_sql
+from recommender.io import vpc_pairs, vpc_sql
 from recommender.io.readers import Progress, ReadStats
 
 FORMAT = "vpc"
@@ -63,9 +63,6 @@ _TYPED: dict[str, tuple[str, str]] = {
     "pkt-srcaddr": ("VARCHAR", "ip"), "pkt-dstaddr": ("VARCHAR", "ip"),
     "action": ("VARCHAR", "action"), "log-status": ("VARCHAR", "status"),
 }
-# Files with at least this many records (estimated from the size) are read in two parts, one per thread.
-SPLIT_MIN_RECORDS = 400_000
-_SPLIT_SHARE = 0.53     # the tail part also skips the head's lines, so the head takes a bit more than half
 _LIMITS = {"port": 65535, "protocol": 255, "flags": 65535, "count": 2**64 - 1}
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9-]*")
 _HINT = "fix or remove the record, or pass --skip-bad to set malformed records aside in the `rejected` table"
@@ -276,14 +273,16 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
     unknown = [f for f in layout.fields if f not in KNOWN_FIELDS]
     if unknown:
         stats.notes.append(f"{layout.file}: ignored unknown field(s) {', '.join(unknown)}")
-    names = vpc_sql.TempNames()
+    names = vpc_pairs.TempNames()
     try:
-        split_at = _split_point(con, layout)
+        split_at = (None if layout.envelope or int(con.execute("SELECT current_setting('threads')").fetchone()[0]) < 2
+                    else vpc_pairs.split_point(layout.csv_path, layout.header_lines))
         load = _loader(con, layout, names, progress)
         how = load(split_at)
-        lines, blank_seen = _scan_lines(layout)
+        lines, blank_seen = ((0, False) if layout.envelope or L.is_gzip(layout.csv_path)
+                             else vpc_pairs.scan_lines(layout.csv_path, blank=how == "fast-split"))
         if how == "fast-split" and blank_seen:   # blank lines shift the tail part: read it in one part
-            vpc_sql.drop(con, names)
+            vpc_pairs.drop(con, names)
             load(None)
         header = " ".join(layout.fields) if layout.header_lines else None
         blank = _blank_lines(layout, lines, vpc_sql.parsed_lines(con, names))
@@ -295,49 +294,22 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
             _handle_bad(con, layout, bad, skip_bad, stats)
         vpc_sql.orient_and_insert(con, names, target=target, file=layout.file, stats=stats, line_sql=bad.line_sql())
     finally:
-        vpc_sql.drop(con, names)
+        vpc_pairs.drop(con, names)
 
 
-def _loader(con: duckdb.DuckDBPyConnection, layout: Layout, names: vpc_sql.TempNames,
+def _loader(con: duckdb.DuckDBPyConnection, layout: Layout, names: vpc_pairs.TempNames,
             progress: Progress | None) -> Callable[[int | None], str]:
     """Step 1 of the SQL pipeline with DuckDB errors turned into an InputError; returns how it ran."""
     def load(split_at: int | None) -> str:
         how: list[str] = []
         try:
-            L.run_query(con, lambda: how.append(vpc_sql.load_pairs(
+            L.run_query(con, lambda: how.append(vpc_pairs.load_pairs(
                 con, names, layout.csv_path, layout.fields, layout.header_lines, _TYPED, split_at=split_at)),
                 progress, layout.csv_path)
         except duckdb.Error as exc:
             raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
         return how[0]
     return load
-
-
-def _split_point(con: duckdb.DuckDBPyConnection, layout: Layout) -> int | None:
-    """Where to split a large plain file in two parts, in records (None: one part)."""
-    if L.is_gzip(layout.csv_path) or int(con.execute("SELECT current_setting('threads')").fetchone()[0]) < 2:
-        return None
-    head = L.read_head(layout.csv_path)
-    line_bytes = len(head) / max(head.count(b"\n"), 1)
-    records = os.path.getsize(layout.csv_path) / line_bytes - layout.header_lines
-    return int(records * _SPLIT_SHARE) if records >= SPLIT_MIN_RECORDS else None
-
-
-def _scan_lines(layout: Layout) -> tuple[int, bool]:
-    """Lines of a plain file (blank ones included) and whether any is blank, in one pass over 16 MiB chunks.
-    Gzip files and envelopes are not scanned (their blank lines are not located either): (0, False)."""
-    if layout.envelope or L.is_gzip(layout.csv_path):
-        return 0, False
-    count, blank, tail = 0, False, b"\n"      # a blank first line counts, as if after a newline
-    with open(layout.csv_path, "rb") as f:
-        while chunk := f.read(16 * 1024 * 1024):
-            count += chunk.count(b"\n")
-            window = tail + chunk
-            blank = blank or b"\n\n" in window or b"\n\r\n" in window
-            tail = chunk[-2:]
-    if not tail.endswith(b"\n"):
-        count += 1
-    return count, blank
 
 
 def _blank_lines(layout: Layout, lines: int, parsed: int) -> frozenset[int]:
@@ -350,7 +322,7 @@ def _blank_lines(layout: Layout, lines: int, parsed: int) -> frozenset[int]:
     return frozenset(n for n, line, _ in L.iter_lines(layout.csv_path) if not line.strip(b"\r"))
 
 
-def _invalid_ips(con: duckdb.DuckDBPyConnection, names: vpc_sql.TempNames) -> list[str]:
+def _invalid_ips(con: duckdb.DuckDBPyConnection, names: vpc_pairs.TempNames) -> list[str]:
     """Validate each distinct address once; IPv6 addresses are rewritten to canonical form."""
     invalid: list[str] = []
     rewrites: list[tuple[str, str]] = []

@@ -7,19 +7,14 @@ module keeps those statements together, apart from the file handling in
 
 Pipeline (two statements over the data, temp tables dropped at the end):
 
-1. ``pairs``: one streaming ``read_csv`` aggregated per undirected 5-tuple
-   ("pair"), keeping for each direction the record count, packets and bytes
-   of one interface that saw it (the smallest hash of the interface id, a
-   deterministic choice). Grouping per interface first would hold one group
-   per record (a view: interface × direction × 5-tuple) and spill, so the
-   view of that interface is recovered from a few sums per direction instead
-   (``_FAST_VIEW``); a pair it cannot recover exactly (three or more
-   interfaces on one direction, a missing packet count) sends the whole file
-   through the exact two-level aggregation (``_PAIRS_EXACT``). Lines DuckDB cannot parse
-   (field count, a port above 65535, a protocol number above 255) land in
-   DuckDB's reject table with their line number; records with a bad action,
-   log-status or a missing required field are kept apart (``valid``); each
-   distinct address is validated once afterwards.
+1. ``pairs`` (``recommender.io.vpc_pairs``): one streaming ``read_csv``
+   aggregated per undirected 5-tuple ("pair"), keeping for each direction
+   the record count, packets and bytes of one interface that saw it (the
+   smallest hash of the interface id, a deterministic choice). Lines DuckDB
+   cannot parse (field count, a port above 65535, a protocol number above
+   255) land in DuckDB's reject table with their line number; records with a
+   bad action, log-status or a missing required field are kept apart
+   (``valid``); each distinct address is validated once afterwards.
 2. Orientation, per pair (so every view of one connection — on every
    interface, in both directions — gets the same answer):
 
@@ -50,249 +45,17 @@ Pipeline (two statements over the data, temp tables dropped at the end):
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 
-from recommender.io.lines import is_gzip
 from recommender.io.readers import ReadStats
+from recommender.io.vpc_pairs import ROW_VALID, USED, TempNames, csv_sql, records_sql
 
 _IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_RE = rf"{_IPV4_OCTET}(\.{_IPV4_OCTET}){{3}}"
-ROW_VALID = ("(status IN ('OK', 'NODATA', 'SKIPDATA') AND coalesce(action IN ('ACCEPT', 'REJECT'), TRUE) "
-             "AND (status <> 'OK' OR (src IS NOT NULL AND dst IS NOT NULL AND proto IS NOT NULL "
-             "AND action IS NOT NULL)))")
 PROTOCOL_NAME_SQL = ("CASE proto WHEN 6 THEN 'TCP' WHEN 17 THEN 'UDP' WHEN 1 THEN 'ICMP' "
                      "WHEN 58 THEN 'ICMPv6' WHEN 132 THEN 'SCTP' ELSE CAST(proto AS VARCHAR) END")
-_counter = itertools.count()
-
-
-@dataclass
-class TempNames:
-    """Unique temp-table names for one read (several reads may share a connection)."""
-
-    n: int = field(default_factory=lambda: next(_counter))
-
-    def __getattr__(self, item: str) -> str:
-        return f"_vpc_{item}_{self.__dict__['n']}"
-
-    def all(self) -> list[str]:
-        return [getattr(self, t) for t in ("pairs", "conns", "rejk", "ipmap", "rejects", "scans")]
-
-
-def _csv_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
-             rejects: TempNames | None, *, skip: int = 0, strict: bool = False) -> str:
-    """``read_csv`` of the records after the first ``skip`` ones. Malformed lines go to the reject table of
-    ``rejects``, or, without one, are ignored — or fail the statement when ``strict``."""
-    columns = ", ".join(f"'c{i}': '{typed.get(f, ('VARCHAR',))[0]}'" for i, f in enumerate(fields))
-    reject_opts = ("" if strict else
-                   f", store_rejects=true, rejects_table='{rejects.rejects}', rejects_scan='{rejects.scans}'"
-                   if rejects else ", ignore_errors=true")
-    path = csv_path.replace("'", "''")
-    compression = "gzip" if is_gzip(csv_path) else "none"
-    header = f"header=false, skip={header_lines + skip}" if skip else f"header={'true' if header_lines else 'false'}"
-    return (f"read_csv('{path}', delim=' ', {header}, quote='', escape='',"
-            f" compression='{compression}',"
-            f" nullstr='-', strict_mode=true, null_padding=false, auto_detect=false,"
-            f" columns={{{columns}}}{reject_opts})")
-
-
-def _records_sql(csv_sql: str, fields: tuple[str, ...], *, offset: int = 0, limit: int | None = None) -> str:
-    """One row per record, numbered in file order (after ``offset`` records), with the fields the reader uses;
-    only the first ``limit`` records when given."""
-    col = {f: f"c{i}" for i, f in enumerate(fields)}
-
-    def pick(*names: str) -> str:
-        present = [col[n] for n in names if n in col]
-        return f"coalesce({', '.join(present)})" if len(present) > 1 else (present[0] if present else "NULL")
-
-    source = f"(SELECT * FROM {csv_sql} LIMIT {limit})" if limit is not None else csv_sql
-    return f"""SELECT row_number() OVER () + {offset} AS rn,
-        coalesce({pick('interface-id')}, '') AS iface,
-        {pick('pkt-srcaddr', 'srcaddr')} AS src, {pick('pkt-dstaddr', 'dstaddr')} AS dst,
-        CAST({pick('protocol')} AS INTEGER) AS proto,
-        CAST(coalesce({pick('srcport')}, -1) AS INTEGER) AS sport_raw,
-        CAST(coalesce({pick('dstport')}, -1) AS INTEGER) AS dport_raw,
-        {pick('action')} AS action, coalesce({pick('log-status')}, 'OK') AS status,
-        CAST({pick('tcp-flags')} AS INTEGER) AS flags,
-        {pick('packets')} AS packets, {pick('bytes')} AS bytes, {pick('start')} AS t0, {pick('end')} AS t1
-        FROM {source}"""
-
-
-def _all_records_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
-                     names: TempNames, split_at: int | None) -> str:
-    """The records of the file, in one part or, from ``split_at`` on, two.
-
-    Numbering rows (``row_number() OVER ()``) keeps a scan on one thread; two parts, each numbered on its own
-    thread, halve the wall time. The head stops after ``split_at`` records and is strict: a malformed line in
-    it fails the statement (a line it set aside would shift where the tail starts, which skips lines, not
-    records), and the caller reads the file in one part instead. Blank lines shift it the same way; the caller
-    checks for them afterwards.
-    """
-    if not split_at:
-        return _records_sql(_csv_sql(csv_path, fields, header_lines, typed, names), fields)
-    head = _records_sql(_csv_sql(csv_path, fields, header_lines, typed, None, strict=True), fields, limit=split_at)
-    tail = _records_sql(_csv_sql(csv_path, fields, header_lines, typed, names, skip=split_at), fields,
-                        offset=split_at)
-    return f"({head}) UNION ALL ({tail})"
-
-
-# One row per record: the pair key (lo/hi by a scalar comparison — a row comparison per record costs several
-# times more), the direction, and the numbers each aggregation needs.
-_RECORDS = """
-WITH r AS ({records}),
-p AS (
-  SELECT *, {valid} AS valid,
-         CASE WHEN proto IN (6, 17, 132) THEN sport_raw ELSE -1 END AS sp,
-         CASE WHEN proto IN (6, 17, 132) THEN dport_raw ELSE -1 END AS dp,
-         CASE WHEN proto = 6 AND flags & 18 = 2 THEN 1 WHEN proto = 6 AND flags & 18 = 18 THEN -1 ELSE 0 END AS ev
-  FROM r
-), d AS (
-  SELECT *, src < dst OR (src = dst AND sp <= dp) AS a FROM p
-)
-SELECT CASE WHEN a THEN src ELSE dst END AS lo_ip, CASE WHEN a THEN sp ELSE dp END AS lo_port,
-       CASE WHEN a THEN dst ELSE src END AS hi_ip, CASE WHEN a THEN dp ELSE sp END AS hi_port,
-       proto, status, valid, hash(iface) AS iface, a, ev, action, packets, bytes, t0, t1, rn
-FROM d
-"""
-
-# The exact two-level aggregation (per view, then per pair): the reference, and the fallback of the fast one.
-_PAIRS_EXACT = """
-CREATE TEMP TABLE {pairs} AS
-WITH views AS (
-  SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, iface, a,
-         count(*) FILTER (WHERE ev = 1) - count(*) FILTER (WHERE ev = -1) AS e, bool_or(action = 'REJECT') AS rej,
-         bool_or(action = 'ACCEPT') AS acc, count(*) AS n, CAST(sum(packets) AS BIGINT) AS packets,
-         CAST(sum(bytes) AS BIGINT) AS bytes, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn
-  FROM ({records}) GROUP BY ALL
-)
--- narrow types: this table holds one row per 5-tuple and must stay within the memory limit
-SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, CAST(sum(CASE WHEN a THEN e ELSE -e END) AS BIGINT) AS e,
-       bool_or(rej) AS rej, bool_or(acc AND a) AS acc_a, bool_or(acc AND NOT a) AS acc_b,
-       CAST(sum(n) AS BIGINT) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn,
-       CAST(sum(CASE WHEN a THEN n ELSE 0 END) AS BIGINT) AS n_a,
-       CAST(sum(CASE WHEN a THEN 0 ELSE n END) AS BIGINT) AS n_b,
-       -- per direction, the view of one interface: the smallest hash of the interface id (an integer
-       -- hash is cheaper to compare than the id; fixed-size arg_min states keep this aggregate in memory
-       -- where a min() over structs spilled)
-       arg_min(n, iface) FILTER (WHERE a) AS rn_a, arg_min(n, iface) FILTER (WHERE NOT a) AS rn_b,
-       arg_min(packets, iface) FILTER (WHERE a) AS pk_a, arg_min(packets, iface) FILTER (WHERE NOT a) AS pk_b,
-       arg_min(bytes, iface) FILTER (WHERE a) AS by_a, arg_min(bytes, iface) FILTER (WHERE NOT a) AS by_b
-FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
-"""
-
-# Per direction (a: records written lo → hi, b: hi → lo), the sums that recover the view of the interface with
-# the smallest hash without grouping by interface (see _FAST_VIEW). Products stay within UBIGINT (cheap);
-# an overflow (a record with 2^40 packets or bytes) fails the statement, and the exact one runs instead.
-_FAST_DIRECTION = """
-       min(iface) FILTER (WHERE {w}) AS hmin_{d}, max(iface) FILTER (WHERE {w}) AS hmax_{d},
-       sum(packets) FILTER (WHERE {w}) AS pk_{d}, sum(bytes) FILTER (WHERE {w}) AS by_{d},
-       sum(g) FILTER (WHERE {w}) AS sg_{d}, sum(g * g) FILTER (WHERE {w}) AS sgg_{d},
-       sum(f) FILTER (WHERE {w}) AS sf_{d}, sum(f * packets) FILTER (WHERE {w}) AS sfp_{d},
-       sum(f * bytes) FILTER (WHERE {w}) AS sfb_{d}"""
-
-# The view of the smallest hash m among the interfaces of one direction, from sums over its records. With one
-# interface (m = M, the largest hash) it is the whole direction. With exactly two, m and M, and f = the low 24
-# bits of the hash: Σf = f(m)·n(m) + f(M)·n(M), so n(m) = (f(M)·n − Σf) / (f(M) − f(m)), and the same for
-# packets and bytes (their quotients are verified by multiplying back: no slow 128-bit division). "Exactly
-# two" is checked, not assumed, with g = the top 32 bits (monotone in the hash): Σg and Σg² must be what n(m)
-# records at g(m) and the others at g(M) give. That is Σ(g − g(m))·(g(M) − g) = 0, which holds exactly when
-# every g is g(m) or g(M), as each term is ≥ 0; and a third interface sharing g(m) would shift the count seen
-# through g but not through f (or the other way round). Anything else — equal g or f for m and M, a missing
-# packets/bytes value (the exact aggregate would skip that view), 2^24 records — leaves the pair inexact.
-_FAST_BOUNDS = """
-         CAST(hmin_{d} >> 32 AS BIGINT) AS glo_{d}, CAST(hmax_{d} >> 32 AS BIGINT) AS ghi_{d},
-         CAST(hmin_{d} & 16777215 AS BIGINT) AS flo_{d}, CAST(hmax_{d} & 16777215 AS BIGINT) AS fhi_{d},
-         n_{d} < 16777216 AND hmin_{d} <> hmax_{d} AS two_{d}"""
-
-_FAST_SPLIT = """
-         CASE WHEN two_{d} THEN (fhi_{d} * n_{d} - CAST(sf_{d} AS BIGINT)) // nullif(fhi_{d} - flo_{d}, 0) END AS nm_{d},
-         CASE WHEN two_{d} THEN CAST(round(CAST(fhi_{d} * pk_{d} - sfp_{d} AS DOUBLE)
-                                     / nullif(fhi_{d} - flo_{d}, 0)) AS BIGINT) END AS pm_{d},
-         CASE WHEN two_{d} THEN CAST(round(CAST(fhi_{d} * by_{d} - sfb_{d} AS DOUBLE)
-                                     / nullif(fhi_{d} - flo_{d}, 0)) AS BIGINT) END AS bm_{d}"""
-
-_FAST_VIEW = """
-       CASE WHEN n_{d} = 0 THEN NULL WHEN hmin_{d} = hmax_{d} THEN n_{d} ELSE nm_{d} END AS rn_{d},
-       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN pk_{d} ELSE pm_{d} END AS BIGINT) AS pk_{d},
-       CAST(CASE WHEN n_{d} = 0 OR hmin_{d} = hmax_{d} THEN by_{d} ELSE bm_{d} END AS BIGINT) AS by_{d},
-       coalesce(n_{d} = 0 OR hmin_{d} = hmax_{d} OR (
-         two_{d} AND glo_{d} < ghi_{d} AND nn AND nm_{d} > 0 AND nm_{d} < n_{d}
-         -- the exact aggregate casts every view's sums to BIGINT: the direction's totals bound them
-         AND CAST(pk_{d} AS BIGINT) IS NOT NULL AND CAST(by_{d} AS BIGINT) IS NOT NULL
-         AND nm_{d} * (fhi_{d} - flo_{d}) = fhi_{d} * n_{d} - CAST(sf_{d} AS BIGINT)
-         AND glo_{d} * nm_{d} + ghi_{d} * (n_{d} - nm_{d}) = CAST(sg_{d} AS BIGINT)
-         AND CAST(glo_{d} AS HUGEINT) * glo_{d} * nm_{d} + CAST(ghi_{d} AS HUGEINT) * ghi_{d} * (n_{d} - nm_{d}) = sgg_{d}
-         AND CAST(pm_{d} AS HUGEINT) * (fhi_{d} - flo_{d}) = fhi_{d} * pk_{d} - sfp_{d}
-         AND CAST(bm_{d} AS HUGEINT) * (fhi_{d} - flo_{d}) = fhi_{d} * by_{d} - sfb_{d}), FALSE)
-       AS exact_{d}"""
-
-_PAIRS_FAST = """
-CREATE TEMP TABLE {pairs} AS
-WITH agg AS (
-  SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid,
-         CAST(sum(CASE WHEN a THEN ev ELSE -ev END) AS BIGINT) AS e,
-         bool_or(action = 'REJECT') AS rej, bool_or(action = 'ACCEPT' AND a) AS acc_a,
-         bool_or(action = 'ACCEPT' AND NOT a) AS acc_b,
-         count(*) AS n, min(t0) AS t0, max(t1) AS t1, min(rn) AS rn, count(*) FILTER (WHERE a) AS n_a,
-         bool_and(packets IS NOT NULL AND bytes IS NOT NULL) AS nn,{dir_a},{dir_b}
-  FROM (SELECT *, iface >> 32 AS g, iface & 16777215 AS f FROM ({records})) GROUP BY ALL
-), bounds AS (
-  SELECT *,{bounds_a},{bounds_b} FROM (SELECT *, n - n_a AS n_b FROM agg)
-), split AS (
-  SELECT *,{split_a},{split_b} FROM bounds
-)
-SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, e, rej, acc_a, acc_b, n, t0, t1, rn, n_a, n_b,
-       {view_a},{view_b}
-FROM split
-"""
-
-
-def _fast_sql(pairs: str, records: str) -> str:
-    return _PAIRS_FAST.format(
-        pairs=pairs, records=records,
-        **{f"{part}_{d}": template.format(d=d, w="a" if d == "a" else "NOT a")
-           for d in "ab" for part, template in (("dir", _FAST_DIRECTION), ("bounds", _FAST_BOUNDS),
-                                                ("split", _FAST_SPLIT), ("view", _FAST_VIEW))})
-
-
-# Only these pairs become connections (their views matter); the others only count records.
-_USED = "status = 'OK' AND valid"
-
-
-
-def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, fields: tuple[str, ...],
-               header_lines: int, typed: dict[str, tuple[str, str]], *, fast: bool = True,
-               split_at: int | None = None) -> str:
-    """Step 1: the streaming pass over the file; returns how it ran: "fast", "fast-split" or "exact".
-
-    The fast one-level aggregation falls back to the exact two-level one when any pair is not exactly
-    recoverable (see ``_FAST_VIEW``) or the fast statement fails (an overflow, or bad input that the exact
-    statement then reports in its own words). ``split_at`` reads the file in two parts (``_all_records_sql``);
-    when that fails, the file is read in one.
-    """
-    attempts = [("fast", split_at)] if fast and split_at else []
-    attempts += [("fast", None)] if fast else []
-    attempts.append(("exact", None))
-    while attempts:
-        kind, at = attempts.pop(0)
-        records = _RECORDS.format(records=_all_records_sql(csv_path, fields, header_lines, typed, names, at),
-                                  valid=ROW_VALID)
-        try:
-            if kind == "exact":
-                con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
-                return kind
-            con.execute(_fast_sql(names.pairs, records))
-            if not con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {_USED} AND NOT (exact_a AND exact_b)"
-                               ).fetchone()[0]:
-                return "fast-split" if at else "fast"
-            attempts = [a for a in attempts if a[0] == "exact"]  # not recoverable however the file is read
-        except duckdb.Error:
-            if not attempts:
-                raise
-        drop(con, names)
-    raise AssertionError("unreachable: the exact attempt returns or raises")
 
 
 def non_ipv4_sql(names: TempNames) -> str:
@@ -353,7 +116,7 @@ class BadInput:
         """Lines of the records that parsed but are invalid (a second scan, on the error path only)."""
         if not self.invalid:
             return []
-        records = _records_sql(_csv_sql(csv_path, fields, self.header_lines, typed, None), fields)  # one part
+        records = records_sql(csv_sql(csv_path, fields, self.header_lines, typed, None), fields)  # one part
         ips = _ip_list(self.bad_ips)
         # Every typed column must be read (hash) so that DuckDB rejects exactly the lines of the first
         # pass: with projection pushdown, a cast error in an unread column does not drop the line.
@@ -468,7 +231,7 @@ def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, targe
         stats.records += int(count)
         if status != "OK":
             stats.skip(status, int(count))
-    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=_USED))
+    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED))
     before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
     con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
                                line_sql=line_sql), [file])
@@ -477,8 +240,3 @@ def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, targe
     stats.accepted += int(accepted)
     stats.skip("reply", int(replies))
     stats.skip("duplicate ENI", int(dups))
-
-
-def drop(con: duckdb.DuckDBPyConnection, names: TempNames) -> None:
-    for table in names.all():
-        con.execute(f"DROP TABLE IF EXISTS {table}")
