@@ -83,3 +83,26 @@ def test_a_store_already_holding_everything_still_fills_in_new_flows(tmp_path: P
     before = generate([], db=db).summary["input"]["connections"]
     after = generate([str(GOLDEN / "dns" / "flows.csv")], db=db).summary["input"]["connections"]
     assert after > before
+
+
+def test_existing_policies_with_nothing_to_check_admit_nothing() -> None:
+    """Only denied connections: nothing is checked against the existing policies, nothing is covered."""
+    from recommender.model import LabelSelector, NetworkPolicy
+
+    deny_ingress = NetworkPolicy("deny-ingress", "shop", LabelSelector(), policy_types=("Ingress",))
+    rec = generate(make_store([conn(WEB, API, 8080, action="deny")]), existing=[deny_ingress])
+    assert rec.summary["existing_admits"] == {}
+    assert rec.summary["verification"]["connections"] == 0 and rec.ok
+
+
+def test_existing_coverage_names_the_policy_that_admits_each_direction() -> None:
+    from recommender.model import LabelSelector, NetworkPolicy, Rule
+
+    # every pod of shop may receive from anywhere: the ingress side of each shop destination is covered
+    open_ingress = NetworkPolicy("open-ingress", "shop", LabelSelector(), ingress=(Rule(),), egress=None,
+                                 policy_types=("Ingress",))
+    rec = generate(make_store(shop_rows()), existing=[open_ingress])
+    flows = rec.summary["existing_admits"]["shop/open-ingress"]
+    assert "ingress pod:shop/web → pod:shop/api TCP/8080" in flows
+    assert "ingress pod:monitoring/prom → pod:shop/web TCP/9090" in flows
+    assert not any(f.startswith("egress") for f in flows)

@@ -169,16 +169,20 @@ def existing_coverage(
     result, _ = _evaluate(existing, con, "true", ids)
     covered: dict[tuple[str, Edge], bool] = {}
     per_policy: dict[str, set[str]] = {}
-    for i, row in enumerate(result.itertuples(index=False)):
-        edge = Edge(row.src_identity, row.dst_identity, str(row.protocol).upper(),
-                    None if pd.isna(row.dst_port) else int(row.dst_port))
-        for direction, col in ((EGRESS, "egress_admitted_by"), (INGRESS, "ingress_admitted_by")):
-            refs = _admitters(result.at[i, col])
+    if not len(result):
+        return set(), {}
+    # one pass over plain column lists: pandas' per-cell .at cost 40 µs a cell (5 s at 66k connections)
+    columns = ("src_identity", "dst_identity", "protocol", "dst_port", "egress_admitted_by", "ingress_admitted_by")
+    for src, dst, proto, dst_port, *admitted in zip(*(result[c].tolist() for c in columns)):
+        edge = Edge(src, dst, str(proto).upper(), None if pd.isna(dst_port) else int(dst_port))
+        for direction, value in zip((EGRESS, INGRESS), admitted):
+            refs = _admitters(value)
             covered[(direction, edge)] = covered.get((direction, edge), True) and bool(refs)
-            port = "" if edge.port is None else f"/{edge.port}"
-            flow = f"{direction.lower()} {edge.src} → {edge.dst} {edge.protocol}{port}"
-            for ref in {r.rsplit(" ", 1)[0] for r in refs}:
-                per_policy.setdefault(ref, set()).add(flow)
+            if refs:
+                port = "" if edge.port is None else f"/{edge.port}"
+                flow = f"{direction.lower()} {edge.src} → {edge.dst} {edge.protocol}{port}"
+                for ref in {r.rsplit(" ", 1)[0] for r in refs}:
+                    per_policy.setdefault(ref, set()).add(flow)
     return {k for k, v in covered.items() if v}, {k: sorted(v) for k, v in sorted(per_policy.items())}
 
 
