@@ -103,9 +103,9 @@ def _source(files: list[str], numbered: bool = True) -> str:
         parts = []
         for c in sorted(set(comps)):
             idx = [i for i, x in enumerate(comps) if x == c]
-            fis = "[" + ", ".join(map(str, idx)) + "]"
-            parts.append(f"SELECT *, {fis}[(file_index + 1)::BIGINT]::INTEGER AS fi, NULL::BIGINT AS ordinality "
-                         f"FROM {scan([files[i] for i in idx], c)}")
+            fi = ("file_index::INTEGER" if idx == list(range(len(files)))
+                  else "[" + ", ".join(map(str, idx)) + "][(file_index + 1)::BIGINT]::INTEGER")
+            parts.append(f"SELECT *, {fi} AS fi, NULL::BIGINT AS ordinality FROM {scan([files[i] for i in idx], c)}")
     return "(" + " UNION ALL ".join(parts) + ")"
 
 
