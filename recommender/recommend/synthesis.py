@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -294,6 +295,7 @@ def build_rules(
     return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
 
 
+@lru_cache(maxsize=65536)   # workloads repeat the same few port sets (DNS, 8080, …); the result is immutable
 def _port_specs(
     portset: frozenset[PortKey], slack: int
 ) -> tuple[tuple[PortSpec, ...] | None, int, tuple[PortSpec, ...] | None]:
