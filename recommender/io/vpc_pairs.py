@@ -79,7 +79,7 @@ def records_sql(csv_sql: str, fields: tuple[str, ...], *, offset: int = 0, limit
         FROM {source}"""
 
 
-def _allrecords_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
+def all_records_sql(csv_path: str, fields: tuple[str, ...], header_lines: int, typed: dict[str, tuple[str, str]],
                      names: TempNames, split_at: int | None) -> str:
     """The records of the file, in one part or, from ``split_at`` on, two.
 
@@ -244,30 +244,28 @@ def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, 
 
     The fast one-level aggregation falls back to the exact two-level one when any pair is not exactly
     recoverable (see ``_FAST_VIEW``) or the fast statement fails (an overflow, or bad input that the exact
-    statement then reports in its own words). ``split_at`` reads the file in two parts (``_all_records_sql``);
+    statement then reports in its own words). ``split_at`` reads the file in two parts (``all_records_sql``);
     when that fails, the file is read in one.
     """
-    attempts = [("fast", split_at)] if fast and split_at else []
-    attempts += [("fast", None)] if fast else []
-    attempts.append(("exact", None))
-    while attempts:
-        kind, at = attempts.pop(0)
-        records = _RECORDS.format(records=_allrecords_sql(csv_path, fields, header_lines, typed, names, at),
+    attempts = (([split_at] if split_at else []) + [None]) if fast else []   # split_at: two parts; None: one
+    for at in attempts:
+        records = _RECORDS.format(records=all_records_sql(csv_path, fields, header_lines, typed, names, at),
                                   valid=ROW_VALID)
         try:
-            if kind == "exact":
-                con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
-                return kind
             con.execute(_fast_sql(names.pairs, records))
-            if not con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {USED} AND NOT (exact_a AND exact_b)"
-                               ).fetchone()[0]:
-                return "fast-split" if at else "fast"
-            attempts = [a for a in attempts if a[0] == "exact"]  # not recoverable however the file is read
+            inexact = con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {USED} AND NOT (exact_a AND exact_b)"
+                                  ).fetchone()[0]
         except duckdb.Error:
-            if not attempts:
-                raise
+            inexact = None      # the next attempt (at last the exact one) reads the file again
+        if inexact == 0:
+            return "fast-split" if at else "fast"
         drop(con, names)
-    raise AssertionError("unreachable: the exact attempt returns or raises")
+        if inexact:
+            break               # not recoverable however the file is read
+    records = _RECORDS.format(records=all_records_sql(csv_path, fields, header_lines, typed, names, None),
+                              valid=ROW_VALID)
+    con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
+    return "exact"
 
 
 def drop(con: duckdb.DuckDBPyConnection, names: TempNames) -> None:
