@@ -24,10 +24,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-import duckdb
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:                      # measure this checkout, not an installed copy
+    sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
 import numpy as np
 import pyarrow as pa
 

@@ -15,6 +15,10 @@ import time
 
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:                      # measure this checkout, not an installed copy
+    sys.path.insert(0, str(ROOT))
+
 import yaml
 
 from recommender.io.policies import load_policies
