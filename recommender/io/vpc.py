@@ -25,6 +25,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,9 +279,11 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
         split_at = (None if layout.envelope or int(con.execute("SELECT current_setting('threads')").fetchone()[0]) < 2
                     else vpc_pairs.split_point(layout.csv_path, layout.header_lines))
         load = _loader(con, layout, names, progress)
-        how = load(split_at)
-        lines, blank_seen = ((0, False) if layout.envelope or L.is_gzip(layout.csv_path)
-                             else vpc_pairs.scan_lines(layout.csv_path, blank=how == "fast-split"))
+        with ThreadPoolExecutor(1) as pool:   # count lines in Python while DuckDB reads (it releases the GIL)
+            scan = (None if layout.envelope or L.is_gzip(layout.csv_path)
+                    else pool.submit(vpc_pairs.scan_lines, layout.csv_path, blank=split_at is not None))
+            how = load(split_at)
+            lines, blank_seen = scan.result() if scan else (0, False)
         if how == "fast-split" and blank_seen:   # blank lines shift the tail part: read it in one part
             vpc_pairs.drop(con, names)
             load(None)
