@@ -139,11 +139,27 @@ def test_ipv6_external_addresses_aggregate_within_their_own_bound(cli, tmp_path:
     to = [t["ipBlock"]["cidr"] for d in yaml.safe_load_all(r.stdout) if d["metadata"]["name"] == "web"
           for t in d["spec"]["egress"][0]["to"]]
     assert to == ["198.51.100.7/32", "2001:db8:0:7::/111", "fd00::1/128", "fd00::2/128"]   # IPv4 and ULA untouched
-    assert f"widening: {2 ** 17 - 3} external addresses" in r.stderr
+    assert f"widening: {2 ** 17 - 3} external addresses (0 IPv4, {2 ** 17 - 3} IPv6)" in r.stderr
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert summary["widening"]["addresses_beyond_observed"] == 2 ** 17 - 3 and summary["verification"]["coverage"] == 1.0
+    assert (summary["widening"]["ipv4_addresses_beyond_observed"], summary["widening"]["ipv6_addresses_beyond_observed"]) \
+        == (0, 2 ** 17 - 3)
     # without the bound: /128 each
     assert "2001:db8:0:7::1/128" in cli("generate", flows).stdout
+
+
+def test_widening_is_counted_per_address_family(cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.csv"
+    flows.write_text(HEADER + "".join(f"pod,shop,web-0,10.244.1.5,app=web,network,,,{ip},,TCP,443,allow\n"
+                                      for ip in ("198.51.100.5", "198.51.100.7", "2001:db8::1", "2001:db8::2")))
+    r = cli("generate", flows, "--cidr-max-prefix", "30", "--cidr6-max-prefix", "126", "--cidr-min-addresses", "2",
+            "--report", tmp_path / "r.json")
+    assert r.exit_code == 0, r.stderr
+    w = json.loads((tmp_path / "r.json").read_text())["summary"]["widening"]
+    # 198.51.100.4/30 admits 2 more addresses, 2001:db8::/126 2 more (::0 and ::3)
+    assert (w["ipv4_addresses_beyond_observed"], w["ipv6_addresses_beyond_observed"], w["addresses_beyond_observed"]) \
+        == (2, 2, 4)
+    assert "widening: 4 external addresses (2 IPv4, 2 IPv6)" in r.stderr
 
 
 def test_cidr6_max_prefix_out_of_range_is_a_usage_error(cli, tmp_path: Path) -> None:

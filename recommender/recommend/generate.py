@@ -293,7 +293,7 @@ def _assemble(
 ) -> tuple[list[NetworkPolicy], list[RuleProvenance], dict[str, int], list[str]]:
     policies: list[NetworkPolicy] = []
     provenance: list[RuleProvenance] = []
-    widening = {"ports": 0, "addresses": 0}
+    widening = {"ports": 0, "addresses": 0, "addresses6": 0}
     unexpressed: list[str] = []
     namespaces = sorted({g.namespace for g in groups} | _requested(ids, opts))
     # never reuse the name of an existing policy: applying ours would replace it
@@ -310,6 +310,7 @@ def _assemble(
             for i, br in enumerate(rules[direction]):
                 widening["ports"] += br.widened_ports
                 widening["addresses"] += br.widened_addresses
+                widening["addresses6"] += br.widened_addresses6
                 provenance.append(RuleProvenance(g.namespace, name, direction, i, br.peers,
                                                  output.ports_text(br.rule.ports), br.stats))
         total = Stats()

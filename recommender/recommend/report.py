@@ -63,7 +63,9 @@ def summarize(
             "reply_edges_skipped": len(replies),
         },
         "verification": verification,
-        "widening": {"ports_beyond_observed": widening["ports"], "addresses_beyond_observed": widening["addresses"]},
+        "widening": {"ports_beyond_observed": widening["ports"], "addresses_beyond_observed": widening["addresses"],
+                     "ipv4_addresses_beyond_observed": widening["addresses"] - widening["addresses6"],
+                     "ipv6_addresses_beyond_observed": widening["addresses6"]},
         "namespaces": per_ns,
         "policies": len(policies),
         "merged": [{"namespace": g.namespace, "workloads": [m.split("/", 1)[1] for m in g.members]}
@@ -88,7 +90,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append(f"over-permission: {over['unobserved']} admitted (source, destination, protocol, port) "
                      f"combinations over known workloads were never observed (of {over['admitted']} admitted)")
     w = summary["widening"]
-    lines.append(f"widening: {w['addresses_beyond_observed']} external addresses and "
+    split = (f" ({w['ipv4_addresses_beyond_observed']} IPv4, {w['ipv6_addresses_beyond_observed']} IPv6)"
+             if w["ipv6_addresses_beyond_observed"] else "")
+    lines.append(f"widening: {w['addresses_beyond_observed']} external addresses{split} and "
                  f"{w['ports_beyond_observed']} ports admitted beyond the observed ones")
     inp = summary["input"]
     denied = "included" if inp["denied_included"] else "excluded"

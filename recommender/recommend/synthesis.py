@@ -211,6 +211,7 @@ class BuiltRule:
     peers: tuple[str, ...]           # identity keys the rule stands for
     widened_ports: int = 0
     widened_addresses: int = 0
+    widened_addresses6: int = 0      # of which IPv6: a /64 alone is 2^64, so the families are reported apart
 
 
 def peer_for(ids: IdentityMap, key: str, own_ns: str) -> Peer | None:
@@ -290,8 +291,9 @@ def build_rules(
         if not all_peers:
             continue
         rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
+        six = sum(1 for a in implied if ":" in a) + sum(b.extra for b in blocks if ":" in b.cidr)
         out.append(BuiltRule(rule, stats, tuple(sorted(keys)),
-                             widened, len(implied) + sum(b.extra for b in blocks)))
+                             widened, len(implied) + sum(b.extra for b in blocks), six))
     return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
 
 
