@@ -11,12 +11,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+if TYPE_CHECKING:   # imported where a frame is rendered: commands without frames start faster
+    import pandas as pd
 
 ProgressCallback = Callable[[int, int | None, str], None]
 """``callback(done, total, label)``: units are bytes (or records when total is None)."""
@@ -48,6 +50,7 @@ def render_frame(df: pd.DataFrame, fmt: OutputFormat, title: str | None = None) 
     elif fmt is OutputFormat.json:
         sys.stdout.write(to_json(json.loads(df.to_json(orient="records", date_format="iso"))))
     else:
+        import pandas as pd
         table = Table(title=title, show_lines=False)
         for col in df.columns:
             table.add_column(str(col))

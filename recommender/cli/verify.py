@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from recommender.cli import app
 from recommender.cli.common import OutputFormat, render_frame, stderr_console, to_json
 from recommender.errors import VerificationError
+
+if TYPE_CHECKING:   # pandas is imported when a frame is rendered, not at start-up
+    import pandas as pd
 
 VERIFY_EPILOG = """Examples:
 
@@ -66,6 +68,7 @@ def verify(
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, object]]:
+    import pandas as pd
     return [{k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA else v)
              for k, v in row.items()} for row in df.astype(object).to_dict(orient="records")]
 

@@ -22,10 +22,13 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
+
+if TYPE_CHECKING:   # only in annotations: `recommend ingest` should not import pandas at start-up
+    import pandas as pd
+    import pyarrow as pa
 
 from recommender.errors import InputError, RecommenderError, UsageError
 from recommender.io import calico_files, detect, schema
