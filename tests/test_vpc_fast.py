@@ -108,6 +108,13 @@ def test_a_missing_packet_count_on_two_interfaces_goes_to_the_exact_aggregation(
     assert compare(tmp_path, lines) == "exact"
 
 
+def test_a_product_overflow_in_the_recovery_goes_to_the_exact_aggregation(tmp_path: Path) -> None:
+    # 2^56 packets in one record is a valid count; weighted by the hash bits it no longer fits 64 bits
+    assert duckdb.execute("SELECT hash('eni-a') & 16777215").fetchone()[0] >= 4
+    lines = [rec("eni-a", CLIENT, SERVER, 43000, 443, 2, packets=2**56), rec("eni-b", CLIENT, SERVER, 43000, 443, 2)]
+    assert compare(tmp_path, lines) == "exact"
+
+
 def test_one_interface_per_direction_needs_no_recovery(tmp_path: Path) -> None:
     lines = [rec("eni-c", CLIENT, SERVER, 43000, 443, 2, packets="-"),
              rec("eni-c", CLIENT, SERVER, 43000, 443, 0, start=1700000060),
