@@ -145,11 +145,11 @@ FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
 # the smallest hash without grouping by interface (see _FAST_VIEW). Products stay within UBIGINT (cheap);
 # an overflow (a record with 2^40 packets or bytes) fails the statement, and the exact one runs instead.
 _FAST_DIRECTION = """
-       min(iface) FILTER (WHERE {w}) AS hmin_{d}, max(iface) FILTER (WHERE {w}) AS hmax_{d},
-       sum(packets) FILTER (WHERE {w}) AS pk_{d}, sum(bytes) FILTER (WHERE {w}) AS by_{d},
-       sum(g) FILTER (WHERE {w}) AS sg_{d}, sum(g * g) FILTER (WHERE {w}) AS sgg_{d},
-       sum(f) FILTER (WHERE {w}) AS sf_{d}, sum(f * packets) FILTER (WHERE {w}) AS sfp_{d},
-       sum(f * bytes) FILTER (WHERE {w}) AS sfb_{d}"""
+       min(CASE WHEN {w} THEN iface END) AS hmin_{d}, max(CASE WHEN {w} THEN iface END) AS hmax_{d},
+       sum(CASE WHEN {w} THEN packets END) AS pk_{d}, sum(CASE WHEN {w} THEN bytes END) AS by_{d},
+       sum(CASE WHEN {w} THEN g END) AS sg_{d}, sum(CASE WHEN {w} THEN g * g END) AS sgg_{d},
+       sum(CASE WHEN {w} THEN f END) AS sf_{d}, sum(CASE WHEN {w} THEN f * packets END) AS sfp_{d},
+       sum(CASE WHEN {w} THEN f * bytes END) AS sfb_{d}"""
 
 # The view of the smallest hash m among the interfaces of one direction, from sums over its records. With one
 # interface (m = M, the largest hash) it is the whole direction. With exactly two, m and M, and f = the low 24
