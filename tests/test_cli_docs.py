@@ -44,3 +44,17 @@ def test_top_level_help_lists_every_command(cli):
     assert result.exit_code == 0
     for name in COMMANDS:
         assert name in result.stdout
+
+
+def test_the_command_line_starts_without_pandas() -> None:
+    """`recommend ingest` and friends must not pay for pandas (~0.45 s) before doing anything."""
+    import subprocess
+    import sys
+    code = ("import sys, recommender, recommender.cli.ingest; from recommender.cli import _register_commands; "
+            "_register_commands(); print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    # the public API still resolves on first use
+    out = subprocess.run([sys.executable, "-c", "from recommender import load_flows, generate, workloads; print('ok')"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
