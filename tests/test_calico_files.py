@@ -108,3 +108,20 @@ def test_the_same_file_twice_is_read_once(tmp_path: Path) -> None:
     a = write(tmp_path / "a.log", [rec()])
     store = load_flows([a, a, write(tmp_path / "b.log", [rec(dest_port=1)])])
     assert store.summary.records == 2 and store.summary.already_ingested == [str(a)]
+
+
+@pytest.mark.parametrize("numbered", [True, False])
+def test_plain_and_gzip_files_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numbered: bool) -> None:
+    monkeypatch.delenv("RECOMMENDER_LINE_NUMBERS", raising=False)
+    if not numbered:
+        monkeypatch.setattr(calico_files, "LINE_NUMBERS_MAX_BYTES", 0)
+    # names interleave the compressions, so each file's index must survive the split into two scans
+    paths = [write(tmp_path / "a.log.gz", [rec(dest_port=1)]), write(tmp_path / "b.log", [rec(dest_port=2), rec()]),
+             write(tmp_path / "c.log.gz", [rec(reporter="dst", action="deny")])]
+    store = load_flows(paths)
+    rows = {r["dst_port"]: r for r in store.df().to_dict("records")}
+    assert {p: rows[p]["file"] for p in (1, 2)} == {1: str(paths[0]), 2: str(paths[1])}
+    assert (rows[5432]["action"], rows[5432]["file"]) == ("deny", str(paths[2]))   # paired across b and c
+    assert [rows[p]["line"] for p in (1, 2, 5432)] == ([1, 1, 1] if numbered else [None, None, None])
+    files = _by_file(store)
+    assert files[str(paths[1])].skipped == {CONFLICT: 1} and all(s.reconciles() for s in files.values())
