@@ -262,7 +262,7 @@ FROM marked GROUP BY hr, fi""")
 
 
 FileResult = tuple[int, int, dict[str, int], int]
-"""Per file: (valid records, accepted records, {skip reason: records}, connections whose first record it holds)."""
+"""Per file: (valid records, accepted records, {skip reason: records}, distinct connections its records count in)."""
 
 
 def finish(con: duckdb.DuckDBPyConnection, t: str, target: str, files: list[str], numbered: bool) -> list[FileResult]:

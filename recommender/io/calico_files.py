@@ -6,11 +6,11 @@ connection (``reporter`` src and dst) sit in different files when its ends run
 on different nodes. Read one file at a time, the reporter rule could never pair
 them (a connection allowed at the source and denied at the destination stayed
 "allowed"), and every file rebuilt the groups of every connection it held: 15
-files of 100 MB cost four times the CPU of the same records in one file.
+files of 100 MB cost over three times the CPU of the same records in one file.
 
 Here the files are one scan: groups, the reporter rule and normalization run
 once over all of them, and each connection keeps the file and record number of
-its first record that counts (files in the order given). Record numbers keep
+its first record that counts, by (file name, line). Record numbers keep
 DuckDB's scan on one thread, so they are kept while the files total at most
 ``LINE_NUMBERS_MAX_BYTES``; larger inputs are scanned in parallel and their
 connections name the file and ``first_seen`` only.
@@ -33,7 +33,7 @@ import duckdb
 from recommender.errors import InputError
 from recommender.io import calico as C
 from recommender.io import lines as L
-from recommender.io.pipeline import HINT, first_error_line, rejections
+from recommender.io.pipeline import HINT, bad_lines, first_error_line, rejections, unfinished_last_line
 from recommender.io.readers import Progress, ReadStats
 
 LINE_NUMBERS_MAX_BYTES = 256 * 2**20
@@ -67,22 +67,16 @@ class _Input:
 
     def drop_truncated_last_lines(self) -> None:
         for i, f in enumerate(self.files):
-            if not L.is_gzip(f) and not L.ends_with_newline(f):
-                n, text = L.last_line(f)
-                if C._check_line(text) is not None:
-                    bad = L.BadLine(n, L.TRUNCATED_LAST_LINE, text[:2000].decode("utf-8", "replace"))
-                    self.replace(i, L.ScanResult(truncated_last_line=bad), L.copy_without_last_line)
+            if (scan := unfinished_last_line(f, C._check_line)) is not None:
+                self.replace(i, scan, L.copy_without_last_line)
 
     def mask_bad_lines(self, skip_bad: bool, err: duckdb.Error) -> None:
         """DuckDB refused the input: find the bad lines in Python; mask them (``skip_bad``) or stop."""
         found = False
         for i, f in enumerate(self.files):
-            scan = L.scan_lines(f, C._check_line, stop_at_first=not skip_bad, tolerate_gzip_eof=skip_bad)
-            if scan.bad and not skip_bad:
-                raise InputError(scan.bad[0].reason, file=f, line=scan.bad[0].line, hint=HINT)
-            if scan.bad or scan.truncated_last_line or scan.truncated_stream:
+            scan, drop = bad_lines(f, C._check_line, skip_bad)
+            if drop or scan.truncated_stream:
                 found = True
-                drop = {b.line for b in scan.bad} | ({scan.truncated_last_line.line} if scan.truncated_last_line else set())
                 self.replace(i, scan, lambda src, dest, d=drop: L.write_clean_copy(src, dest, d, _MARKER))
         if not found:
             raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(err)}", file=_named(self.files, err))
@@ -136,7 +130,8 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
             st.skip(why, count)
         L.note_truncation(st, scan)
         out.append(st)
-    out.sort(key=lambda st: [str(p) for p in paths].index(st.file))
+    given = {str(p): i for i, p in enumerate(paths)}
+    out.sort(key=lambda st: given[st.file])
     if not numbered:
         what = f"{files[0]}" if len(files) == 1 else f"{files[0]} and {len(files) - 1} more Calico files"
         out[0].notes.append(f"{what}: read in parallel without line numbers (over {LINE_NUMBERS_MAX_BYTES >> 20} MB): "

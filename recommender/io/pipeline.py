@@ -1,23 +1,21 @@
 """The read pipeline every line-oriented reader shares: fast path first, Python only on failure.
 
 Why this exists: line-oriented readers (normalized CSV here; ``calico_files``
-follows the same steps over several files and shares the error helpers) need
-the same control flow, and getting it right once matters more than getting it
-fast several times:
+follows the same steps over several files with the helpers below) need the
+same control flow, and getting it right once matters more than getting it fast
+several times:
 
 1. a plain file whose unterminated last line does not parse is being written:
    read a copy without that line and count it as skipped "truncated last line";
 2. DuckDB aggregates the file into ``{table}_l1`` (one row per distinct raw
-   value set, with ``n`` records, ``first`` record ordinal — NULL when the scan
-   went without ordinals to run in parallel — and ``err``, the validation error
-   of the group or NULL);
+   value set, with ``n`` records, ``first`` record ordinal and ``err``, the
+   validation error of the group or NULL);
 3. if DuckDB refuses the file, Python scans its lines with ``check_line`` to
    name the first bad one (``FILE:LINE: reason``) or, with ``skip_bad``, writes
    a copy in which bad lines are replaced by a marker record, and DuckDB reads
    that;
 4. groups with a validation error stop the ingest at the first bad record, or
-   with ``skip_bad`` are listed per record (a second, numbered DuckDB pass, only
-   then, and also to find the first bad record when ``first`` is NULL);
+   with ``skip_bad`` are listed per record (a second DuckDB pass, only then);
 5. ``finish`` normalizes the valid groups into the staging table.
 
 Record ordinals count non-blank lines (after ``header_lines``); they are mapped
@@ -62,28 +60,24 @@ def read_line_file(con: Con, path: str | Path, fmt: LineFormat, *, target: str, 
     data_path = file
     bad_rows: list[tuple[int, str]] = []
     try:
-        if not L.is_gzip(file) and not L.ends_with_newline(file):
-            n, text = L.last_line(file)
-            if n > fmt.header_lines and fmt.check_line(text) is not None:
-                scan = L.ScanResult(truncated_last_line=L.BadLine(n, L.TRUNCATED_LAST_LINE, _text(text)))
-                data_path = L.temp_path(fmt.suffix)
-                temps.append(data_path)
-                L.copy_without_last_line(file, data_path)
+        scan = unfinished_last_line(file, fmt.check_line, fmt.header_lines)
+        if scan is not None:
+            data_path = L.temp_path(fmt.suffix)
+            temps.append(data_path)
+            L.copy_without_last_line(file, data_path)
         try:
             L.run_query(con, lambda: fmt.aggregate(con, data_path), progress, file)
         except duckdb.Error as err:
             scan, data_path = _slow_path(con, file, fmt, skip_bad, err)
             temps.append(data_path)
-        bad, first, reason = con.execute(f"SELECT count(*), min(first), arg_min(err, first) FROM {fmt.table}_l1 "
-                                         "WHERE err IS NOT NULL").fetchone()
-        if bad:
-            if first is None or skip_bad:   # a scan without record ordinals: a second, numbered pass finds them
-                bad_rows = fmt.value_errors(con, data_path)
-                first, reason = bad_rows[0] if bad_rows else (first or 1, reason)
+        first, reason = con.execute(f"SELECT min(first), arg_min(err, first) FROM {fmt.table}_l1 "
+                                    "WHERE err IS NOT NULL").fetchone()
+        if first is not None:
             if not skip_bad:
                 o = int(first) + fmt.header_lines
                 line = L.nonblank_line_numbers(file, {o}).get(o, (o, ""))[0]
                 raise InputError(reason, file=file, line=line, hint=HINT)
+            bad_rows = fmt.value_errors(con, data_path)
         valid = con.execute(f"SELECT coalesce(sum(n), 0) FROM {fmt.table}_l1 WHERE err IS NULL").fetchone()[0]
         accepted, skipped, conns = fmt.finish(con, target, file)
     finally:
@@ -104,6 +98,29 @@ def _text(b: bytes) -> str:
     return b[:2000].decode("utf-8", "replace")
 
 
+def unfinished_last_line(file: str, check_line: L.Checker, header_lines: int = 0) -> L.ScanResult | None:
+    """Step 1: a plain file whose last line has no newline and does not parse is still being written."""
+    if L.is_gzip(file) or L.ends_with_newline(file):
+        return None
+    n, text = L.last_line(file)
+    if n > header_lines and check_line(text) is not None:
+        return L.ScanResult(truncated_last_line=L.BadLine(n, L.TRUNCATED_LAST_LINE, _text(text)))
+    return None
+
+
+def bad_lines(file: str, check_line: L.Checker, skip_bad: bool, header_lines: int = 0) -> tuple[L.ScanResult, set[int]]:
+    """Step 3, after DuckDB refused the file: Python names the first bad line (``InputError``) or,
+    with ``skip_bad``, returns the scan and the lines a clean copy must mask (none: nothing found)."""
+    scan = L.scan_lines(file, check_line, stop_at_first=not skip_bad, tolerate_gzip_eof=skip_bad,
+                        skip_first=header_lines)
+    if scan.bad and not skip_bad:
+        raise InputError(scan.bad[0].reason, file=file, line=scan.bad[0].line, hint=HINT)
+    drop = {b.line for b in scan.bad}
+    if scan.truncated_last_line:
+        drop.add(scan.truncated_last_line.line)
+    return scan, drop
+
+
 def rejections(file: str, scan: L.ScanResult | None, bad_rows: list[tuple[int, str]],
                 header_lines: int) -> list[L.BadLine]:
     out = list(scan.bad) if scan else []
@@ -116,16 +133,9 @@ def rejections(file: str, scan: L.ScanResult | None, bad_rows: list[tuple[int, s
 
 def _slow_path(con: Con, file: str, fmt: LineFormat, skip_bad: bool, err: duckdb.Error) -> tuple[L.ScanResult, str]:
     """DuckDB refused the file: find the bad lines in Python, then read a copy with them masked."""
-    scan = L.scan_lines(file, fmt.check_line, stop_at_first=not skip_bad, tolerate_gzip_eof=skip_bad,
-                        skip_first=fmt.header_lines)
-    if scan.bad and not skip_bad:
-        b = scan.bad[0]
-        raise InputError(b.reason, file=file, line=b.line, hint=HINT)
-    if not scan.bad and not scan.truncated_last_line and not scan.truncated_stream:
+    scan, drop = bad_lines(file, fmt.check_line, skip_bad, fmt.header_lines)
+    if not drop and not scan.truncated_stream:
         raise InputError(f"cannot read as {fmt.name}: {first_error_line(err)}", file=file)
-    drop = {b.line for b in scan.bad}
-    if scan.truncated_last_line:
-        drop.add(scan.truncated_last_line.line)
     clean = L.temp_path(fmt.suffix)
     L.write_clean_copy(file, clean, drop, fmt.marker)
     try:
