@@ -182,6 +182,15 @@ def _rules(rules: tuple[Rule, ...], peer_key: str) -> list[dict[str, Any]]:
     return out
 
 
+def _metadata(p: NetworkPolicy) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": p.name, "namespace": p.namespace}
+    if p.labels:
+        meta["labels"] = p.labels.as_dict()
+    if p.annotations:
+        meta["annotations"] = p.annotations.as_dict()
+    return meta
+
+
 def policy_to_dict(
     p: NetworkPolicy,
     *,
@@ -191,11 +200,7 @@ def policy_to_dict(
 ) -> dict[str, Any]:
     """The ``networking.k8s.io/v1`` document of ``p`` in canonical key order;
     absent fields (``None``) are omitted, empty ones (``()``) written as ``[]``."""
-    meta: dict[str, Any] = {"name": p.name, "namespace": p.namespace}
-    if p.labels:
-        meta["labels"] = p.labels.as_dict()
-    if p.annotations:
-        meta["annotations"] = p.annotations.as_dict()
+    meta = _metadata(p)
     spec: dict[str, Any] = dict(spec_extra or {})
     spec["podSelector"] = selector_to_dict(p.pod_selector)
     if p.policy_types is not None:
@@ -210,12 +215,74 @@ def policy_to_dict(
 def staged_policy_to_dict(p: NetworkPolicy, *, staged_action: str = "Set") -> dict[str, Any]:
     """The Calico ``projectcalico.org/v3 StagedKubernetesNetworkPolicy`` of ``p``:
     the same spec preceded by ``stagedAction``."""
-    return policy_to_dict(
-        p,
-        api_version="projectcalico.org/v3",
-        kind="StagedKubernetesNetworkPolicy",
-        spec_extra={"stagedAction": staged_action},
-    )
+    return policy_to_dict(p, api_version=_STAGED[0], kind=_STAGED[1], spec_extra={"stagedAction": staged_action})
+
+
+_STAGED = ("projectcalico.org/v3", "StagedKubernetesNetworkPolicy")
+
+
+# Fragments of ``policy_yaml``: generated policies repeat the same peers (a popular workload is a peer
+# in thousands of rules), port lists and selectors, so each is rendered once. Keys are frozen model
+# objects and values immutable text, so sharing them across calls is safe.
+_RULE_PAD = "    "   # spec -> ingress/egress (indentless) -> rule mapping
+
+
+@lru_cache(maxsize=65536)
+def _peer_item(peer: Peer) -> str:
+    out: list[str] = []
+    _block([_peer(peer)], _RULE_PAD, out)
+    return "".join(out)
+
+
+@lru_cache(maxsize=65536)
+def _ports_item(ports: tuple[PortSpec, ...]) -> str:
+    out: list[str] = []
+    _block([_port(p) for p in ports], _RULE_PAD, out)
+    return "".join(out)
+
+
+@lru_cache(maxsize=65536)
+def _pod_selector_entry(selector: LabelSelector) -> str:
+    out: list[str] = []
+    _block({"podSelector": selector_to_dict(selector)}, "  ", out)
+    return "".join(out)
+
+
+def _rule_item(rule: Rule, peer_key: str) -> str:
+    """One rule as an item of the indentless ``ingress``/``egress`` sequence (``_block``'s layout)."""
+    parts: list[str] = []
+    if rule.peers is not None:
+        parts.append(f"{_RULE_PAD}{peer_key}:\n" + "".join(_peer_item(p) for p in rule.peers) if rule.peers
+                     else f"{_RULE_PAD}{peer_key}: []\n")
+    if rule.ports is not None:
+        parts.append(f"{_RULE_PAD}ports:\n" + _ports_item(rule.ports) if rule.ports else f"{_RULE_PAD}ports: []\n")
+    if not parts:
+        return "  - {}\n"
+    return "  - " + "".join(parts)[len(_RULE_PAD):]
+
+
+def policy_yaml(p: NetworkPolicy, *, staged: bool = False) -> str:
+    """``dump_yaml([policy_to_dict(p)])`` (``staged_policy_to_dict`` when ``staged``), byte for byte, built
+    from cached fragments: rendering thousands of generated policies is dominated by their repeated peers."""
+    head = {"apiVersion": _STAGED[0] if staged else "networking.k8s.io/v1",
+            "kind": _STAGED[1] if staged else "NetworkPolicy", "metadata": _metadata(p)}
+    out: list[str] = []
+    _block(head, "", out)
+    out.append("spec:\n")
+    if staged:
+        out.append("  stagedAction: Set\n")
+    out.append(_pod_selector_entry(p.pod_selector))
+    if p.policy_types is not None:
+        _block({"policyTypes": list(p.policy_types)}, "  ", out)
+    for key, rules, peer_key in (("ingress", p.ingress, "from"), ("egress", p.egress, "to")):
+        if rules is None:
+            continue
+        if not rules:
+            out.append(f"  {key}: []\n")
+            continue
+        out.append(f"  {key}:\n")
+        out.extend(_rule_item(r, peer_key) for r in rules)
+    return "".join(out)
 
 
 def dump_policies(policies: Iterable[NetworkPolicy], *, staged: bool = False) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 
 from recommender.engine.compile import gc_paused
 from recommender.errors import UsageError
-from recommender.model import NetworkPolicy
+from recommender.model import NetworkPolicy, Peer, Rule
 from recommender.recommend import identity, output, overperm, report, synthesis, verify
 from recommender.recommend.identity import IdentityMap, endpoint_key_sql
 from recommender.recommend.merge import Group, group_targets
@@ -82,10 +82,10 @@ class Recommendation:
     def by_namespace(self) -> dict[str, str]:
         """YAML per namespace, for ``-o DIR``."""
         if "by_namespace" not in self._rendered:
-            groups: dict[str, list[dict[str, Any]]] = {}
-            for p, doc in zip(self.policies, self.documents()):
-                groups.setdefault(p.namespace, []).append(doc)
-            self._rendered["by_namespace"] = {ns: output.dump(docs) for ns, docs in sorted(groups.items())}
+            groups: dict[str, list[str]] = {}
+            for p, text in zip(self.policies, output.texts(self.policies, self.kind, self.tier, self.documents)):
+                groups.setdefault(p.namespace, []).append(text)
+            self._rendered["by_namespace"] = {ns: "---\n".join(texts) for ns, texts in sorted(groups.items())}
         return dict(self._rendered["by_namespace"])
 
     def failures(self) -> list[str]:
@@ -241,15 +241,36 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
 
 
 def _validate(rec: Recommendation) -> None:
-    """Every document must pass the API-server validator; a failure here is our bug, not the user's."""
+    """Every document must pass the API-server validator; a failure here is our bug, not the user's.
+
+    A peer's validity depends on the peer alone, and a popular workload is a peer in thousands of
+    rules: each policy is validated with its peer lists emptied, and each distinct peer once, in a
+    probe policy (a third of the validation's time, not two thirds)."""
     from recommender.engine.validate import validate_policy
 
-    docs = rec.documents() if rec.kind != "calico-staged-native" else [output.render(p, "k8s") for p in rec.policies]
-    for doc in docs:
-        errors = [p for p in validate_policy(doc) if p.severity == "error"]
-        if errors:
-            meta = doc["metadata"]
-            raise RuntimeError(f"generated policy {meta['namespace']}/{meta['name']} is invalid: {errors[0]}")
+    kind = "k8s" if rec.kind == "calico-staged-native" else rec.kind
+    peers: dict[Peer, NetworkPolicy] = {}
+    for policy in rec.policies:
+        for rule in (*(policy.ingress or ()), *(policy.egress or ())):
+            for peer in rule.peers or ():
+                peers.setdefault(peer, policy)
+        _raise_invalid(validate_policy(output.render(_without_peers(policy), kind, rec.tier)), policy)
+    for peer, policy in peers.items():
+        probe = NetworkPolicy("peer", policy.namespace, ingress=(Rule(peers=(peer,)),))
+        _raise_invalid(validate_policy(output.render(probe, "k8s")), policy, "a peer of ")
+
+
+def _without_peers(policy: NetworkPolicy) -> NetworkPolicy:
+    def strip(rules: tuple[Rule, ...] | None) -> tuple[Rule, ...] | None:
+        return None if rules is None else tuple(Rule((), r.ports) if r.peers else r for r in rules)
+
+    return replace(policy, ingress=strip(policy.ingress), egress=strip(policy.egress))
+
+
+def _raise_invalid(problems: list[Any], policy: NetworkPolicy, what: str = "") -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise RuntimeError(f"{what}generated policy {policy.namespace}/{policy.name} is invalid: {errors[0]}")
 
 
 @dataclass

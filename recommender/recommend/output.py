@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,19 @@ def render(policy: NetworkPolicy, kind: str, tier: str = "default") -> dict[str,
     from recommender.recommend import calico
 
     return calico.staged_native(policy, tier)
+
+
+def texts(policies: Sequence[NetworkPolicy], kind: str, tier: str,
+          documents: Callable[[], list[dict[str, Any]]]) -> list[str]:
+    """Each policy's YAML document (``dump([render(p, kind, tier)])``). Kubernetes and staged Kubernetes
+    policies are written from cached fragments without building dicts; ``documents`` gives the
+    rendered documents of the other kinds."""
+    if kind in ("k8s", "calico-staged"):
+        from recommender.io.yaml_out import policy_yaml
+
+        staged = kind == "calico-staged"
+        return [policy_yaml(p, staged=staged) for p in policies]
+    return [dump([doc]) for doc in documents()]
 
 
 def dump(docs: list[dict[str, Any]]) -> str:
