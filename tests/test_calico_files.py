@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from recommender.errors import InputError
 from recommender.io import calico_files
 from recommender.io.store import load_flows
-from tests.test_calico import CONFLICT, W2, _records, rec, write
+from tests.test_calico import CONFLICT, SKEWED, W2, _records, rec, write
 
 
 def _by_file(store) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -32,6 +32,15 @@ def test_reports_of_one_connection_in_two_nodes_files_are_paired(tmp_path: Path)
     assert files[str(b)].skipped == {} and files[str(b)].accepted == 1
     assert (files[str(a)].connections, files[str(b)].connections) == (1, 1)
     assert all(s.reconciles() for s in files.values())
+
+
+def test_nodes_whose_windows_are_cut_at_different_times_are_paired(tmp_path: Path) -> None:
+    # each Felix starts its windows when it starts: node B's window overlaps node A's without matching it
+    a = write(tmp_path / "node-a.log", [rec(), rec(**W2)])
+    b = write(tmp_path / "node-b.log", [rec(reporter="dst", action="deny", **SKEWED)])
+    rows = load_flows([a, b]).df().to_dict("records")
+    # the deny overlaps both of the source's windows, so neither allow stands on its own
+    assert [(r["action"], r["records"], r["file"]) for r in rows] == [("deny", 1, str(b))]
 
 
 def test_different_windows_in_different_files_stay_two_observations(tmp_path: Path) -> None:

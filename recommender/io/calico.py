@@ -22,16 +22,18 @@ connection. This reader maps every aggregation level onto the normalized
   ``num_flows_started`` when present (a long connection spans several export
   windows and ``num_flows`` would count it once per window), else ``num_flows``;
 * reporter rule: a connection (endpoints, protocol, port; action aside) that both
-  ``reporter`` ``src`` and ``dst`` reported in the same export window (in any of
-  the files read together, see ``calico_files``) was
+  ``reporter`` ``src`` and ``dst`` reported in overlapping export windows (in any
+  of the files read together, see ``calico_files``) was
   denied if either end denied it (Kubernetes needs egress *and* ingress). Then
   the source's allow records are skipped as "allowed at source, denied at
   destination" and the destination's deny records count; otherwise the
   source's records count and the destination's are skipped as "duplicate
-  reporter" (so are allow records of a window the source denied). Windows are
-  independent observations (a policy may change between them): an allow in one
-  window and a deny in another stay two connections. Skipped records
-  contribute neither counters nor policy names.
+  reporter" (so are allow records of a window the source denied). Each record
+  is judged against the records whose windows overlap its own: every Felix
+  starts its windows when it starts, so the two nodes of a connection never cut
+  the same windows. Windows that do not overlap are independent observations (a
+  policy may change between them): an allow in one and a deny in another stay
+  two connections. Skipped records contribute neither counters nor policy names.
 
 Performance: the files are scanned once by DuckDB's JSON reader and grouped on
 the *raw* values, labels and policies kept as JSON text (parsing them per
@@ -218,6 +220,19 @@ _WHY = """CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
     WHEN code >= 2 AND (m & 10 = 0 OR m & 2 <> 0) THEN 1 ELSE 0 END"""
 
 
+def _overlap_mask() -> str:
+    """The codes (bits ``1 << code``) of a connection's records whose export windows overlap this
+    record's, its own included. Felix starts its windows when it starts, so the two nodes of a
+    connection cut time differently: a window [s, e) overlaps a record's [start, end) when s < end
+    and e > start, i.e. when a record starting no later than this one ends after this one starts
+    (the running maximum of ``end_time`` over the ``upto`` frame), or one starts inside it (the
+    smallest later ``start_time``)."""
+    parts = [f"""CASE WHEN max(CASE WHEN code = {c} THEN end_time END) OVER upto > start_time
+                 OR min(CASE WHEN code = {c} THEN start_time END) OVER later < end_time THEN {1 << c} ELSE 0 END"""
+             for c in range(4)]
+    return "((1 << code) | " + " | ".join(parts) + ")::UTINYINT"
+
+
 def _reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
     """``{t}_dropped``: per raw group ``hr`` and file ``fi``, the records (and their counters) the
     reporter rule skips, and what is left of the group's first record and time span.
@@ -226,8 +241,9 @@ def _reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
     without a window matches no other). When every code of such a connection was reported in
     the same multiset of windows (equal fingerprints: sums of the two 32-bit halves of a window
     hash, and counts), every window holds all of its codes, so the verdict is the same in every
-    window and is taken per group. That is the usual case, and it spares joining each window
-    row twice; only the other connections are resolved window by window. A fingerprint
+    window and is taken per group. That is the usual case when both ends run on one node, and it
+    spares ordering each window row; the other connections are resolved record by record against
+    the records whose windows overlap (``_overlap_mask``). A fingerprint
     collision needs two 64-bit hash sums to agree by chance, the same trust ``hr`` already needs."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ends AS
 WITH e AS (
@@ -246,11 +262,12 @@ SELECT e.*, conn.m, conn.uniform FROM e JOIN conn USING (h)""")
     cols = "w.hr, w.fi, w.start_time, w.end_time, w.n, w.first, w.bytes, w.packets, w.flows"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_dropped AS
 WITH vw AS (SELECT w.*, e.h, e.code FROM {t}_win w JOIN {t}_ends e ON e.hr = w.hr AND NOT e.uniform),
-masks AS (SELECT h, start_time, end_time, bit_or((1 << code)::UTINYINT) AS m FROM vw GROUP BY h, start_time, end_time),
+masks AS (SELECT *, {_overlap_mask()} AS m FROM vw
+           WINDOW upto AS (PARTITION BY h ORDER BY start_time RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+                  later AS (PARTITION BY h ORDER BY start_time RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)),
 whole AS (SELECT hr, {_WHY} AS why FROM {t}_ends WHERE uniform),
 marked AS (
-  SELECT {cols}, {_WHY} AS why
-  FROM vw w JOIN masks i ON i.h = w.h AND i.start_time = w.start_time AND i.end_time = w.end_time
+  SELECT {cols}, {_WHY} AS why FROM masks w
   UNION ALL
   SELECT {cols}, x.why FROM {t}_win w JOIN whole x ON x.hr = w.hr AND x.why > 0)
 SELECT hr, fi, coalesce(sum(n) FILTER (WHERE why = 1), 0) AS dup, coalesce(sum(n) FILTER (WHERE why = 2), 0) AS conflict,
