@@ -98,7 +98,37 @@ def test_benchmark_scale_is_parameterised():
         build_cluster(1, "huge")
 
 
+def test_plain_label_style_keeps_app_tier_and_the_noisy_labels_only():
+    from recommender.synth import ClusterSize
+    helm = build_cluster(3, ClusterSize(tenants=2, workloads_per_tenant=6, nodes=3))
+    plain = build_cluster(3, ClusterSize(tenants=2, workloads_per_tenant=6, nodes=3, labels="plain"))
+    stable = {"app", "tier"}
+    noisy = {"pod-template-hash", "controller-revision-hash", "pod-template-generation", "statefulset.kubernetes.io/pod-name",
+             "apps.kubernetes.io/pod-index", "job-name", "batch.kubernetes.io/job-name", "controller-uid",
+             "batch.kubernetes.io/controller-uid"}
+    tenant_pods = [p for p in plain.pods if p.namespace.split("-")[-1].isdigit()]
+    assert tenant_pods and all(set(dict(p.labels)) <= stable | noisy and "app" in dict(p.labels) for p in tenant_pods)
+    assert any("app.kubernetes.io/name" in dict(p.labels) for p in helm.pods)
+    assert [p.name for p in plain.pods] == [p.name for p in helm.pods]   # same cluster, other labels
+    with pytest.raises(ValueError, match="label style"):
+        build_cluster(3, ClusterSize(tenants=1, workloads_per_tenant=2, nodes=1, labels="kustomize"))
+
+
 # -- Calico ------------------------------------------------------------------
+def test_skewed_node_clocks_shift_each_nodes_windows_by_its_own_phase(small, tmp_path):
+    traffic = Traffic(small)
+    aligned, skewed = tmp_path / "a.log", tmp_path / "s.log"
+    write_calico(small, aligned, windows=3, traffic=traffic)
+    write_calico(small, skewed, windows=3, traffic=traffic, node_clocks="skewed")
+    a = [json.loads(x) for x in aligned.read_text().splitlines()]
+    s = [json.loads(x) for x in skewed.read_text().splitlines()]
+    times = ("start_time", "end_time")
+    assert [{k: v for k, v in r.items() if k not in times} for r in a] == \
+        [{k: v for k, v in r.items() if k not in times} for r in s]
+    shifts = {(r["start_time"] - x["start_time"], r["end_time"] - x["end_time"]) for r, x in zip(s, a)}
+    assert all(d0 == d1 and 0 <= d0 < 300 for d0, d1 in shifts) and len(shifts) > 1
+    with pytest.raises(ValueError, match="node_clocks"):
+        write_calico(small, tmp_path / "x.log", windows=1, node_clocks="ntp")
 
 def test_calico_fields_match_the_real_felix_sample(calico_rows, samples):
     real = json.loads((samples / "calico" / "flows.log").read_text().splitlines()[0])

@@ -35,8 +35,11 @@ def pod_cidr_prefix(node: int) -> str:
 class Builder:
     """Collects declarations, then ``build()`` places pods and returns the Cluster."""
 
-    def __init__(self, seed: int, size: str, nodes: int, *, ipv6: bool = False) -> None:
+    def __init__(self, seed: int, size: str, nodes: int, *, ipv6: bool = False, labels: str = "helm") -> None:
+        if labels not in ("helm", "plain"):
+            raise ValueError(f"unknown label style {labels!r}; choose helm or plain")
         self.seed = seed
+        self.label_style = labels
         self.size = size
         self.rng = np.random.default_rng(seed)
         self.ipv6 = ipv6
@@ -88,8 +91,11 @@ class Builder:
         host_network: bool = False,
     ) -> str:
         """Declare a workload. ``labels`` replaces the recommended label set
-        (system components use ``k8s-app``); noisy labels are always added."""
-        if labels is None:
+        (system components use ``k8s-app``); noisy labels are always added. With the
+        builder's ``plain`` label style the default set is ``app`` (and ``tier``) only."""
+        if labels is None and self.label_style == "plain":
+            labels = {"app": name, **({"tier": tier} if tier else {})}
+        elif labels is None:
             release = part_of or namespace
             labels = {
                 "app.kubernetes.io/name": name,

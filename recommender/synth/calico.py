@@ -76,8 +76,9 @@ def _policy(ep: Ep, cluster: Cluster, action: str, direction: str) -> str:
     return f"0|default|{ns}/knp.default.{name}-{direction}|allow|0"
 
 
-def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Static parts of every row: (instance, reporter is dst, instances merged, middle text)."""
+def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Static parts of every row: (instance, reporter is dst, instances merged, middle text, the
+    reporting node or -1)."""
     cluster = traffic.cluster
     common = common_labels(cluster)
     eps = traffic.endpoints
@@ -85,6 +86,7 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
     is_dst: list[bool] = []
     merged: list[int] = []
     text: list[str] = []
+    node: list[int] = []
     aggregated_rows: dict[int, list[int]] = {}   # connection → its level-2 rows (one per reporter)
     cache: dict[tuple[int, str, str, bool], tuple[str, str]] = {}
 
@@ -121,19 +123,28 @@ def _rows(traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
             inst.append(i)
             is_dst.append(dst_rep)
             merged.append(1)
+            reporter_node = (d if dst_rep else s).node
+            node.append(-1 if reporter_node is None else reporter_node)
             text.append(f'{base},"action":"{act}","reporter":"{"dst" if dst_rep else "src"}",'
                         f'"policies":{{"all_policies":["{pol}"]}}')
     return (np.asarray(inst, dtype=np.int64), np.asarray(is_dst, dtype=bool), np.asarray(merged, dtype=np.int64),
-            text)
+            text, np.asarray(node, dtype=np.int64))
 
 
 def write_calico(cluster: Cluster, out: str | Path | BinaryIO, *, records: int | None = None,
-                 windows: int | None = None, traffic: Traffic | None = None) -> int:
+                 windows: int | None = None, traffic: Traffic | None = None, node_clocks: str = "aligned") -> int:
     """Write a Calico ``flows.log``: ``records`` lines, or ``windows`` 5-minute
     windows (whichever ends first; one window when neither is given).
-    Returns the number of lines written."""
+    Returns the number of lines written.
+
+    ``node_clocks="skewed"`` shifts each reporting node's windows by its own phase, as real Felix
+    instances do (each starts its windows when it starts), so the two ends of a cross-node
+    connection report windows that overlap instead of coinciding."""
+    if node_clocks not in ("aligned", "skewed"):
+        raise ValueError(f"unknown node_clocks {node_clocks!r}; choose aligned or skewed")
     traffic = traffic or Traffic(cluster)
-    inst, is_dst, merged, text = _rows(traffic)
+    inst, is_dst, merged, text, node = _rows(traffic)
+    phase = np.where(node < 0, 0, (node * 113 + 17) % WINDOW_SECONDS) if node_clocks == "skewed" else None
     with LineSink(out, records) as sink:
         for win in sink.windows(traffic, WINDOW_SECONDS, stream=10, count=windows):
             rows, k = active_rows(win, inst)
@@ -145,13 +156,17 @@ def write_calico(cluster: Cluster, out: str | Path | BinaryIO, *, records: int |
             p_out = np.where(dst, win.packets_in[k], win.packets_out[k]) * m
             p_in = np.where(dst, win.packets_out[k], win.packets_in[k]) * m
             completed = flows - (flows > 1) * (rows % 2)
-            head = f'{{"start_time":{win.start},"end_time":{win.end},'
+            if phase is None:
+                heads = [f'{{"start_time":{win.start},"end_time":{win.end},'] * len(rows)
+            else:
+                heads = [f'{{"start_time":{win.start + p},"end_time":{win.end + p},' for p in phase[rows].tolist()]
             lines = [
                 f'{head}{text[r]},"bytes_in":{bi},"bytes_out":{bo},"num_flows":{f},"num_flows_started":{f},'
                 f'"num_flows_completed":{fc},"packets_in":{pi},"packets_out":{po},"http_requests_allowed_in":0,'
                 f'"http_requests_denied_in":0,"original_source_ips":null,"num_original_source_ips":0}}'
-                for r, bi, bo, f, fc, pi, po in zip(rows.tolist(), b_in.tolist(), b_out.tolist(), flows.tolist(),
-                                                    completed.tolist(), p_in.tolist(), p_out.tolist())
+                for head, r, bi, bo, f, fc, pi, po in zip(heads, rows.tolist(), b_in.tolist(), b_out.tolist(),
+                                                          flows.tolist(), completed.tolist(), p_in.tolist(),
+                                                          p_out.tolist())
             ]
             sink.write(lines)
         return sink.count

@@ -34,6 +34,7 @@ class ClusterSize:
     nodes: int
     replicas_max: int = 6
     ipv6: bool = False
+    labels: str = "helm"   # "helm": the recommended app.kubernetes.io/* set; "plain": app (and tier) only
 
 
 SIZES: dict[str, ClusterSize | None] = {
@@ -42,6 +43,8 @@ SIZES: dict[str, ClusterSize | None] = {
     "dualstack": ClusterSize(tenants=20, workloads_per_tenant=12, nodes=16, ipv6=True),
     "large": ClusterSize(tenants=250, workloads_per_tenant=14, nodes=160, replicas_max=8),
     "xlarge": ClusterSize(tenants=600, workloads_per_tenant=14, nodes=400, replicas_max=8),
+    # ~2,000 workloads with short label sets: the cluster of the 10M Calico targets (~740-byte lines)
+    "plain2k": ClusterSize(tenants=143, workloads_per_tenant=14, nodes=100, replicas_max=8, labels="plain"),
 }
 
 
@@ -58,7 +61,7 @@ def build_cluster(seed: int = 0, size: str | ClusterSize = "small") -> Cluster:
         sysk = _system(b)
         _shop(b, sysk)
     else:
-        b = Builder(seed, name, nodes=params.nodes, ipv6=params.ipv6)
+        b = Builder(seed, name, nodes=params.nodes, ipv6=params.ipv6, labels=params.labels)
         sysk = _system(b)
         _tenants(b, sysk, params)
     _scrape_everything(b, sysk["prometheus"])

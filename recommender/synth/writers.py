@@ -29,6 +29,8 @@ Writer = Callable[..., int]
 
 FORMATS: dict[str, tuple[str, Writer]] = {
     "calico": ("calico/flows.log", write_calico),
+    # each node's export windows start at its own phase, as real Felix instances' do
+    "calico-skewed": ("calico-skewed/flows.log", functools.partial(write_calico, node_clocks="skewed")),
     "vpc": ("vpc/flows.log", write_vpc),
     "hubble": ("hubble/flows.json", write_hubble),
     "parquet": ("normalized/flows.parquet", write_parquet),
