@@ -223,12 +223,14 @@ _WHY = """CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
 def _overlap_mask() -> str:
     """The codes (bits ``1 << code``) of a connection's records whose export windows overlap this
     record's, its own included. Felix starts its windows when it starts, so the two nodes of a
-    connection cut time differently: a window [s, e) overlaps a record's [start, end) when s < end
-    and e > start, i.e. when a record starting no later than this one ends after this one starts
-    (the running maximum of ``end_time`` over the ``upto`` frame), or one starts inside it (the
-    smallest later ``start_time``)."""
-    parts = [f"""CASE WHEN max(CASE WHEN code = {c} THEN end_time END) OVER upto > start_time
-                 OR min(CASE WHEN code = {c} THEN start_time END) OVER later < end_time THEN {1 << c} ELSE 0 END"""
+    connection cut time differently: windows [s, e) and [start, end) overlap when s < end and
+    e > start. With the connection's records ordered by start, one ordered ``before`` this one
+    starts no later, so it overlaps when it ends after this one starts (the largest ``end_time``
+    before); one ordered ``after`` starts no earlier, so it overlaps when it starts before this
+    one ends (the smallest ``start_time`` after). Ties fall on either side and are caught by
+    either test."""
+    parts = [f"""CASE WHEN max(CASE WHEN code = {c} THEN end_time END) OVER before > start_time
+                 OR min(CASE WHEN code = {c} THEN start_time END) OVER after < end_time THEN {1 << c} ELSE 0 END"""
              for c in range(4)]
     return "((1 << code) | " + " | ".join(parts) + ")::UTINYINT"
 
@@ -263,8 +265,8 @@ SELECT e.*, conn.m, conn.uniform FROM e JOIN conn USING (h)""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_dropped AS
 WITH vw AS (SELECT w.*, e.h, e.code FROM {t}_win w JOIN {t}_ends e ON e.hr = w.hr AND NOT e.uniform),
 masks AS (SELECT *, {_overlap_mask()} AS m FROM vw
-           WINDOW upto AS (PARTITION BY h ORDER BY start_time RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-                  later AS (PARTITION BY h ORDER BY start_time RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)),
+           WINDOW before AS (PARTITION BY h ORDER BY start_time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                  after AS (PARTITION BY h ORDER BY start_time ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)),
 whole AS (SELECT hr, {_WHY} AS why FROM {t}_ends WHERE uniform),
 marked AS (
   SELECT {cols}, {_WHY} AS why FROM masks w
