@@ -94,3 +94,17 @@ def test_validation_still_rejects_every_invalid_field(bad: NetworkPolicy, where:
     rec = Recommendation((_policy(GOOD, "first"), bad), "k8s", {}, None)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match=f"^{where} is invalid"):
         _validate(rec)
+
+
+def test_a_pod_known_only_by_workload_is_not_traffic_to_itself() -> None:
+    # the evaluator's self-traffic test compared pod names; an unnamed destination made it NULL
+    # (neither allowed nor denied) instead of false
+    from recommender.engine.evaluate import evaluate
+    from recommender.model import Endpoint, EndpointKind, Flow, Pod
+
+    flow = Flow(Endpoint(kind=EndpointKind.POD, ip="10.0.1.1", namespace="y", pod="a"),
+                Endpoint(kind=EndpointKind.POD, ip="10.0.1.7", namespace="y", workload="agg", labels=Labels.of({"app": "a"})),
+                "TCP", None)
+    row = evaluate([NetworkPolicy("deny", "y")], [flow], pods=[Pod("y", "a", Labels.of({"app": "a"}), ("10.0.1.1",))]).iloc[0]
+    assert (bool(row["allowed"]), bool(row["ingress_allowed"])) == (False, False)
+    assert row["reason"] == "isolated for ingress by deny; they have no ingress rules"

@@ -247,7 +247,7 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
         CASE WHEN e.d_kind = 'pod' THEN hash(e.d_ns, e.d_lh) END AS d_lsid,
         CASE WHEN e.d_kind = 'pod' THEN hash(e.d_ns, e.d_name) END AS d_pk,
         sn.fam AS s_fam, sn.num AS s_num, dn.fam AS d_fam, dn.num AS d_num,
-        (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
+        (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.d_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
       FROM {p}ep0 e LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
     # Distinct label sets: one representative row (and side) each, whose labels are read back from
     # the source (only those rows; the inventory pod's labels when the row has none); selectors are

@@ -320,12 +320,23 @@ class LabelIndex:
             for k, v in labels.pairs:
                 self.postings.setdefault((ns, k, v), set()).add(i)
         self._ns_cache: dict[LabelSelector, tuple[str, ...]] = {}
+        self._ns_postings: dict[tuple[str, str], list[str]] | None = None   # (key, value) -> namespaces
         self._cache: dict[tuple[LabelSelector | None, tuple[str, ...]], list[int]] = {}
 
     def namespaces_matching(self, sel: LabelSelector) -> tuple[str, ...]:
         hit = self._ns_cache.get(sel)
         if hit is None:
-            hit = tuple(sorted(n for n, labels in self.ns_labels.items() if sel.matches(labels)))
+            spaces: Iterable[str] = self.ns_labels
+            if sel.match_labels:
+                # Generated policies name one namespace per peer (kubernetes.io/metadata.name): with
+                # hundreds of namespaces, testing every one for every such selector dominated.
+                if self._ns_postings is None:
+                    self._ns_postings = {}
+                    for n, labels in self.ns_labels.items():
+                        for pair in labels.items():
+                            self._ns_postings.setdefault(pair, []).append(n)
+                spaces = self._ns_postings.get(sel.match_labels[0], ())
+            hit = tuple(sorted(n for n in spaces if sel.matches(self.ns_labels[n])))
             self._ns_cache[sel] = hit
         return hit
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from recommender.engine.compile import gc_paused
 from recommender.errors import UsageError
-from recommender.model import NetworkPolicy, Peer, Rule
+from recommender.model import Labels, NetworkPolicy, Peer, Rule
 from recommender.recommend import identity, output, overperm, report, synthesis, verify
 from recommender.recommend.identity import IdentityMap, endpoint_key_sql
 from recommender.recommend.merge import Group, group_targets
@@ -155,7 +155,8 @@ def _prepare_source(con: duckdb.DuckDBPyConnection, include_denied: bool) -> dic
 
 
 def _endpoints(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    # labels travel as JSON text: converting DuckDB MAPs to Python dicts row by row costs twice as much
+    # labels travel as JSON text: converting DuckDB MAPs to Python dicts row by row costs twice as much;
+    # pods of a workload share one label set, which is parsed (and made ``Labels``) once per distinct text
     sides = [
         f"SELECT _{s[0]}k AS k, {s}_kind AS kind, {s}_ip AS ip, {s}_namespace AS ns, "
         f"{s}_pod AS pod, {s}_workload AS wl, to_json({s}_labels)::VARCHAR AS labels FROM {SOURCE_VIEW}"
@@ -165,7 +166,15 @@ def _endpoints(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         f"SELECT k, any_value(kind), any_value(ip), any_value(ns), any_value(pod), any_value(wl), any_value(labels) "
         f"FROM ({' UNION ALL '.join(sides)}) GROUP BY k ORDER BY k"
     ).fetchall()
-    return [(*r[:6], json.loads(r[6]) if r[6] is not None else None) for r in rows]
+    made: dict[str, Labels] = {}
+    out = []
+    for r in rows:
+        text = r[6]
+        labels = None if text is None else made.get(text)
+        if labels is None and text is not None:
+            labels = made[text] = Labels.of(json.loads(text))
+        out.append((*r[:6], labels))
+    return out
 
 
 def generate(
@@ -334,11 +343,9 @@ def _assemble(
                 widening["addresses6"] += br.widened_addresses6
                 provenance.append(RuleProvenance(g.namespace, name, direction, i, br.peers,
                                                  output.ports_text(br.rule.ports), br.stats))
-        total = Stats()
-        for br in (*rules[INGRESS], *rules[EGRESS]):
-            total.add(br.stats)
         policies.append(output.workload_policy(
-            name, g, tuple(br.rule for br in rules[INGRESS]), tuple(br.rule for br in rules[EGRESS]), total,
+            name, g, tuple(br.rule for br in rules[INGRESS]), tuple(br.rule for br in rules[EGRESS]),
+            synthesis.total(br.stats for br in (*rules[INGRESS], *rules[EGRESS])),
         ))
     policies.sort(key=lambda p: (p.namespace, not output.is_default_deny(p), p.name))
     return policies, provenance, widening, sorted(set(unexpressed))

@@ -149,7 +149,8 @@ def _namespace_labels(con: duckdb.DuckDBPyConnection) -> dict[str, Labels]:
 
 
 def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[IdentityMap, dict[str, str]]:
-    """Map distinct endpoints ``(key, kind, ip, namespace, pod, workload, labels)`` to identities.
+    """Map distinct endpoints ``(key, kind, ip, namespace, pod, workload, labels)`` to identities
+    (labels: a mapping or ``Labels``).
 
     Returns the identity map and ``endpoint key → identity key``.
     """
@@ -233,12 +234,12 @@ def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Ide
         wl = add(inv["namespace"], name, "inventory", inv["name"], None)
         inv_labels = Labels.of(inv["labels"] or {})
         if labels and not inv["labels"]:
-            inv_labels = Labels.of(labels)
+            inv_labels = _as_labels(labels)
         wl.label_sets.add(inv_labels)
         wl.pods_by_labels.setdefault(inv_labels, set()).add(inv["name"])
         return Identity(wl.key, "workload", "pod", wl.namespace, wl.name)
     if kind == "pod" and ns:
-        flow_labels = Labels.of(labels) if labels else None
+        flow_labels = _as_labels(labels) if labels else None
         if wl_name and wl_name.endswith("*"):
             wl = add(ns, workload_from_aggr(wl_name), "calico-aggr", pod, flow_labels)
         elif wl_name:
@@ -251,6 +252,11 @@ def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Ide
             return Identity(f"none:pod:{ns}", "none", "pod", ns)
         return Identity(wl.key, "workload", "pod", wl.namespace, wl.name)
     return _address(kind if kind != "pod" else "unknown", ip, wl_name)
+
+
+def _as_labels(labels: Any) -> Labels:
+    """An endpoint's labels: a mapping, or already ``Labels`` (``generate`` makes each distinct set once)."""
+    return labels if isinstance(labels, Labels) else Labels.of(labels)
 
 
 def is_unknown_public(ident: Identity) -> bool:

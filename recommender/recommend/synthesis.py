@@ -16,6 +16,7 @@ reported instead of being papered over with a wide rule.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -85,6 +86,26 @@ class Stats:
         self.formats |= other.formats
         if not other.samples <= self.samples:
             self.samples = set(sorted(self.samples | other.samples)[:3])
+
+    def copy(self) -> "Stats":
+        """``Stats()`` with ``self`` added (samples cut to the first three)."""
+        samples = set(sorted(self.samples)[:3]) if len(self.samples) > 3 else set(self.samples)
+        return Stats(self.connections, self.flows, self.bytes, self.first_seen, self.last_seen, set(self.formats), samples)
+
+
+def total(parts: Iterable[Stats]) -> Stats:
+    """``Stats()`` with every part added, in one pass: a rule sums the stats of all its peers' ports
+    (tens of thousands of adds per run). The same result: the sums, the earliest first and latest last
+    seen, every format, and the first three samples of all."""
+    parts = list(parts)
+    firsts = [p.first_seen for p in parts if p.first_seen is not None]
+    lasts = [p.last_seen for p in parts if p.last_seen is not None]
+    samples: set[str] = set().union(*(p.samples for p in parts))
+    return Stats(
+        sum(p.connections for p in parts), sum(p.flows for p in parts), sum(p.bytes for p in parts),
+        min(firsts) if firsts else None, max(lasts) if lasts else None,
+        set().union(*(p.formats for p in parts)), set(sorted(samples)[:3]) if len(samples) > 3 else samples,
+    )
 
 
 @dataclass(frozen=True)
@@ -176,20 +197,20 @@ def gather_items(
     for edge in sorted(edges, key=lambda e: (e.src, e.dst, e.protocol, e.port or -1)):
         stats = edges[edge]
         src, dst = ids.identities[edge.src], ids.identities[edge.dst]
-        ports: list[PortKey] = [(edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)]
+        own: PortKey = (edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)
+        ports: list[PortKey] = [own]
         if covered(src) and (EGRESS, edge) not in skip:
             peer = dst.key
             if _is_kube_dns(ids, dst, edge):
                 peer = KUBE_DNS_KEY if dst.kind == "workload" else dst.key
-                ports = [("UDP", 53), ("TCP", 53)]
+                ports = [own, ("UDP", 53), ("TCP", 53)]   # own is one of them
             bucket = targets.setdefault(src.key, TargetItems()).egress[peer]
-            for pk in ports:
+            for pk in ports[1:]:
                 bucket.setdefault(pk, Stats())
-            bucket[(edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)].add(stats)
-            ports = [(edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)]
+            _add(bucket, own, stats)
+            ports = [own]
         if covered(dst) and (INGRESS, edge) not in skip:
-            bucket = targets.setdefault(dst.key, TargetItems()).ingress[src.key]
-            bucket.setdefault(ports[0], Stats()).add(stats)
+            _add(targets.setdefault(dst.key, TargetItems()).ingress[src.key], ports[0], stats)
     for edge in edges:
         for ident in (ids.identities[edge.src], ids.identities[edge.dst]):
             if ident.endpoint_kind == "kube-apiserver" and ident.ip in ids.apiserver_services:
@@ -202,6 +223,14 @@ def gather_items(
                 notes.append(f"unresolved Service address {ident.ip} allowed as an ipBlock: "
                              "policies apply after DNAT, give --inventory so it resolves to pods")
     return targets, sorted(set(notes))
+
+
+def _add(bucket: dict[PortKey, Stats], port: PortKey, stats: Stats) -> None:
+    mine = bucket.get(port)
+    if mine is None:
+        bucket[port] = stats.copy()
+    else:
+        mine.add(stats)
 
 
 @dataclass
@@ -237,6 +266,23 @@ def _peer_for(ids: IdentityMap, key: str, own_ns: str) -> Peer | None:
     return Peer(pod_selector=wl.selector, namespace_selector=LabelSelector.of({NS_LABEL: wl.namespace}))
 
 
+def _peer_entry(ids: IdentityMap, key: str, own_ns: str) -> tuple[Peer, int, tuple] | None:
+    """``peer_for`` with a number per distinct peer and its sort key, built once per pair: rules
+    group thousands of peers per run, and a frozen peer's hash and sort key are computed from its
+    nested selectors every time they are asked for."""
+    cache = ids.cache.setdefault("peer_entry", {})
+    hit = cache.get((key, own_ns), cache)
+    if hit is cache:
+        peer = peer_for(ids, key, own_ns)
+        if peer is None:
+            hit = None
+        else:
+            numbers = ids.cache.setdefault("peer_numbers", {})
+            hit = (peer, numbers.setdefault(peer, len(numbers)), _peer_sort_key(peer))
+        cache[(key, own_ns)] = hit
+    return hit
+
+
 def build_rules(
     ids: IdentityMap, own_ns: str, items: dict[str, dict[PortKey, Stats]], opts: Options, unexpressed: list[str]
 ) -> list[BuiltRule]:
@@ -245,27 +291,29 @@ def build_rules(
     Identities that render to the same selector peer (an inexact selector) are one
     peer: their port sets are united, which admits nothing the peer does not already.
     """
-    peer_ports: dict[Peer, set[PortKey]] = defaultdict(set)
-    peer_keys: dict[Peer, list[str]] = defaultdict(list)
-    by_ports: dict[frozenset[PortKey], list[str | Peer]] = defaultdict(list)
+    peer_ports: dict[int, set[PortKey]] = {}          # by peer number (``_peer_entry``)
+    peer_keys: dict[int, list[str]] = {}
+    entries: dict[int, tuple[Peer, int, tuple]] = {}
+    by_ports: dict[frozenset[PortKey], list[str | int]] = defaultdict(list)   # address keys, peer numbers
     for key, ports in items.items():
-        peer = peer_for(ids, key, own_ns)
-        if peer is None:
+        entry = _peer_entry(ids, key, own_ns)
+        if entry is None:
             by_ports[frozenset(ports)].append(key)
+        elif entry[1] in peer_ports:
+            peer_ports[entry[1]].update(ports)
+            peer_keys[entry[1]].append(key)
         else:
-            peer_ports[peer] |= set(ports)
-            peer_keys[peer].append(key)
-    for peer, ports in peer_ports.items():
-        by_ports[frozenset(ports)].append(peer)
-    out: list[BuiltRule] = []
+            peer_ports[entry[1]] = set(ports)
+            peer_keys[entry[1]] = [key]
+            entries[entry[1]] = entry
+    for number, ports in peer_ports.items():
+        by_ports[frozenset(ports)].append(number)
+    out: list[tuple[tuple, BuiltRule]] = []
     for portset, members in by_ports.items():
         port_specs, widened, protocol_ports = _port_specs(portset, opts.port_range_slack)
-        keys = [k for m in members for k in (peer_keys[m] if isinstance(m, Peer) else [m])]
-        stats = Stats()
-        for k in keys:
-            for st in items[k].values():
-                stats.add(st)
-        selector_peers = [m for m in members if isinstance(m, Peer)]
+        keys = [k for m in members for k in (peer_keys[m] if isinstance(m, int) else (m,))]
+        stats = total(st for k in keys for st in items[k].values())
+        selector_peers = sorted((entries[m] for m in members if isinstance(m, int)), key=lambda e: e[2])
         addresses: list[str] = []
         behind_service: set[str] = set()       # API servers behind a kubernetes Service address (DNAT)
         no_address = False
@@ -286,15 +334,17 @@ def build_rules(
             addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
             allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
         )
-        all_peers = sorted(selector_peers, key=_peer_sort_key)
-        all_peers += [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]
+        all_peers = [e[0] for e in selector_peers] + [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]
         if not all_peers:
             continue
         rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
         six = sum(1 for a in implied if ":" in a) + sum(b.extra for b in blocks if ":" in b.cidr)
-        out.append(BuiltRule(rule, stats, tuple(sorted(keys)),
-                             widened, len(implied) + sum(b.extra for b in blocks), six))
-    return sorted(out, key=lambda r: (_ports_sort_key(r.rule.ports), [_peer_sort_key(p) for p in r.rule.peers or ()]))
+        order = (_ports_sort_key(port_specs),
+                 [e[2] for e in selector_peers] + [_peer_sort_key(p) for p in all_peers[len(selector_peers):]])
+        out.append((order, BuiltRule(rule, stats, tuple(sorted(keys)),
+                                     widened, len(implied) + sum(b.extra for b in blocks), six)))
+    out.sort(key=lambda item: item[0])
+    return [br for _, br in out]
 
 
 @lru_cache(maxsize=65536)   # workloads repeat the same few port sets (DNS, 8080, …); the result is immutable
