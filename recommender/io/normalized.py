@@ -26,6 +26,7 @@ import duckdb
 
 from recommender.errors import InputError
 from recommender.io import lines as L
+from recommender.io import parquet_labels
 from recommender.io.pipeline import LineFormat, read_line_file
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.schema import COLUMN_NAMES, ENDPOINT_KINDS, KEY_COLUMNS, NORMALIZED_COLUMNS
@@ -41,6 +42,7 @@ _KINDS = ", ".join(sql_str(k) for k in ENDPOINT_KINDS)
 _NUMERIC = ("flows", "packets", "bytes", "records", "line")
 _TIMES = ("window_start", "window_end", "first_seen", "last_seen")
 _GROUP_HASH = "hash"   # the SQL function that keys the first GROUP BY (tests swap in one that collides)
+_ARROW_LABELS = True   # hash MAP(VARCHAR, VARCHAR) labels from Arrow dictionary indices (tests compare with False)
 
 
 def sniff(head: bytes) -> bool:
@@ -148,6 +150,9 @@ class _Plan:
         self.keys = [c for c in KEY_COLUMNS if types.get(c) is not None]
         self.valued = [c for c in self.keys if c.endswith("_labels") or c == "policies"]   # canonicalized per value
         self.nested = [c for c in self.valued if parquet and not _is_text(types[c])]
+        maps = [c for c in self.nested if c.endswith("_labels") and types[c] == "MAP(VARCHAR, VARCHAR)"]
+        self.arrow = parquet_labels.usable(path, maps) if maps and _ARROW_LABELS else []   # hashed from Arrow
+        self.fast = [c.lower() for c in self.arrow]
 
     def source(self, data: str) -> str:
         if self.parquet:
@@ -188,6 +193,13 @@ class _Plan:
         self._aggregate(con, data, hashed=True)
         if con.execute(f"SELECT count(*) FROM {_T}_l1 WHERE k2_lo <> k2_hi").fetchone()[0]:
             self._aggregate(con, data, hashed=False)
+        if self.nested:   # the first row of every distinct nested value: DuckDB reads each value at least once
+            rows = " UNION ".join(f"SELECT f FROM {self._firsts(c)}" for c in self.nested)
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_rows AS SELECT file_row_number AS f, {', '.join(self.nested)}
+                FROM read_parquet({sql_str(self.path)}, file_row_number = true) WHERE file_row_number IN ({rows})""")
+
+    def _firsts(self, c: str) -> str:
+        return f"(SELECT {c}__h AS k, min(first) - 1 AS f FROM {_T}_l1 GROUP BY 1)"
 
     def _aggregate(self, con: duckdb.DuckDBPyConnection, data: str, *, hashed: bool) -> None:
         t = self.types
@@ -200,19 +212,23 @@ class _Plan:
                 f"sum({_conv('bytes', t.get('bytes'))}) AS bytes, sum({_conv('records', t.get('records'))}) AS records")
         row_err = f"{_row_errors(t, self.nonneg)} AS row_err"
         if hashed and self.parquet:   # group on hashes, then read each group's values from its first row
-            hashes = f"(SELECT * REPLACE ({', '.join(f'hash({c}) AS {c}' for c in self.nested)}) FROM {source})" if self.nested else source
-            values = ", ".join(f"hash({c}) AS {c}__h" if c in self.nested else c for c in self.keys)
+            # nested values are replaced by their hash: DuckDB's, or parquet_labels' for MAP labels
+            repl = [f"{parquet_labels.sql(i)} AS {c}" for i, c in enumerate(self.fast)]
+            repl += [f"hash({c}) AS {c}" for c in self.nested if c not in self.fast]
+            rows = f"(SELECT *, {parquet_labels.call()} FROM {source})" if self.fast else source
+            hashes = f"(SELECT * REPLACE ({', '.join(repl)}) FROM {rows})" if self.nested else source
+            rev, flat = ", ".join(reversed(self.keys)), [c for c in self.keys if c not in self.nested]
             late = self._simple_prov() and t.get("format") is not None
             prov = (f"struct_pack(file := {sql_str(self.path)}, line := first + {self.header}, "
                     f"format := coalesce({_conv('format', t['format'], 'r_format')}, '{FORMAT}'))")
             grouped = f"""k AS MATERIALIZED (
-  SELECT {_GROUP_HASH}({keys}) AS k1, {row_err}, min(hash({', '.join(reversed(self.keys))})) AS k2_lo,
-    max(hash({', '.join(reversed(self.keys))})) AS k2_hi, {aggs}{'' if late else f', {self._prov()} AS prov'}
+  SELECT {_GROUP_HASH}({keys}) AS k1, {row_err}, min(hash({rev})) AS k2_lo, max(hash({rev})) AS k2_hi,
+    {''.join(f'min({c}) AS {c}__h, ' for c in self.nested)}{aggs}{'' if late else f', {self._prov()} AS prov'}
   FROM {hashes} WHERE {self.where()} GROUP BY ALL),
-r AS (SELECT ordinality AS r_first, {values}{', format AS r_format' if late else ''} FROM {source}
+r AS (SELECT ordinality AS r_first, {', '.join(flat)}{', format AS r_format' if late else ''} FROM {source}
       WHERE file_row_number IN (SELECT first - 1 FROM k)),
 g AS MATERIALIZED (
-  SELECT {', '.join(f'r.{c}__h' if c in self.nested else f'r.{c}' for c in self.keys)}, k.* EXCLUDE (k1){f', {prov} AS prov' if late else ''}
+  SELECT {', '.join(f'r.{c}' for c in flat)}, k.* EXCLUDE (k1){f', {prov} AS prov' if late else ''}
   FROM k JOIN r ON r_first = first)"""
         elif hashed:   # CSV: one pass, values carried per group
             rev = ", ".join(reversed(self.keys))
@@ -248,15 +264,10 @@ SELECT g.*, coalesce({errors}, row_err) AS err FROM g {checked}""")
         canonical value (what the final GROUP BY uses: grouping or copying nested
         values costs far more), and the JOINs that give each final row the value."""
         texts = [c for c in self.valued if c not in self.nested]
-        if self.nested:
-            firsts = " UNION ".join(f"SELECT min(first) - 1 FROM {_T}_l1 WHERE err IS NULL GROUP BY {c}__h"
-                                    for c in self.nested)
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_rows AS SELECT {', '.join(self.nested)}
-                FROM read_parquet({sql_str(self.path)}, file_row_number = true) WHERE file_row_number IN ({firsts})""")
         joins, values = [], []
         for c in (*self.nested, *texts):
             canon = _conv(c, self.types[c], "m")
-            raw = (f"SELECT hash({c}) AS k, any_value({c}) AS m FROM {_T}_rows GROUP BY 1" if c in self.nested
+            raw = (f"SELECT k, {c} AS m FROM {self._firsts(c)} JOIN {_T}_rows USING (f)" if c in self.nested
                    else f"SELECT DISTINCT {c} AS k, {c} AS m FROM {_T}_l1 WHERE err IS NULL")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE {_T}_{c} AS SELECT {c}__k, {c}__v, hash({c}__v) AS {c}__c
                 FROM (SELECT k AS {c}__k, {canon} AS {c}__v FROM ({raw}))""")
@@ -364,7 +375,14 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, file: str, plan: _Plan, *, tar
     """Parquet has no lines: a file DuckDB cannot read is one error; bad values are located by row."""
     stats = ReadStats(file=file, format=FORMAT)
     try:
-        L.run_query(con, lambda: plan.aggregate(con, file), progress, file)
+        try:
+            with parquet_labels.registered(con, file, plan.arrow):
+                L.run_query(con, lambda: plan.aggregate(con, file), progress, file)
+        except duckdb.Error:
+            if not plan.arrow:
+                raise
+            plan.arrow = plan.fast = []   # Arrow did not read the labels: DuckDB does (and says what is wrong)
+            L.run_query(con, lambda: plan.aggregate(con, file), progress, file)
         first, reason = con.execute(f"SELECT min(first), arg_min(err, first) FROM {_T}_l1 WHERE err IS NOT NULL").fetchone()
         bad: list[L.BadLine] = []
         if first is not None:
