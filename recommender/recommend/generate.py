@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -227,15 +228,21 @@ def generate(
 def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: tuple[NetworkPolicy, ...], kind: str,
               tier: str) -> Recommendation:
     """Synthesis, verification, over-permission, validation and the YAML line counts."""
-    syn = synthesize(con, opts, existing_policies)
+    syn = synthesize(con, opts, existing_policies, check_table=True)
     ids, policies = syn.ids, syn.policies
     judged = (*existing_policies, *policies)
     # over-permission candidates are judged in the verification's evaluator run (one set-up, not two)
     cands = overperm.candidates(judged, ids, list(syn.edges), {p.namespace for p in policies})
-    with overperm.candidate_view(con, cands) if cands.rows else nullcontext() as extra:
-        verification, ver_summary, judged_cands = verify.verify(
-            con, SOURCE_VIEW, syn.ep_map, syn.replies, judged, ids, assume_public=opts.allow_any_external, extra=extra,
-        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # validation and YAML are pure Python and need only the policies: they run while the evaluator
+        # waits for DuckDB (which releases the GIL), on the other core
+        rendered = pool.submit(_render_checked, policies, kind, tier)
+        with overperm.candidate_view(con, cands) if cands.rows else nullcontext() as extra:
+            verification, ver_summary, judged_cands = verify.verify(
+                con, SOURCE_VIEW, syn.ep_map, syn.replies, judged, ids, assume_public=opts.allow_any_external,
+                extra=extra, checked=True,
+            )
+        drafts = rendered.result()
     summary = report.summarize(
         ids, opts, syn.counts, policies, ver_summary, syn.widening, syn.replies, syn.edges, syn.groups, kind, tier,
         syn.existing_cover,
@@ -243,10 +250,18 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
     summary["over_permission"] = overperm.summarize(cands, judged_cands, list(syn.edges))
     summary["warnings"] = syn.warnings
     rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, syn.warnings, tier)
-    _validate(rec)
+    rec._rendered.update(drafts)
     for ns, text in rec.by_namespace().items():
         summary["namespaces"][ns]["yaml_lines"] = text.count("\n")
     return rec
+
+
+def _render_checked(policies: list[NetworkPolicy], kind: str, tier: str) -> dict[str, Any]:
+    """The validated policies' rendering (``Recommendation._rendered``: the YAML per namespace)."""
+    draft = Recommendation(tuple(policies), kind, {}, pd.DataFrame(), tier=tier)
+    _validate(draft)
+    draft.by_namespace()
+    return draft._rendered
 
 
 def _validate(rec: Recommendation) -> None:
@@ -299,8 +314,11 @@ class Synthesis:
     existing_cover: dict[str, list[str]]
 
 
-def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = ()) -> Synthesis:
-    """Policies for the ``connections`` table in ``con`` (no verification)."""
+def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = (),
+               check_table: bool = False) -> Synthesis:
+    """Policies for the ``connections`` table in ``con`` (no verification). With ``check_table``, the
+    verification's table of connections (``verify.check_table``) is built too, by DuckDB in a worker
+    thread while the rules are assembled in Python (the connection is the worker's alone meanwhile)."""
     counts = _prepare_source(con, opts.include_denied)
     ids, ep_map = identity.resolve(con, _endpoints(con))
     edges = synthesis.collect_edges(con, SOURCE_VIEW, ep_map)
@@ -308,10 +326,14 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     for e in replies:
         del edges[e]
     skip, existing_cover = verify.existing_coverage(con, SOURCE_VIEW, ep_map, existing, ids)
-    targets, notes = synthesis.gather_items(ids, edges, opts, skip)
-    groups = group_targets(ids, targets)
-    existing_names = {(p.namespace, p.name) for p in existing}
-    policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checked = pool.submit(verify.check_table, con, SOURCE_VIEW, ep_map, ids, replies) if check_table else None
+        targets, notes = synthesis.gather_items(ids, edges, opts, skip)
+        groups = group_targets(ids, targets)
+        existing_names = {(p.namespace, p.name) for p in existing}
+        policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
+        if checked is not None:
+            checked.result()
     warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed})
     return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
                      existing_cover)

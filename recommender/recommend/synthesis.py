@@ -97,15 +97,22 @@ def total(parts: Iterable[Stats]) -> Stats:
     """``Stats()`` with every part added, in one pass: a rule sums the stats of all its peers' ports
     (tens of thousands of adds per run). The same result: the sums, the earliest first and latest last
     seen, every format, and the first three samples of all."""
-    parts = list(parts)
-    firsts = [p.first_seen for p in parts if p.first_seen is not None]
-    lasts = [p.last_seen for p in parts if p.last_seen is not None]
-    samples: set[str] = set().union(*(p.samples for p in parts))
-    return Stats(
-        sum(p.connections for p in parts), sum(p.flows for p in parts), sum(p.bytes for p in parts),
-        min(firsts) if firsts else None, max(lasts) if lasts else None,
-        set().union(*(p.formats for p in parts)), set(sorted(samples)[:3]) if len(samples) > 3 else samples,
-    )
+    connections = flows = nbytes = 0
+    first = last = None
+    formats: set[str] = set()
+    samples: set[str] = set()
+    for p in parts:
+        connections += p.connections
+        flows += p.flows
+        nbytes += p.bytes
+        if p.first_seen is not None and (first is None or p.first_seen < first):
+            first = p.first_seen
+        if p.last_seen is not None and (last is None or p.last_seen > last):
+            last = p.last_seen
+        formats |= p.formats
+        samples |= p.samples
+    return Stats(connections, flows, nbytes, first, last, formats,
+                 set(sorted(samples)[:3]) if len(samples) > 3 else samples)
 
 
 @dataclass(frozen=True)
@@ -314,26 +321,8 @@ def build_rules(
         keys = [k for m in members for k in (peer_keys[m] if isinstance(m, int) else (m,))]
         stats = total(st for k in keys for st in items[k].values())
         selector_peers = sorted((entries[m] for m in members if isinstance(m, int)), key=lambda e: e[2])
-        addresses: list[str] = []
-        behind_service: set[str] = set()       # API servers behind a kubernetes Service address (DNAT)
-        no_address = False
-        for key in (m for m in members if isinstance(m, str)):
-            ident = ids.identities[key]
-            if ident.ip:
-                addresses.append(ident.ip)
-                if ident.ip in ids.apiserver_services:   # enforced after DNAT: the API servers too
-                    behind_service |= ids.apiserver_endpoints
-            elif is_unknown_public(ident) and opts.allow_any_external:
-                no_address = True
-            else:
-                name = f" {ident.workload}" if ident.workload else ""
-                unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
-        implied = behind_service - set(addresses)
-        addresses.extend(implied)
-        blocks = aggregate_addresses(
-            addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
-            allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
-        )
+        named = [m for m in members if isinstance(m, str)]
+        blocks, implied = _address_blocks(ids, named, opts, unexpressed) if named else ([], set())
         all_peers = [e[0] for e in selector_peers] + [Peer(ip_block=IPBlock(b.cidr, b.except_)) for b in blocks]
         if not all_peers:
             continue
@@ -345,6 +334,33 @@ def build_rules(
                                      widened, len(implied) + sum(b.extra for b in blocks), six)))
     out.sort(key=lambda item: item[0])
     return [br for _, br in out]
+
+
+def _address_blocks(ids: IdentityMap, keys: list[str], opts: Options, unexpressed: list[str]
+                    ) -> tuple[list[Any], set[str]]:
+    """The ipBlocks of the address identities ``keys`` of one rule, and the API server addresses
+    they imply (``unexpressed`` gets the endpoints no ipBlock can name)."""
+    addresses: list[str] = []
+    behind_service: set[str] = set()       # API servers behind a kubernetes Service address (DNAT)
+    no_address = False
+    for key in keys:
+        ident = ids.identities[key]
+        if ident.ip:
+            addresses.append(ident.ip)
+            if ident.ip in ids.apiserver_services:   # enforced after DNAT: the API servers too
+                behind_service |= ids.apiserver_endpoints
+        elif is_unknown_public(ident) and opts.allow_any_external:
+            no_address = True
+        else:
+            name = f" {ident.workload}" if ident.workload else ""
+            unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
+    implied = behind_service - set(addresses)
+    addresses.extend(implied)
+    blocks = aggregate_addresses(
+        addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
+        allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
+    )
+    return blocks, implied
 
 
 @lru_cache(maxsize=65536)   # workloads repeat the same few port sets (DNS, 8080, …); the result is immutable

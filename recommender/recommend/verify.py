@@ -43,7 +43,7 @@ def load_existing(existing: Any) -> tuple[NetworkPolicy, ...]:
     return tuple(load_policies([str(p) for p in items]).policies)
 
 
-def _check_table(
+def check_table(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], ids: IdentityMap,
     replies: set[Edge] = frozenset(),
 ) -> str:
@@ -165,7 +165,7 @@ def existing_coverage(
     and per existing policy the observed flows (``direction src → dst proto/port``) it admits."""
     if not existing:
         return set(), {}
-    _check_table(con, source, ep_map, ids)
+    check_table(con, source, ep_map, ids)
     result, _ = _evaluate(existing, con, "true", ids)
     covered: dict[tuple[str, Edge], bool] = {}
     per_policy: dict[str, set[str]] = {}
@@ -192,6 +192,7 @@ REPRESENTATIVE_PUBLIC = "192.0.2.1"
 def verify(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], replies: set[Edge],
     policies: Sequence[NetworkPolicy], ids: IdentityMap, assume_public: bool = False, extra: str | None = None,
+    checked: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     """Evaluate every observed connection (replies excluded) against ``policies``; also returns the
     verdicts of the rows of the view ``extra`` (over-permission candidates), in ``cid`` order.
@@ -201,7 +202,8 @@ def verify(
     representative public address; if admitted it counts as admitted, and is
     marked ``assumed`` and reported as such: the evaluator cannot prove more.
     """
-    _check_table(con, source, ep_map, ids, replies)
+    if not checked:   # ``checked``: the caller built ``check_table`` for these arguments already
+        check_table(con, source, ep_map, ids, replies)
     verification, extra_result = _evaluate(policies, con, "NOT is_reply", ids, extra=extra)
     verification["assumed"] = False
     unknown = sorted(k for k, i in ids.identities.items() if is_unknown_public(i))
