@@ -138,8 +138,8 @@ class _Plan:
     """The SQL for one file, derived from the columns it has.
 
     ``aggregate`` is the only statement that touches every record: a GROUP BY on
-    the raw key values (native MAP/LIST columns by ``hash``: carrying or grouping
-    nested values per record costs several times the scan), with the cheapest
+    the raw key values (native MAP/LIST columns by hash, string MAPs by parquet_labels':
+    decoding, carrying or grouping nested values per record costs several times the scan), with the cheapest
     provenance that is exact for the file. Validation, canonical labels and
     policies are computed per group or per distinct nested value afterwards.
     """
@@ -186,7 +186,7 @@ class _Plan:
         Grouping on one 64-bit hash of the key columns costs a fraction of grouping on the values
         (10M Parquet rows with text labels: 2.7 vs 5.8 CPU-s). The values of a group are read back
         from its first record (Parquet: a second, selective read by row number, which skips the row
-        groups that hold no first record) or carried by ``any_value`` (CSV, which cannot skip). Two
+        groups that hold no first record; nested values keep their hash) or carried by ``any_value`` (CSV). Two
         different keys with the same hash would be merged, so every group also keeps the range of an
         independent second hash (the columns in reverse order); a range that is not a single value
         means a collision, and the file is then aggregated again on the exact values."""

@@ -85,13 +85,22 @@ def map_hashes(m: pa.MapArray) -> np.ndarray:
     vd, vi = _leaf(m.items.slice(lo, hi - lo))
     hk = _strings(kd, s)
     hv = np.append(_strings(vd, s), _NULL_VALUE) ^ s[0]
+    if hi == lo:
+        return np.zeros(len(m), _U)
     if len(hk) * len(hv) <= _MAX_PAIRS:
         table = _mix(hk[:, None] * s[2] + hv[None, :], s).ravel()
-        entries = np.take(table, ki.astype(np.intp) * len(hv) + vi)   # intp: numpy converts other index types per take
+        idx = ki.astype(np.intp)   # intp: numpy would convert any other index type on every take
+        idx *= len(hv)
+        idx += vi
+        entries = np.take(table, idx)
+        del idx
     else:   # too many distinct pairs to tabulate: mix per entry
         entries = _mix(np.take(hk, ki.astype(np.intp)) * s[2] + np.take(hv, vi.astype(np.intp)), s)
-    sums = np.concatenate(([_U(0)], np.add.accumulate(entries)))
-    h = sums[off[1:] - lo] - sums[off[:-1] - lo]
+    np.add.accumulate(entries, out=entries)   # in place: entries[j] is now the sum of entries 0..j
+
+    def before(ends: np.ndarray) -> np.ndarray:   # the sum of the entries before each end
+        return np.where(ends > 0, entries[np.maximum(ends - 1, 0)], _U(0))
+    h = before(off[1:] - lo) - before(off[:-1] - lo)
     if m.null_count:
         h[~_valid(m)] = _U(0)
     return h
