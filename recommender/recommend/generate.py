@@ -228,7 +228,7 @@ def generate(
 def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: tuple[NetworkPolicy, ...], kind: str,
               tier: str) -> Recommendation:
     """Synthesis, verification, over-permission, validation and the YAML line counts."""
-    syn = synthesize(con, opts, existing_policies, check_table=True)
+    syn = synthesize(con, opts, existing_policies, prepare_verification=True)
     ids, policies = syn.ids, syn.policies
     judged = (*existing_policies, *policies)
     # over-permission candidates are judged in the verification's evaluator run (one set-up, not two)
@@ -240,7 +240,7 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         with overperm.candidate_view(con, cands) if cands.rows else nullcontext() as extra:
             verification, ver_summary, judged_cands = verify.verify(
                 con, SOURCE_VIEW, syn.ep_map, syn.replies, judged, ids, assume_public=opts.allow_any_external,
-                extra=extra, checked=True,
+                extra=extra, prepared=syn.prepared,
             )
         drafts = rendered.result()
     summary = report.summarize(
@@ -312,12 +312,13 @@ class Synthesis:
     widening: dict[str, int]
     warnings: list[str]
     existing_cover: dict[str, list[str]]
+    prepared: pd.DataFrame | None = None      # ``verify.prepare``'s result, when asked for
 
 
 def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = (),
-               check_table: bool = False) -> Synthesis:
-    """Policies for the ``connections`` table in ``con`` (no verification). With ``check_table``, the
-    verification's table of connections (``verify.check_table``) is built too, by DuckDB in a worker
+               prepare_verification: bool = False) -> Synthesis:
+    """Policies for the ``connections`` table in ``con`` (no verification). With ``prepare_verification``,
+    verification's part that needs no policy (``verify.prepare``) is done too, by DuckDB in a worker
     thread while the rules are assembled in Python (the connection is the worker's alone meanwhile)."""
     counts = _prepare_source(con, opts.include_denied)
     ids, ep_map = identity.resolve(con, _endpoints(con))
@@ -327,16 +328,15 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
         del edges[e]
     skip, existing_cover = verify.existing_coverage(con, SOURCE_VIEW, ep_map, existing, ids)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        checked = pool.submit(verify.check_table, con, SOURCE_VIEW, ep_map, ids, replies) if check_table else None
+        checked = pool.submit(verify.prepare, con, SOURCE_VIEW, ep_map, ids, replies) if prepare_verification else None
         targets, notes = synthesis.gather_items(ids, edges, opts, skip)
         groups = group_targets(ids, targets)
         existing_names = {(p.namespace, p.name) for p in existing}
         policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
-        if checked is not None:
-            checked.result()
+        prepared = checked.result() if checked is not None else None
     warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed})
     return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
-                     existing_cover)
+                     existing_cover, prepared)
 
 
 def _assemble(

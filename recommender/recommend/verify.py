@@ -129,18 +129,33 @@ def compiled(policies: Sequence[NetworkPolicy], ids: IdentityMap) -> Any:
     return hit[1]
 
 
+def _policy_input(policies: Sequence[NetworkPolicy], ids: IdentityMap) -> Any:
+    """``compiled(policies, ids)`` when already compiled, else the policies: the evaluator compiles them
+    in a worker thread while DuckDB builds its endpoint table, instead of before it starts."""
+    hit = ids.cache.get("compiled")
+    return hit[1] if hit is not None and hit[0] == tuple(policies) else tuple(policies)
+
+
+def _tags(con: duckdb.DuckDBPyConnection, table: str, where: str) -> pd.DataFrame:
+    return con.execute(f"SELECT rid, src_identity, dst_identity, file, line FROM {table} WHERE {where} ORDER BY rid").df()
+
+
 def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection, where: str,
-              ids: IdentityMap, table: str = CHECK_TABLE, extra: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Verdicts for the rows of the check table matching ``where``, joined to their identities; and
-    the verdicts of the rows of ``extra`` (a view with ``cid``, same evaluator input columns), judged
-    in the same evaluator run: its set-up (inventory, policy and selection tables) is paid once."""
+              ids: IdentityMap, table: str = CHECK_TABLE, extra: str | None = None, tags: pd.DataFrame | None = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Verdicts for the rows of the check table matching ``where``, joined to their identities
+    (``tags``: ``_tags(con, table, where)``, read here unless given); and the verdicts of the rows of
+    ``extra`` (a view with ``cid``, same evaluator input columns), judged in the same evaluator run:
+    its set-up (inventory, policy and selection tables) is paid once."""
     from recommender.engine.evaluate import evaluate_in
 
     pods, namespaces = model_pods(ids)
-    tags = con.execute(f"SELECT rid, src_identity, dst_identity, file, line FROM {table} WHERE {where} ORDER BY rid").df()
+    if tags is None:
+        tags = _tags(con, table, where)
+    policy_input = _policy_input(policies, ids)
     if not len(tags):
         empty = tags.assign(allowed=pd.Series([], dtype=bool), reason=pd.Series([], dtype=str))
-        return empty, (evaluate_in(con, extra, compiled(policies, ids), pods=pods, namespaces=namespaces, cid="cid")
+        return empty, (evaluate_in(con, extra, policy_input, pods=pods, namespaces=namespaces, cid="cid")
                        if extra else None)
     # evaluated where the rows are (a view, rows in rid order): no copy of the wide rows through Arrow;
     # extra rows follow the checked ones (numbered after the last rid), with NULL for columns they lack
@@ -148,7 +163,7 @@ def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection,
     union = f" UNION ALL BY NAME SELECT * EXCLUDE (cid), cid + {offset} AS rid FROM {extra}" if extra else ""
     con.execute(f"CREATE OR REPLACE TEMP VIEW {EVAL_VIEW} AS SELECT * FROM {table} WHERE {where}{union}")
     try:
-        result = evaluate_in(con, EVAL_VIEW, compiled(policies, ids), pods=pods, namespaces=namespaces, cid="rid")
+        result = evaluate_in(con, EVAL_VIEW, policy_input, pods=pods, namespaces=namespaces, cid="rid")
     finally:
         con.execute(f"DROP VIEW IF EXISTS {EVAL_VIEW}")
     n = len(tags)
@@ -187,12 +202,21 @@ def existing_coverage(
 
 
 REPRESENTATIVE_PUBLIC = "192.0.2.1"
+VERIFIED = "NOT is_reply"      # the rows of the check table that verification evaluates
+
+
+def prepare(con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], ids: IdentityMap,
+            replies: set[Edge]) -> pd.DataFrame:
+    """Verification's part that needs no policy: the check table and the identities of the rows to verify
+    (``verify(prepared=...)``; ``generate`` runs it in DuckDB while Python assembles the rules)."""
+    check_table(con, source, ep_map, ids, replies)
+    return _tags(con, CHECK_TABLE, VERIFIED)
 
 
 def verify(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], replies: set[Edge],
     policies: Sequence[NetworkPolicy], ids: IdentityMap, assume_public: bool = False, extra: str | None = None,
-    checked: bool = False,
+    prepared: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     """Evaluate every observed connection (replies excluded) against ``policies``; also returns the
     verdicts of the rows of the view ``extra`` (over-permission candidates), in ``cid`` order.
@@ -202,9 +226,9 @@ def verify(
     representative public address; if admitted it counts as admitted, and is
     marked ``assumed`` and reported as such: the evaluator cannot prove more.
     """
-    if not checked:   # ``checked``: the caller built ``check_table`` for these arguments already
-        check_table(con, source, ep_map, ids, replies)
-    verification, extra_result = _evaluate(policies, con, "NOT is_reply", ids, extra=extra)
+    if prepared is None:   # else the caller ran ``prepare`` with these arguments already
+        prepared = prepare(con, source, ep_map, ids, replies)
+    verification, extra_result = _evaluate(policies, con, VERIFIED, ids, extra=extra, tags=prepared)
     verification["assumed"] = False
     unknown = sorted(k for k, i in ids.identities.items() if is_unknown_public(i))
     if assume_public and unknown and len(verification):
