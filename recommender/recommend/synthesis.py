@@ -197,27 +197,37 @@ def gather_items(
     pairs that existing policies already admit."""
     targets: dict[str, TargetItems] = {}
     notes: list[str] = []
+    cover: dict[str, bool] = {}       # per identity: thousands of edges share a few thousand ends
 
     def covered(ident: Identity) -> bool:
-        return ident.kind == "workload" and opts.covers(ident.namespace or "")
+        hit = cover.get(ident.key)
+        if hit is None:
+            hit = cover[ident.key] = ident.kind == "workload" and opts.covers(ident.namespace or "")
+        return hit
+
+    def items_of(key: str) -> TargetItems:
+        found = targets.get(key)
+        if found is None:
+            found = targets[key] = TargetItems()
+        return found
 
     for edge in sorted(edges, key=lambda e: (e.src, e.dst, e.protocol, e.port or -1)):
         stats = edges[edge]
         src, dst = ids.identities[edge.src], ids.identities[edge.dst]
         own: PortKey = (edge.protocol, edge.port if edge.protocol in PORT_PROTOCOLS else None)
         ports: list[PortKey] = [own]
-        if covered(src) and (EGRESS, edge) not in skip:
+        if covered(src) and (not skip or (EGRESS, edge) not in skip):
             peer = dst.key
             if _is_kube_dns(ids, dst, edge):
                 peer = KUBE_DNS_KEY if dst.kind == "workload" else dst.key
                 ports = [own, ("UDP", 53), ("TCP", 53)]   # own is one of them
-            bucket = targets.setdefault(src.key, TargetItems()).egress[peer]
+            bucket = items_of(src.key).egress[peer]
             for pk in ports[1:]:
                 bucket.setdefault(pk, Stats())
             _add(bucket, own, stats)
             ports = [own]
-        if covered(dst) and (INGRESS, edge) not in skip:
-            _add(targets.setdefault(dst.key, TargetItems()).ingress[src.key], ports[0], stats)
+        if covered(dst) and (not skip or (INGRESS, edge) not in skip):
+            _add(items_of(dst.key).ingress[src.key], ports[0], stats)
     for edge in edges:
         for ident in (ids.identities[edge.src], ids.identities[edge.dst]):
             if ident.endpoint_kind == "kube-apiserver" and ident.ip in ids.apiserver_services:
