@@ -22,11 +22,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:   # imported where used: every reader module is imported to sniff inputs, pyarrow costs 0.2 s
+    import pyarrow as pa
 
 FUNCTION = "rec_parquet_labels_h"
 _U = np.uint64
@@ -46,6 +48,7 @@ def _mix(x: np.ndarray, s: tuple[np.uint64, np.uint64, np.uint64]) -> np.ndarray
 
 def _strings(arr: pa.Array, s: tuple[np.uint64, np.uint64, np.uint64]) -> np.ndarray:
     """A 64-bit hash of each string of ``arr`` (string or large_string, no nulls expected)."""
+    import pyarrow as pa
     n = len(arr)
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     off = np.frombuffer(arr.buffers()[1], dtype=width, count=n + 1, offset=arr.offset * np.dtype(width).itemsize).astype(np.int64)
@@ -66,6 +69,7 @@ def _valid(arr: pa.Array) -> np.ndarray:
 
 def _leaf(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """A key or value leaf as (distinct strings, int32 index of each entry); NULL values index one past the end."""
+    import pyarrow as pa
     if not pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_encode()
     idx = arr.indices.to_numpy(zero_copy_only=False)
@@ -108,6 +112,8 @@ def map_hashes(m: pa.MapArray) -> np.ndarray:
 
 def usable(path: str, columns: list[str]) -> list[str]:
     """The ``columns`` that the file stores as a Parquet map<string, string> (the rest keep DuckDB's hash)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException):
@@ -126,6 +132,7 @@ class _RowGroups:
     """Reads and hashes the label columns of one row group at a time, for the UDF."""
 
     def __init__(self, path: str, columns: list[str]) -> None:
+        import pyarrow.parquet as pq
         self.columns = columns
         self.plain = pq.ParquetFile(path, pre_buffer=False)
         paths = [self.plain.schema.column(i).path for i in range(len(self.plain.schema))]   # writers name the levels differently
@@ -137,6 +144,7 @@ class _RowGroups:
         self.lock = threading.Lock()
 
     def _read(self, g: int) -> pa.Table:
+        import pyarrow as pa
         try:   # dictionary indices: no strings are materialized
             return self.file.read_row_group(g, columns=self.columns, use_threads=False)
         except pa.ArrowNotImplementedError:   # a dictionary that changes inside the row group: read the strings
@@ -161,6 +169,7 @@ class _RowGroups:
         return h
 
     def __call__(self, rows: pa.Array | pa.ChunkedArray) -> pa.StructArray:
+        import pyarrow as pa
         r = _ints(rows, np.int64)
         lo, hi = (int(r.min()), int(r.max())) if len(r) else (0, -1)
         g = int(np.searchsorted(self.starts, lo, side="right")) - 1
@@ -181,7 +190,7 @@ def _fields(n: int) -> list[str]:
 
 def _ints(a: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
     """The values of an integer Arrow array without NULLs (DuckDB passes none: file_row_number, a literal)."""
-    chunks = a.chunks if isinstance(a, pa.ChunkedArray) else [a]
+    chunks = a.chunks if hasattr(a, "chunks") else [a]
     parts = [np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c), offset=c.offset * np.dtype(dtype).itemsize) for c in chunks]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
@@ -206,7 +215,8 @@ def registered(con: duckdb.DuckDBPyConnection, path: str, columns: list[str]) ->
         yield
         return
     row = ", ".join(f"{f} UBIGINT" for f in _fields(len(columns)))
-    con.create_function(FUNCTION, _RowGroups(path, columns), ["BIGINT"], f"STRUCT({row})", type="arrow")
+    groups = _RowGroups(path, columns)   # called through a lambda: DuckDB evaluates the callable's annotations
+    con.create_function(FUNCTION, lambda rows: groups(rows), ["BIGINT"], f"STRUCT({row})", type="arrow")
     try:
         yield
     finally:
