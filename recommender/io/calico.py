@@ -139,9 +139,10 @@ _SCALAR = [f"{s}_{f}" for s in ("src", "dst") for f in ("ip", "namespace", "pod"
 _SEP = "chr(31)"   # joins canonical label/policy lists into one cheap VARCHAR group key
 _KEY = [c for c in _RAW if c not in ("start_time", "end_time", "reporter", "policies")]   # connection, raw
 _SUMS = f"""count(*) AS n, min(fi * {POS} + coalesce(ordinality, 0)) AS first,
-    sum(CASE WHEN bytes_in IS NULL AND bytes_out IS NULL THEN NULL ELSE coalesce(bytes_in, 0) + coalesce(bytes_out, 0) END) AS bytes,
-    sum(CASE WHEN packets_in IS NULL AND packets_out IS NULL THEN NULL ELSE coalesce(packets_in, 0) + coalesce(packets_out, 0) END) AS packets,
-    sum(coalesce(num_flows_started, num_flows)) AS flows, min(start_time) AS ws, max(end_time) AS we"""
+    sum(CASE WHEN bytes_in IS NULL AND bytes_out IS NULL THEN NULL ELSE coalesce(bytes_in, 0) + coalesce(bytes_out, 0) END)::BIGINT AS bytes,
+    sum(CASE WHEN packets_in IS NULL AND packets_out IS NULL THEN NULL ELSE coalesce(packets_in, 0) + coalesce(packets_out, 0) END)::BIGINT AS packets,
+    sum(coalesce(num_flows_started, num_flows))::BIGINT AS flows"""
+_PACKED = [*_KEY, "reporter", "policies"]   # a coarse group's raw values, packed in one list column
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
@@ -155,17 +156,25 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
       rule and the per-file counts.
 
     Labels and policies stay raw JSON text while scanning: parsing them per record cost more than
-    the whole scan, and there are few distinct texts.
+    the whole scan, and there are few distinct texts. The fine rows are about one per record, so
+    the table is kept narrow: a coarse group's raw values are one list (a NULL list costs a fine
+    row little, where 17 NULL text columns cost it 270 bytes and made 10M records spill), and the
+    times are ``min``/``max`` (the window itself in a fine row, the time span in a coarse one).
     """
     key = ", ".join(_KEY)
+    packed = ", ".join(f"{c}::VARCHAR" if c == "dest_port" else c for c in _PACKED)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_gs AS
-  SELECT hr, fi, start_time, end_time, {key}, reporter, policies, notime, grouping(start_time) AS coarse, {_SUMS}
+  SELECT hr, fi, min(start_time) AS start_time, max(end_time) AS end_time, notime,
+    grouping(start_time)::UTINYINT AS coarse, CASE WHEN grouping(start_time) = 1 THEN [{packed}] END AS raw, {_SUMS}
   FROM (SELECT *, hash({key}, reporter, policies, notime) AS hr
         FROM (SELECT * REPLACE (source_labels::VARCHAR AS source_labels, dest_labels::VARCHAR AS dest_labels,
                                 policies::VARCHAR AS policies),
                      (start_time IS NULL)::INTEGER + 2 * (end_time IS NULL)::INTEGER AS notime
               FROM {source} WHERE {_MARK} IS NULL))
   GROUP BY GROUPING SETS ((hr, fi, start_time, end_time), ({key}, reporter, policies, notime, hr))""")
+    unpacked = ", ".join(f"raw[{i + 1}]{'::BIGINT' if c == 'dest_port' else ''} AS {c}" for i, c in enumerate(_PACKED))
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW {t}_coarse AS
+  SELECT hr, notime, n, first, bytes, packets, flows, start_time, end_time, {unpacked} FROM {t}_gs WHERE coarse = 1""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_lab AS
   SELECT *, CASE WHEN k IS NOT NULL THEN dense_rank() OVER (ORDER BY k) END AS kid FROM (
   SELECT raw, CASE WHEN len(l) > 0 THEN array_to_string(list_sort(l), {_SEP}) END AS k, rec_kv_labels(l) AS m,
@@ -174,8 +183,8 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
       raw <> 'null' AND (json_type(raw::JSON) <> 'OBJECT'
         OR coalesce(json_type(raw::JSON, '$.labels'), 'NULL') NOT IN ('ARRAY', 'NULL')
         OR len(list_filter(json_type(raw::JSON, '$.labels[*]'), lambda x: x <> 'VARCHAR')) > 0) AS bad
-    FROM (SELECT coalesce(source_labels, 'null') AS raw FROM {t}_gs WHERE coarse = 1
-          UNION SELECT coalesce(dest_labels, 'null') FROM {t}_gs WHERE coarse = 1)))""")
+    FROM (SELECT coalesce(source_labels, 'null') AS raw FROM {t}_coarse
+          UNION SELECT coalesce(dest_labels, 'null') FROM {t}_coarse)))""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pol AS
   SELECT *, CASE WHEN k IS NOT NULL THEN dense_rank() OVER (ORDER BY k) END AS kid FROM (
   SELECT raw, CASE WHEN len(names) > 0 THEN array_to_string(list_sort(list_distinct(names)), {_SEP}) END AS k, e FROM (
@@ -186,14 +195,13 @@ def _aggregate(con: duckdb.DuckDBPyConnection, source: str, t: str) -> None:
                 OR coalesce(json_type(raw::JSON, '$.all_policies'), 'NULL') NOT IN ('ARRAY', 'NULL')
                 OR coalesce(json_type(raw::JSON, '$.enforced_policies'), 'NULL') NOT IN ('ARRAY', 'NULL'))
            THEN 'policies: expected {{"all_policies": ["idx|tier|name|action", ...]}}, got ' || raw END AS e
-    FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_gs WHERE coarse = 1)))""")
+    FROM (SELECT DISTINCT coalesce(policies, 'null') AS raw FROM {t}_coarse)))""")
     scalars = ", ".join(f"g.{c}" for c in _KEY if not c.endswith("_labels") and c != "action")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_l1 AS
-  SELECT g.* EXCLUDE (fi, coarse, notime, source_labels, dest_labels, policies), hash({scalars}, a.hl, b.hl) AS h,
-    lower(g.action) AS act, a.kid AS slk, b.kid AS dlk, p.kid AS pk, {_errors('g')} AS err
-  FROM (SELECT * REPLACE (CASE WHEN notime & 1 = 0 THEN ws END AS start_time,
-                          CASE WHEN notime & 2 = 0 THEN we END AS end_time)
-        FROM {t}_gs WHERE coarse = 1) g {_joins(t)}""")
+  SELECT g.* EXCLUDE (notime, source_labels, dest_labels, policies), g.start_time AS ws, g.end_time AS we,
+    hash({scalars}, a.hl, b.hl) AS h, lower(g.action) AS act, a.kid AS slk, b.kid AS dlk, p.kid AS pk,
+    {_errors('g')} AS err
+  FROM {t}_coarse g {_joins(t)}""")
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {t}_win AS
   SELECT hr, fi, start_time, end_time, n, first, bytes, packets, flows FROM {t}_gs WHERE coarse = 0""")
 

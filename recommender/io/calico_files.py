@@ -115,7 +115,7 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
                 raise InputError(reason, file=files[fi], line=line, hint=HINT)
         results = C.finish(con, _T, target, files, numbered)
     finally:   # also after bad input: a notebook session should not keep the files' worth of groups
-        con.execute(f"DROP VIEW IF EXISTS {_T}_win; " + "; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in _TEMPS))
+        con.execute(f"DROP VIEW IF EXISTS {_T}_win; DROP VIEW IF EXISTS {_T}_coarse; " + "; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in _TEMPS))
         for tmp in inp.temps:
             Path(tmp).unlink(missing_ok=True)
     out = []
