@@ -35,7 +35,7 @@ _U = np.uint64
 _SEED = (_U(0x9E3779B97F4A7C15), _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB))
 _NULL_VALUE = _U(0x5851F42D4C957F2D)   # the hash of a NULL map value (no string hashes to a fixed constant by design)
 _MAX_PAIRS = 1 << 20                   # (key, value) pairs of one row group's dictionaries mixed up front
-_CACHED_GROUPS = 8                      # row groups kept hashed: one per scanning thread, with room to spare
+_CACHED_GROUPS = 4                      # row groups kept hashed per DuckDB thread (each scans one at a time)
 
 
 def _mix(x: np.ndarray, s: tuple[np.uint64, np.uint64, np.uint64]) -> np.ndarray:
@@ -131,9 +131,9 @@ def usable(path: str, columns: list[str]) -> list[str]:
 class _RowGroups:
     """Reads and hashes the label columns of one row group at a time, for the UDF."""
 
-    def __init__(self, path: str, columns: list[str]) -> None:
+    def __init__(self, path: str, columns: list[str], threads: int = 2) -> None:
         import pyarrow.parquet as pq
-        self.columns = columns
+        self.columns, self.keep = columns, _CACHED_GROUPS * max(threads, 1)
         self.plain = pq.ParquetFile(path, pre_buffer=False)
         paths = [self.plain.schema.column(i).path for i in range(len(self.plain.schema))]   # writers name the levels differently
         leaves = [p for p in paths if p.split(".", 1)[0] in columns]
@@ -164,7 +164,7 @@ class _RowGroups:
                 at += len(chunk)
         with self.lock:
             self.cache[g] = h
-            while len(self.cache) > _CACHED_GROUPS:
+            while len(self.cache) > self.keep:
                 self.cache.popitem(last=False)
         return h
 
@@ -215,7 +215,8 @@ def registered(con: duckdb.DuckDBPyConnection, path: str, columns: list[str]) ->
         yield
         return
     row = ", ".join(f"{f} UBIGINT" for f in _fields(len(columns)))
-    groups = _RowGroups(path, columns)   # called through a lambda: DuckDB evaluates the callable's annotations
+    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    groups = _RowGroups(path, columns, threads)   # called through a lambda: DuckDB evaluates the callable's annotations
     con.create_function(FUNCTION, lambda rows: groups(rows), ["BIGINT"], f"STRUCT({row})", type="arrow")
     try:
         yield
