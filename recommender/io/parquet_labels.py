@@ -33,7 +33,7 @@ if TYPE_CHECKING:   # imported where used: every reader module is imported to sn
 FUNCTION = "rec_parquet_labels_h"
 _U = np.uint64
 _SEED = (_U(0x9E3779B97F4A7C15), _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB))
-_NULL_VALUE = _U(0x5851F42D4C957F2D)   # the hash of a NULL map value (no string hashes to a fixed constant by design)
+_NULL_VALUE = _U(0x5851F42D4C957F2D)   # stands for a NULL map value (a string's hash equals it by a 2^-64 chance)
 _MAX_PAIRS = 1 << 20                   # (key, value) pairs of one row group's dictionaries mixed up front
 _CACHED_GROUPS = 4                      # row groups kept hashed per DuckDB thread (each scans one at a time)
 
@@ -189,7 +189,7 @@ def _fields(n: int) -> list[str]:
 
 
 def _ints(a: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
-    """The values of an integer Arrow array without NULLs (DuckDB passes none: file_row_number, a literal)."""
+    """The values of an integer Arrow array without NULLs (``file_row_number`` never is NULL)."""
     chunks = a.chunks if hasattr(a, "chunks") else [a]
     parts = [np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c), offset=c.offset * np.dtype(dtype).itemsize) for c in chunks]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
