@@ -84,6 +84,7 @@ class _PeerIndex:
                           for ns in self.by_ns}
         self.cache: dict[tuple[Any, str], list[Any]] = {}
         self.ns_cache: dict[Any, list[str]] = {}
+        self.ns_sel_cache: dict[tuple[str, Any], list[Any]] = {}
 
     def select(self, peer: Any, policy_ns: str) -> list[Any]:
         key = (peer, policy_ns)
@@ -106,7 +107,15 @@ class _PeerIndex:
         return self.ns_cache[sel]
 
     def in_namespace(self, ns: str, sel: Any) -> list[Any]:
-        """The workloads of ``ns`` a pod selector (None: all) selects."""
+        """The workloads of ``ns`` a pod selector (None: all) selects (cached: a workload's selector is
+        asked for by its policy in both directions and by every rule that names it as a peer)."""
+        key = (ns, sel)
+        hit = self.ns_sel_cache.get(key)
+        if hit is None:
+            hit = self.ns_sel_cache[key] = self._in_namespace(ns, sel)
+        return hit
+
+    def _in_namespace(self, ns: str, sel: Any) -> list[Any]:
         members = self.by_ns.get(ns, [])
         if sel is not None and sel.match_labels:
             keys = set.intersection(*(self.by_label.get((ns, k, v), set()) for k, v in sel.match_labels))
