@@ -187,6 +187,7 @@ def test_reporter_rule_per_group_and_per_window_agree_in_one_file(tmp_path: Path
 
 W2 = dict(start_time=1700000300, end_time=1700000600)
 SKEWED = dict(start_time=1700000137, end_time=1700000437)   # another node's window, overlapping the first
+EMPTY = dict(start_time=1700000200, end_time=1700000200)
 CONFLICT = "allowed at source, denied at destination"
 
 
@@ -212,9 +213,12 @@ CONFLICT = "allowed at source, denied at destination"
         # the two nodes cut their windows at different times: overlapping windows pair
         ([rec(), rec(reporter="dst", action="deny", **SKEWED)], [("deny", 1, "dst")], {CONFLICT: 1}),
         ([rec(), rec(reporter="dst", **SKEWED)], [("allow", 1, "src")], {"duplicate reporter": 1}),
+        # an empty window overlaps nothing, not even the same empty window at the other end
+        ([rec(**EMPTY), rec(reporter="dst", action="deny", **EMPTY)], [("allow", 1, "src"), ("deny", 1, "dst")], {}),
     ],
     ids=["allow+allow", "allow+deny", "deny+allow-order", "deny+deny", "deny+dst-allow", "src-deny-alone",
-         "dst-deny-alone", "dst-allow-alone", "different-windows", "skewed-allow+deny", "skewed-allow+allow"],
+         "dst-deny-alone", "dst-allow-alone", "different-windows", "skewed-allow+deny", "skewed-allow+allow",
+         "empty-windows"],
 )
 def test_reporter_truth_table(tmp_path: Path, records: list, want_rows: list, want_skipped: dict) -> None:
     store = load_flows(write(tmp_path / "f.log", records))
@@ -362,7 +366,8 @@ def _expected_skips(records: list[dict]) -> list[str]:
         m = 0
         for o in records:
             if (o["source_name"], o["dest_port"]) == (r["source_name"], r["dest_port"]) and (
-                    o is r or (o["start_time"] < r["end_time"] and o["end_time"] > r["start_time"])):
+                    o is r or (o["start_time"] < r["end_time"] and o["end_time"] > r["start_time"]
+                               and o["start_time"] < o["end_time"] and r["start_time"] < r["end_time"])):
                 m |= 1 << code(o)
         c = code(r)
         if m & 3 == 0 or m & 12 == 0:
@@ -379,9 +384,11 @@ def _expected_skips(records: list[dict]) -> list[str]:
 _skewed = st.integers(1, 299).flatmap(lambda skew: st.lists(st.builds(
     lambda src, reporter, window, action: rec(
         source_name=f"web-{src}", source_ip=f"10.0.0.{src}", reporter=reporter, action=action,
-        start_time=1700000000 + 300 * window + (skew if reporter == "dst" else 0),
-        end_time=1700000300 + 300 * window + (skew if reporter == "dst" else 0)),
-    st.integers(1, 2), st.sampled_from(["src", "dst"]), st.integers(0, 3), st.sampled_from(["allow", "deny"])),
+        start_time=1700000000 + 300 * max(window, 0) + (skew if reporter == "dst" else 0),
+        end_time=1700000000 + 300 * (window + 1) + (skew if reporter == "dst" else 0) if window >= 0
+        else 1700000000 + (skew if reporter == "dst" else 0)),
+    # window -1: an empty window (end = start), which overlaps nothing
+    st.integers(1, 2), st.sampled_from(["src", "dst"]), st.integers(-1, 3), st.sampled_from(["allow", "deny"])),
     min_size=1, max_size=12))
 
 
@@ -399,7 +406,8 @@ def test_reporter_rule_pairs_windows_that_overlap(tmp_path_factory, records) -> 
     for r in records:
         if r["reporter"] == "src" and r["action"] == "allow" and any(
                 o["reporter"] == "dst" and o["action"] == "deny" and o["source_name"] == r["source_name"]
-                and o["start_time"] < r["end_time"] and o["end_time"] > r["start_time"] for o in records):
+                and o["start_time"] < r["end_time"] and o["end_time"] > r["start_time"]
+                and o["start_time"] < o["end_time"] and r["start_time"] < r["end_time"] for o in records):
             assert CONFLICT in st_.skipped
 
 

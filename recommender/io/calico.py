@@ -234,8 +234,8 @@ _FRAMES = """WINDOW before AS (PARTITION BY h ORDER BY start_time ROWS BETWEEN U
 # ``why`` for a connection whose records all allow, or all deny (the usual case): the source's records
 # count, and the destination's are duplicates where a source record's window overlaps theirs (``_WHY``
 # with one action reduces to this; two window aggregates instead of the eight of ``_overlap_mask``).
-_DUPLICATE_DST = """CASE WHEN code >= 2 AND (max(CASE WHEN code < 2 THEN end_time END) OVER before > start_time
-             OR min(CASE WHEN code < 2 THEN start_time END) OVER after < end_time) THEN 1 ELSE 0 END"""
+_DUPLICATE_DST = """CASE WHEN code >= 2 AND end_time > start_time AND (max(CASE WHEN code < 2 AND end_time > start_time THEN end_time END) OVER before > start_time
+             OR min(CASE WHEN code < 2 AND end_time > start_time THEN start_time END) OVER after < end_time) THEN 1 ELSE 0 END"""
 
 
 def _overlap_mask() -> str:
@@ -246,11 +246,13 @@ def _overlap_mask() -> str:
     starts no later, so it overlaps when it ends after this one starts (the largest ``end_time``
     before); one ordered ``after`` starts no earlier, so it overlaps when it starts before this
     one ends (the smallest ``start_time`` after). Ties fall on either side and are caught by
-    either test."""
-    parts = [f"""CASE WHEN max(CASE WHEN code = {c} THEN end_time END) OVER before > start_time
-                 OR min(CASE WHEN code = {c} THEN start_time END) OVER after < end_time THEN {1 << c} ELSE 0 END"""
+    either test. An empty window (``end_time`` <= ``start_time``) overlaps nothing: it is left
+    out of every test, and its own record counts as reported by one end."""
+    parts = [f"""CASE WHEN max(CASE WHEN code = {c} AND end_time > start_time THEN end_time END) OVER before > start_time
+                 OR min(CASE WHEN code = {c} AND end_time > start_time THEN start_time END) OVER after < end_time
+                 THEN {1 << c} ELSE 0 END"""
              for c in range(4)]
-    return "((1 << code) | " + " | ".join(parts) + ")::UTINYINT"
+    return "(CASE WHEN end_time > start_time THEN " + " | ".join(parts) + " ELSE 0 END | (1 << code))::UTINYINT"
 
 
 def _reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
@@ -261,7 +263,8 @@ def _reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
     without a window matches no other). When every code of such a connection was reported in
     the same multiset of windows (equal fingerprints: sums of the two 32-bit halves of a window
     hash, and counts), every window holds all of its codes, so the verdict is the same in every
-    window and is taken per group. That is the usual case when both ends run on one node, and it
+    window and is taken per group (unless one is empty: see ``_overlap_mask``). That is the usual
+    case when both ends run on one node, and it
     spares ordering each window row; the other connections are resolved record by record against
     the records whose windows overlap (``_overlap_mask``). A fingerprint
     collision needs two 64-bit hash sums to agree by chance, the same trust ``hr`` already needs."""
@@ -273,11 +276,14 @@ WITH e AS (
 both_ends AS (SELECT h FROM e GROUP BY h HAVING bool_or(code < 2) AND bool_or(code >= 2)),
 fp AS (
   SELECT hr, sum((hash(start_time, end_time) & 4294967295)::BIGINT) AS f1,
-    sum((hash(start_time, end_time) >> 32)::BIGINT) AS f2, count(*) AS nw
+    sum((hash(start_time, end_time) >> 32)::BIGINT) AS f2, count(*) AS nw,
+    count(*) FILTER (WHERE end_time <= start_time) AS empty
   FROM {t}_win WHERE hr IN (SELECT hr FROM e WHERE h IN (SELECT h FROM both_ends)) GROUP BY hr),
-per_code AS (SELECT e.h, e.code, sum(f1) AS f1, sum(f2) AS f2, sum(nw) AS nw FROM e JOIN fp USING (hr) GROUP BY e.h, e.code),
+per_code AS (SELECT e.h, e.code, sum(f1) AS f1, sum(f2) AS f2, sum(nw) AS nw, sum(empty) AS empty
+             FROM e JOIN fp USING (hr) GROUP BY e.h, e.code),
 conn AS (SELECT h, bit_or((1 << code)::UTINYINT) AS m,
-           min(f1) = max(f1) AND min(f2) = max(f2) AND min(nw) = max(nw) AS uniform FROM per_code GROUP BY h)
+           min(f1) = max(f1) AND min(f2) = max(f2) AND min(nw) = max(nw) AND max(empty) = 0 AS uniform
+         FROM per_code GROUP BY h)
 SELECT e.*, conn.m, conn.uniform FROM e JOIN conn USING (h)""")
     cols = "w.hr, w.fi, w.start_time, w.end_time, w.n, w.first, w.bytes, w.packets, w.flows"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_dropped AS
