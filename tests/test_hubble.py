@@ -287,6 +287,29 @@ def test_verdicts_and_policies(tmp_path: Path) -> None:
     assert stats.skipped == {"dropped for a non-policy reason": 1, "verdict TRACED": 1}
 
 
+def test_policy_lists_of_each_field_survive_grouping_exactly(tmp_path: Path) -> None:
+    """Events are grouped on their four policy lists as one JSON text and the lists are decoded per group:
+    names with quotes, backslashes and non-ASCII, empty lists, and fields the verdict ignores come out as
+    the verdict rules say, and the policies of all events of a connection are merged."""
+    odd = {"name": 'we"ird\\name', "namespace": "ns-\u00e9"}
+    fwd = [flow(flags={"SYN": True}, egress_allowed_by=[odd], ingress_allowed_by=[]),
+           flow(flags={"ACK": True}, ingress_allowed_by=[{"name": "b", "kind": "CiliumClusterwideNetworkPolicy"}]),
+           flow(flags={"ACK": True}, egress_denied_by=[{"name": "not-for-forwarded", "namespace": "x"}])]
+    every = {f: [{"name": f, "namespace": "p"}] for f in ("egress_allowed_by", "ingress_allowed_by",
+                                                            "egress_denied_by", "ingress_denied_by")}
+    audit = flow(sport=40001, dport=9090, flags={"SYN": True}, verdict="AUDIT", **every)
+    dropped = flow(sport=40002, dport=6379, flags={"SYN": True}, verdict="DROPPED", **every)
+    nothing = flow(sport=40003, dport=8080, flags={"SYN": True}, egress_allowed_by=[], ingress_allowed_by=None)
+    _, con = ingest(write(tmp_path, *fwd, audit, dropped, nothing))
+    assert conns(con, "dst_port, action, policies, packets") == [
+        (5432, "allow", ["b", 'ns-\u00e9/we"ird\\name'], 3),
+        (6379, "deny", ["p/egress_denied_by", "p/ingress_denied_by"], 1),
+        (8080, "allow", None, 1),
+        (9090, "allow", ["(audit)", "p/egress_allowed_by", "p/egress_denied_by", "p/ingress_allowed_by",
+                         "p/ingress_denied_by"], 1),
+    ]
+
+
 def test_non_flow_lines_are_skipped_with_reasons(tmp_path: Path) -> None:
     lines = [{"node_status": {"state_change": "NODE_CONNECTED", "node_names": ["n1"]}, "time": T0},
              {"lost_events": {"source": "HUBBLE_RING_BUFFER", "num_events_lost": 3}, "time": T0},

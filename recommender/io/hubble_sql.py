@@ -132,6 +132,14 @@ _VALIDATE = f"""coalesce(status,
     {_PORT_ERR.format(c='sport', f='source_port')}, {_PORT_ERR.format(c='dport', f='destination_port')})"""
 
 
+# An event's 4 policy lists are grouped on as one JSON text (NULL if all absent, cheaper than 4 nested lists).
+_POLICY_FIELDS = tuple((f"{d}_{v}_by", f"{d[0]}{v[0]}b") for v in ("allowed", "denied") for d in ("egress", "ingress"))
+_POLICY_KEY = (f"CASE WHEN {' AND '.join(f'{f} IS NULL' for f, _ in _POLICY_FIELDS)} THEN NULL ELSE "
+               f"to_json(struct_pack({', '.join(f'{n} := {f}' for f, n in _POLICY_FIELDS)})) END")
+_POLICY_SHAPE = sql_str(json.dumps({n: _POLICY for _, n in _POLICY_FIELDS}))
+_POLICY_LISTS = ", ".join(f"from_json(pol, {_POLICY_SHAPE}).{n} AS {n}" for _, n in _POLICY_FIELDS)
+
+
 def _ok(expr: str, name: str) -> str:
     return f"CASE WHEN status IS NULL THEN {expr} END AS {name}"
 
@@ -145,58 +153,65 @@ def _unless_reply(expr: str, name: str) -> str:
     return f"CASE WHEN dir >= 0 THEN {expr} END AS {name}"
 
 
+def _leaves(f: Any) -> str:
+    """The flow fields classification reads, extracted unconditionally in one projection: CASE and
+    coalesce evaluate later branches on a selection of rows, and a struct field read there makes
+    DuckDB slice the whole struct (all its children) per chunk."""
+    l4, p4 = f("l4"), (("tcp", "TCP"), ("udp", "UDP"), ("sctp", "SCTP"), ("icmp4", "ICMPv4"), ("icmp6", "ICMPv6"))
+    ports = ", ".join(f'{l4}."{p}".{c}_port AS {k}_{c[0]}p' for k, p in p4[:3] for c in ("source", "destination"))
+    return f"""{f('time')} AS time_text, {f('verdict')} AS verdict_raw, {f('Type')} AS type_raw,
+    CAST({f('drop_reason_desc')} AS VARCHAR) AS drop_desc, CAST({f('drop_reason')} AS VARCHAR) AS drop_num,
+    {f('l7')}.type AS l7_type, {f('l7')} IS NOT NULL AS has_l7, {f('IP')} IS NOT NULL AS has_ip,
+    {f('IP')}.source AS ip_s, {f('IP')}.destination AS ip_d, {f('ethernet')} IS NOT NULL AS has_eth,
+    {l4} IS NOT NULL AS has_l4, {", ".join(f'{l4}."{p}" IS NOT NULL AS {k}' for k, p in p4)}, {ports},
+    {l4}."TCP".flags."SYN" AS syn_raw, {l4}."TCP".flags."ACK" AS ack_raw, {l4}."ICMPv4".type AS icmp4_type,
+    {l4}."ICMPv6".type AS icmp6_type, {f('is_reply')} AS is_reply_raw, {f('reply')} AS reply_raw,
+    CAST({f('source')} AS VARCHAR) AS s_raw, CAST({f('destination')} AS VARCHAR) AS d_raw,
+    {", ".join(f"{f(k)} AS {k}" for k, _ in _POLICY_FIELDS)}"""
+
+
 def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: bool = False,
                  exact_endpoints: bool = False) -> str:
     """CREATE ``table``: events grouped on raw values, with ``status`` NULL (usable) or a reason,
     and ``err`` (the reason of a malformed record, else NULL); and ``{table}_ept``: the distinct
     endpoint JSON texts of the usable events (``text``) with their key ``h``.
 
-    Events are grouped on a 64-bit hash of each endpoint's JSON text (a GROUPING SET collects the
-    text once per distinct endpoint); ``endpoint_collision_sql`` finds two texts with one hash,
-    and ``exact_endpoints`` then keys on the texts themselves. ``first`` (the smallest record
-    ordinal) is set when ``source`` numbers its records; ``per_record`` keeps one row per record
-    (``ord``) to list every malformed one, and collects no endpoints.
-
-    Only cheap per-event work happens before the GROUP BY; addresses and ports
-    are validated, policy names and endpoints derived on the grouped rows
-    (``endpoints_sql``, ``oriented_sql``)."""
+    Events are grouped on a 64-bit hash of each endpoint's JSON text (a GROUPING SET collects each
+    distinct text once); ``endpoint_collision_sql`` finds two texts with one hash, and
+    ``exact_endpoints`` then keys on the texts. ``first`` (the smallest record ordinal) is set when
+    ``source`` numbers its records; ``per_record`` keeps one row per record (``ord``) to list every
+    malformed one, and collects no endpoints. Only cheap per-event work precedes the GROUP BY;
+    addresses, ports, policy names and endpoints are handled per group."""
     _f = _field(shape)
-    verdict = f"upper(coalesce({_f('verdict')}, ''))"
+    verdict = "upper(coalesce(verdict_raw, ''))"
     bare = " OR ".join(f'"{k}" IS NOT NULL' for k in (_BARE_KEYS if shape != "wrapped" else ("verdict", "Type", "IP")))
     is_flow, other = {"wrapped": ("flow IS NOT NULL", bare), "bare": (bare, "flow IS NOT NULL"),
                       "mixed": (f"flow IS NOT NULL OR {bare}", "false")}[shape]
-    l4 = _f("l4")
+    leaves = _leaves(_f)
     ordinal = "ordinality" if source.endswith("WITH ORDINALITY") else "NULL::BIGINT"
     key = "{}" if exact_endpoints else ENDPOINT_KEY
-    pols = ", ".join(_ok(f, n) for f, n in (("egress_allowed_by", "eab"), ("ingress_allowed_by", "iab"),
-                                                  ("egress_denied_by", "edb"), ("ingress_denied_by", "idb")))
-    group = "status, is_l7, proto, sip, dip, sport, dport, dir, verdict, eab, iab, edb, idb, s_ep, d_ep"
+    group = "status, is_l7, proto, sip, dip, sport, dport, dir, verdict, pol, s_ep, d_ep"
     group += ", ord" if per_record else ""
-    sets = f"({group})" if per_record else f"({group}), (s_ep, s_text), (d_ep, d_text)"
+    sets = f"({group})" if per_record else f"({group}), (s_text), (d_text)"
     return f"""CREATE OR REPLACE TEMP TABLE {table}_all AS
-WITH r AS (
+WITH f AS (
   SELECT {ordinal} AS ord, {is_flow} AS is_flow, {other} AS other_shape,
-    node_status IS NOT NULL AS ns, lost_events IS NOT NULL AS le,
-    {_f('time')} AS time_text, TRY_CAST({_f('time')} AS TIMESTAMPTZ) AS ts,
-    CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
-    coalesce(CAST({_f('drop_reason_desc')} AS VARCHAR), CAST({_f('drop_reason')} AS VARCHAR)) AS drop_reason,
-    upper(coalesce({_f('Type')}, '')) AS type, {_f('l7')}.type AS l7_type, {_f('l7')} IS NOT NULL AS has_l7,
-    {_f('IP')}.source AS ip_s, {_f('IP')}.destination AS ip_d, {_f('IP')} IS NOT NULL AS has_ip,
-    {_f('ethernet')} IS NOT NULL AS has_eth, {l4} IS NOT NULL AS has_l4,
-    CASE WHEN {l4}."TCP" IS NOT NULL THEN 'TCP' WHEN {l4}."UDP" IS NOT NULL THEN 'UDP'
-         WHEN {l4}."SCTP" IS NOT NULL THEN 'SCTP' WHEN {l4}."ICMPv4" IS NOT NULL THEN 'ICMP'
-         WHEN {l4}."ICMPv6" IS NOT NULL THEN 'ICMPv6' END AS proto,
-    coalesce({l4}."TCP".source_port, {l4}."UDP".source_port, {l4}."SCTP".source_port, 0) AS sp,
-    coalesce({l4}."TCP".destination_port, {l4}."UDP".destination_port, {l4}."SCTP".destination_port, 0) AS dp,
-    coalesce({l4}."TCP".flags."SYN", false) AS syn, coalesce({l4}."TCP".flags."ACK", false) AS ack,
-    coalesce({l4}."ICMPv4".type, {l4}."ICMPv6".type, 0) AS icmp_type,
-    CASE {_f('is_reply')} WHEN 'true' THEN true WHEN 'false' THEN false WHEN '{{}}' THEN false
-         ELSE TRY_CAST(json_extract_string(TRY_CAST({_f('is_reply')} AS JSON), '$.value') AS BOOLEAN) END AS is_reply,
-    coalesce({_f('reply')}, false) AS reply,
-    coalesce(CAST({_f('source')} AS VARCHAR), 'null') AS s_e, coalesce(CAST({_f('destination')} AS VARCHAR), 'null') AS d_e,
-    {_f('egress_allowed_by')} AS egress_allowed_by, {_f('ingress_allowed_by')} AS ingress_allowed_by,
-    {_f('egress_denied_by')} AS egress_denied_by, {_f('ingress_denied_by')} AS ingress_denied_by
+    node_status IS NOT NULL AS ns, lost_events IS NOT NULL AS le, {leaves}
   FROM {source} WHERE {MARK} IS NULL),
+r AS (
+  SELECT ord, is_flow, other_shape, ns, le, time_text, TRY_CAST(time_text AS TIMESTAMPTZ) AS ts,
+    CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
+    coalesce(drop_desc, drop_num) AS drop_reason, upper(coalesce(type_raw, '')) AS type, l7_type, has_l7,
+    ip_s, ip_d, has_ip, has_eth, has_l4,
+    CASE WHEN tcp THEN 'TCP' WHEN udp THEN 'UDP' WHEN sctp THEN 'SCTP' WHEN icmp4 THEN 'ICMP'
+         WHEN icmp6 THEN 'ICMPv6' END AS proto,
+    coalesce(tcp_sp, udp_sp, sctp_sp, 0) AS sp, coalesce(tcp_dp, udp_dp, sctp_dp, 0) AS dp,
+    coalesce(syn_raw, false) AS syn, coalesce(ack_raw, false) AS ack, coalesce(icmp4_type, icmp6_type, 0) AS icmp_type,
+    CASE is_reply_raw WHEN 'true' THEN true WHEN 'false' THEN false WHEN '{{}}' THEN false
+         ELSE TRY_CAST(json_extract_string(TRY_CAST(is_reply_raw AS JSON), '$.value') AS BOOLEAN) END AS is_reply,
+    coalesce(reply_raw, false) AS reply, coalesce(s_raw, 'null') AS s_e, coalesce(d_raw, 'null') AS d_e,
+    egress_allowed_by, ingress_allowed_by, egress_denied_by, ingress_denied_by
+  FROM f),
 x AS (
   SELECT *, type = 'L7' OR (type = '' AND has_l7) AS is_l7 FROM r),
 y AS (
@@ -231,18 +246,21 @@ d AS (
 e AS (
 SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 'sip')}, {_ok('ip_d', 'dip')},
   {_ok('sp', 'sport')}, {_ok('dp', 'dport')}, dir,
-  {_ok('verdict', 'verdict')}, {pols}, {_unless_reply(key.format('s_e'), 's_ep')},
-  {_unless_reply(key.format('d_e'), 'd_ep')}, {_unless_reply('s_e', 's_text')}, {_unless_reply('d_e', 'd_text')}, ord, ts
+  {_ok('verdict', 'verdict')}, {_ok(_POLICY_KEY, 'pol')}, {_unless_reply(key.format('s_e'), 's_ep')},
+  {_unless_reply(key.format('d_e'), 'd_ep')}, {_unless_reply('s_e', 's_text')}, {_unless_reply('d_e', 'd_text')},
+  ord, ts
 FROM d)
 SELECT {group}, {'NULL AS s_text, NULL AS d_text, 3' if per_record else 's_text, d_text, grouping(s_text, d_text)'} AS part,
   count(*) AS n, min(ord) AS first, min(ts) AT TIME ZONE 'UTC' AS t0, max(ts) AT TIME ZONE 'UTC' AS t1
 FROM e GROUP BY GROUPING SETS ({sets});
 CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT *, CASE WHEN starts_with(status, 'bad:') THEN substr(status, 5) END AS err
-FROM (SELECT * EXCLUDE (s_text, d_text, part) REPLACE ({_VALIDATE} AS status) FROM {table}_all WHERE part = 3);
+FROM (SELECT * EXCLUDE (s_text, d_text, part, pol) REPLACE ({_VALIDATE} AS status), {_POLICY_LISTS}
+      FROM {table}_all WHERE part = 3);
 CREATE OR REPLACE TEMP TABLE {table}_ept AS
-SELECT DISTINCT s_ep AS h, s_text AS text FROM {table}_all WHERE part = 1 AND s_ep IS NOT NULL
-UNION SELECT d_ep, d_text FROM {table}_all WHERE part = 2 AND d_ep IS NOT NULL;
+SELECT {key.format('text')} AS h, text FROM (
+  SELECT s_text AS text FROM {table}_all WHERE part = 1 AND s_text IS NOT NULL
+  UNION SELECT d_text FROM {table}_all WHERE part = 2 AND d_text IS NOT NULL);
 DROP TABLE {table}_all"""
 
 
