@@ -25,6 +25,7 @@ from recommender.engine.compile import gc_paused
 from recommender.errors import UsageError
 from recommender.model import Labels, NetworkPolicy, Peer, Rule
 from recommender.recommend import identity, output, overperm, report, synthesis, verify
+from recommender.recommend import rules as rule_builder
 from recommender.recommend.identity import IdentityMap, endpoint_key_sql
 from recommender.recommend.merge import Group, group_targets
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge, Options, Stats
@@ -356,9 +357,9 @@ def _assemble(
     for g in sorted(groups, key=lambda g: (g.namespace, g.name)):
         items = _combined(targets, g.members)
         name = output.unique_name(g.name, taken[g.namespace])
-        rules: dict[str, list[synthesis.BuiltRule]] = {}
+        rules: dict[str, list[rule_builder.BuiltRule]] = {}
         for direction, bucket in ((INGRESS, items.ingress), (EGRESS, items.egress)):
-            rules[direction] = synthesis.build_rules(ids, g.namespace, bucket, opts, unexpressed)
+            rules[direction] = rule_builder.build_rules(ids, g.namespace, bucket, opts, unexpressed)
             for i, br in enumerate(rules[direction]):
                 widening["ports"] += br.widened_ports
                 widening["addresses"] += br.widened_addresses
