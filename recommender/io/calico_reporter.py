@@ -4,7 +4,7 @@ Why this exists apart from ``calico``: it is the one step that needs time, not j
 writes a record per connection and export window at each end, and every Felix starts its windows
 when it starts, so a cross-node connection's ``src`` and ``dst`` records carry windows that overlap
 without matching. The rule (see the ``calico`` module docstring and the README) judges each record
-against the other end's records whose windows overlap its own; this module turns that into set
+against the connection's records whose windows overlap its own; this module turns that into set
 operations over the per-record rows of ``calico._aggregate`` (``{t}_win``) and the per-group rows
 (``{t}_l1``): per connection when both ends reported the same windows, record by record with
 window functions otherwise.
@@ -25,30 +25,32 @@ _WHY = """CASE WHEN m & 3 = 0 OR m & 12 = 0 THEN 0
 _FRAMES = """WINDOW before AS (PARTITION BY h ORDER BY start_time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                   after AS (PARTITION BY h ORDER BY start_time ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"""
 
+
+def _overlaps(which: str) -> str:
+    """Whether a record of the connection that ``which`` selects has a window overlapping this
+    record's. Felix starts its windows when it starts, so the two nodes of a connection cut time
+    differently: windows [s, e) and [start, end) overlap when s < end and e > start. With the
+    connection's records ordered by start, one ordered ``before`` this one starts no later, so it
+    overlaps when it ends after this one starts (the largest ``end_time`` before); one ordered
+    ``after`` starts no earlier, so it overlaps when it starts before this one ends (the smallest
+    ``start_time`` after). Ties fall on either side and are caught by either test. An empty window
+    (``end_time`` <= ``start_time``) overlaps nothing, so it is left out as the other record; the
+    callers leave it out as this one."""
+    other = f"{which} AND end_time > start_time"
+    return (f"(max(CASE WHEN {other} THEN end_time END) OVER before > start_time"
+            f" OR min(CASE WHEN {other} THEN start_time END) OVER after < end_time)")
+
+
 # ``why`` for a connection whose records all allow, or all deny (the usual case): the source's records
 # count, and the destination's are duplicates where a source record's window overlaps theirs (``_WHY``
-# with one action reduces to this; two window aggregates instead of the eight of ``_overlap_mask``).
-_DUPLICATE_DST = """CASE WHEN code >= 2 AND end_time > start_time
-    AND (max(CASE WHEN code < 2 AND end_time > start_time THEN end_time END) OVER before > start_time
-         OR min(CASE WHEN code < 2 AND end_time > start_time THEN start_time END) OVER after < end_time)
-    THEN 1 ELSE 0 END"""
+# with one action reduces to this; two window aggregates instead of the eight of ``_OVERLAP_MASK``).
+_DUPLICATE_DST = f"CASE WHEN code >= 2 AND end_time > start_time AND {_overlaps('code < 2')} THEN 1 ELSE 0 END"
 
-
-def _overlap_mask() -> str:
-    """The codes (bits ``1 << code``) of a connection's records whose export windows overlap this
-    record's, its own included. Felix starts its windows when it starts, so the two nodes of a
-    connection cut time differently: windows [s, e) and [start, end) overlap when s < end and
-    e > start. With the connection's records ordered by start, one ordered ``before`` this one
-    starts no later, so it overlaps when it ends after this one starts (the largest ``end_time``
-    before); one ordered ``after`` starts no earlier, so it overlaps when it starts before this
-    one ends (the smallest ``start_time`` after). Ties fall on either side and are caught by
-    either test. An empty window (``end_time`` <= ``start_time``) overlaps nothing: it is left
-    out of every test, and its own record counts as reported by one end."""
-    parts = [f"""CASE WHEN max(CASE WHEN code = {c} AND end_time > start_time THEN end_time END) OVER before > start_time
-                 OR min(CASE WHEN code = {c} AND end_time > start_time THEN start_time END) OVER after < end_time
-                 THEN {1 << c} ELSE 0 END"""
-             for c in range(4)]
-    return "(CASE WHEN end_time > start_time THEN " + " | ".join(parts) + " ELSE 0 END | (1 << code))::UTINYINT"
+# The codes (bits ``1 << code``) of the connection's records whose windows overlap this record's, its
+# own included; an empty window's record sees only its own code.
+_OVERLAP_MASK = ("(CASE WHEN end_time > start_time THEN "
+                 + " | ".join(f"CASE WHEN {_overlaps(f'code = {c}')} THEN {1 << c} ELSE 0 END" for c in range(4))
+                 + " ELSE 0 END | (1 << code))::UTINYINT")
 
 
 def reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
@@ -59,15 +61,14 @@ def reporter_rule(con: duckdb.DuckDBPyConnection, t: str) -> None:
     without a window matches no other). When every code of such a connection was reported in
     the same multiset of windows (equal fingerprints: sums of the two 32-bit halves of a window
     hash, and counts), every window holds all of its codes, so the verdict is the same in every
-    window and is taken per group (unless one is empty: see ``_overlap_mask``). That is the usual
+    window and is taken per group (unless one is empty: see ``_overlaps``). That is the usual
     case when both ends run on one node, and it spares ordering each window row; the other
     connections are resolved record by record against the records whose windows overlap
-    (``_overlap_mask``; ``_DUPLICATE_DST`` when all their records have one action). A fingerprint
+    (``_OVERLAP_MASK``; ``_DUPLICATE_DST`` when all their records have one action). A fingerprint
     collision needs two 64-bit hash sums to agree by chance, the same trust ``hr`` already needs."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ends AS
 WITH e AS (
-  SELECT hr, h, (CASE WHEN reporter = 'dst' THEN 2 ELSE 0 END + CASE WHEN act = 'deny' THEN 1 ELSE 0 END)::UTINYINT AS code,
-    n, bytes, packets, flows
+  SELECT hr, h, (CASE WHEN reporter = 'dst' THEN 2 ELSE 0 END + CASE WHEN act = 'deny' THEN 1 ELSE 0 END)::UTINYINT AS code
   FROM {t}_l1 WHERE err IS NULL AND start_time IS NOT NULL AND end_time IS NOT NULL),
 both_ends AS (SELECT h FROM e GROUP BY h HAVING bool_or(code < 2) AND bool_or(code >= 2)),
 fp AS (
@@ -86,7 +87,7 @@ SELECT e.*, conn.m, conn.uniform FROM e JOIN conn USING (h)""")
 WITH vw AS (SELECT w.*, e.h, e.code, e.m & 10 = 0 OR e.m & 5 = 0 AS one_action
            FROM {t}_win w JOIN {t}_ends e ON e.hr = w.hr AND NOT e.uniform),
 one_action AS (SELECT {cols}, {_DUPLICATE_DST} AS why FROM vw w WHERE one_action {_FRAMES}),
-masks AS (SELECT *, {_overlap_mask()} AS m FROM vw WHERE NOT one_action {_FRAMES}),
+masks AS (SELECT *, {_OVERLAP_MASK} AS m FROM vw WHERE NOT one_action {_FRAMES}),
 whole AS (SELECT hr, {_WHY} AS why FROM {t}_ends WHERE uniform),
 marked AS (
   SELECT * FROM one_action
