@@ -184,9 +184,10 @@ class FlowStore:
         try:
             seen: set[str] = set(r[0] for r in con.execute("SELECT fingerprint FROM ingested_files").fetchall())
             calico: dict[str, ReadStats] | None = None   # all Calico files, read together at the first one
-            for p in flow_paths:
+            for i, p in enumerate(flow_paths):
                 if calico is None and _format_of(p, format) == "calico":
-                    calico = self._ingest_calico(flow_paths, format, skip_bad, progress, seen, done, distinct)
+                    calico_paths = [p, *(q for q in flow_paths[i + 1:] if _format_of(q, format) == "calico")]
+                    calico = self._ingest_calico(calico_paths, skip_bad, progress, seen, done, distinct)
                 stats = calico.pop(str(p), None) if calico else None
                 if stats is None:
                     stats = self._ingest_file(p, format, skip_bad, progress, seen, done, distinct)
@@ -216,14 +217,14 @@ class FlowStore:
         self.summary.enrichment = extra.get("enrichment")
         return self.summary
 
-    def _ingest_calico(self, paths: list[PathLike], fmt: str | None, skip_bad: bool, progress: Progress | None,
+    def _ingest_calico(self, paths: list[PathLike], skip_bad: bool, progress: Progress | None,
                        seen: set[str], done: list[tuple], distinct: list[bool]) -> dict[str, ReadStats]:
-        """Read every new Calico file among ``paths`` in one scan (``calico_files``); stats by path.
+        """Read every new file of ``paths`` (all Calico) in one scan (``calico_files``); stats by path.
         A file given twice, or already in the store, is left to the one-by-one loop, which says so."""
         picked: dict[str, tuple[str, int, float]] = {}
         fps = set(seen)
         for p in paths:
-            if str(p) not in picked and _format_of(p, fmt) == "calico":
+            if str(p) not in picked:
                 fp = fingerprint(p)
                 if fp[0] not in fps:
                     fps.add(fp[0])
