@@ -23,6 +23,7 @@ def con() -> duckdb.DuckDBPyConnection:
     (["a=2", "a=1", "b=3"], {"a": "1", "b": "3"}),           # a repeated key keeps the first value after sorting
     (["a=1", "a=1"], {"a": "1"}),
     (["z=1", None], {"z": "1"}),                             # a null element is dropped
+    (["flag", "a=1"], {"a": "1", "flag": ""}),               # no '=': an empty value, as Hubble reads Cilium's
 ])
 def test_kv_labels(con: duckdb.DuckDBPyConnection, labels: list | None, want: dict | None) -> None:
     got = con.execute("SELECT rec_kv_labels(?::VARCHAR[])", [labels]).fetchone()[0]

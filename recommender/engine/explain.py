@@ -171,12 +171,6 @@ def direction_reason(direction: str, *, applies: bool, kind: str, self_flow: boo
     return head + f"no rule matches port {port} for {role} {peer}"
 
 
-def combine_reasons(egress: DirectionVerdict, ingress: DirectionVerdict) -> str:
-    """Denied: the denying directions' reasons; allowed: both, egress first."""
-    parts = [d.reason for d in (egress, ingress) if not d.allowed] or [egress.reason, ingress.reason]
-    return " | ".join(parts)
-
-
 def explain_compiled(compiled: CompiledPolicies, flow: Flow, pods: Mapping[tuple[str, str], Pod],
                      ns_labels: Mapping[str, Labels]) -> Explanation:
     src, dst = resolve(flow.src, pods), resolve(flow.dst, pods)

@@ -30,17 +30,20 @@ IPV4_RE = rf"(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}"
 IPV6_RE = r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:" + IPV4_RE + r")?(?:%[0-9A-Za-z_.-]+)?"
 
 MACROS: tuple[str, ...] = (
-    # 'k=v' strings (Calico labels) -> canonical MAP; duplicate keys keep the first value after sorting.
+    # 'k=v' strings (Calico labels) -> canonical MAP; duplicate keys keep the first value after sorting;
+    # an entry without '=' is a key with an empty value (how Cilium writes those, see hubble_sql).
     # Distinct keys (the usual case) take a plain sort; only lists with a repeated key pay for the
     # de-duplication, which compares each entry with the previous sorted key.
     """CREATE OR REPLACE TEMP MACRO rec_kv_labels(l) AS (
         CASE WHEN l IS NULL OR len(l) = 0 THEN NULL
         WHEN len(list_distinct(list_transform(l, lambda y: split_part(y, '=', 1)))) = len(l) THEN
-        map_from_entries(list_sort(list_transform(l, lambda x: struct_pack(key := split_part(x, '=', 1),
-                                                                         value := substr(x, strpos(x, '=') + 1)))))
+        map_from_entries(list_sort(list_transform(l, lambda x: struct_pack(
+            key := split_part(x, '=', 1),
+            value := CASE WHEN strpos(x, '=') = 0 THEN '' ELSE substr(x, strpos(x, '=') + 1) END))))
         ELSE map_from_entries(list_filter(
-            list_sort(list_transform(l, lambda x: struct_pack(key := split_part(x, '=', 1),
-                                                              value := substr(x, strpos(x, '=') + 1)))),
+            list_sort(list_transform(l, lambda x: struct_pack(
+                key := split_part(x, '=', 1),
+                value := CASE WHEN strpos(x, '=') = 0 THEN '' ELSE substr(x, strpos(x, '=') + 1) END))),
             lambda e, i: i = 1 OR e.key <> list_sort(list_transform(l, lambda y: split_part(y, '=', 1)))[i - 1]))
         END)""",
     # any MAP -> canonical MAP (NULL when empty)

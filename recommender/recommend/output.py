@@ -35,16 +35,16 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def is_dns_label(value: str) -> bool:
+    return len(value) <= MAX_NAME and bool(_DNS_LABEL.fullmatch(value))
+
+
 def safe_name(raw: str) -> str:
     """A DNS-1123 label for ``raw``: itself when already valid, else sanitized + a stable hash."""
-    if len(raw) <= MAX_NAME and _DNS_LABEL.fullmatch(raw):
+    if is_dns_label(raw):
         return raw
     base = _INVALID.sub("-", raw.lower()).strip("-")[: MAX_NAME - 9].strip("-") or "workload"
     return f"{base}-{short_hash(raw)}"
-
-
-def is_dns_label(value: str) -> bool:
-    return len(value) <= MAX_NAME and bool(_DNS_LABEL.fullmatch(value))
 
 
 def unique_name(raw: str, taken: set[str]) -> str:
