@@ -156,9 +156,12 @@ def insert_rejected(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, s
         con.executemany("INSERT INTO rejected (file, line, format, reason, text) VALUES (?, ?, ?, ?, ?)", rows)
 
 
+# Orientation and de-duplication per pair, aggregated at once into one row per output connection (plus the
+# reply and duplicate counts), so that the 5-tuple level is never stored a second time. `decided` is read once:
+# pairs that keep each record's direction (no flag evidence, and equal ports or no ports) are taken from `ok`.
 _CONNECTIONS = """
 CREATE TEMP TABLE {conns} AS
-WITH ok AS (
+WITH ok AS NOT MATERIALIZED (
   SELECT * FROM {pairs} WHERE {used}
 ),
 undecided AS (  -- pairs only the peer count can orient: no flags, both ports in the same range
@@ -171,10 +174,11 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
   SEMI JOIN (SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided
              UNION SELECT hi_ip, hi_port, proto FROM undecided) w USING (ip, port, proto)
   GROUP BY ip, port, proto
+), own AS NOT MATERIALIZED (  -- no direction to decide: every record keeps its own
+  SELECT * FROM ok WHERE e = 0 AND (lo_port < 0 OR hi_port < 0 OR lo_port = hi_port)
 ), decided AS (
   SELECT o.*, CASE
       WHEN e > 0 THEN TRUE WHEN e < 0 THEN FALSE
-      WHEN o.lo_port < 0 OR o.hi_port < 0 OR o.lo_port = o.hi_port THEN NULL
       WHEN o.lo_port < 1024 AND o.hi_port >= 1024 THEN FALSE
       WHEN o.hi_port < 1024 AND o.lo_port >= 1024 THEN TRUE
       WHEN (o.lo_port < 32768) <> (o.hi_port < 32768) THEN o.hi_port < 32768
@@ -184,10 +188,10 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
   FROM ok o
   LEFT JOIN peers pl ON pl.ip = o.lo_ip AND pl.port = o.lo_port AND pl.proto = o.proto
   LEFT JOIN peers ph ON ph.ip = o.hi_ip AND ph.port = o.hi_port AND ph.proto = o.proto
+  WHERE NOT (e = 0 AND (o.lo_port < 0 OR o.hi_port < 0 OR o.lo_port = o.hi_port))
 ), oriented AS (
   -- prim: the direction whose records are the initiator's view (the reply direction when only it was seen)
   SELECT *, CASE WHEN lo_client THEN n_a > 0 OR n_b = 0 ELSE n_b = 0 END AS prim_a FROM decided
-  WHERE lo_client IS NOT NULL
 ), conns AS (
   SELECT CASE WHEN lo_client THEN lo_ip ELSE hi_ip END AS cip, CASE WHEN lo_client THEN hi_ip ELSE lo_ip END AS sip,
          CASE WHEN lo_client THEN hi_port ELSE lo_port END AS sport, proto,
@@ -198,29 +202,30 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
          coalesce(pk_a + pk_b, pk_a, pk_b) AS packets, coalesce(by_a + by_b, by_a, by_b) AS bytes
   FROM oriented
   UNION ALL
-  SELECT lo_ip, hi_ip, hi_port, proto, rej, t0, t1, rn, rn_a, 0, n_a - rn_a, pk_a, by_a
-  FROM decided WHERE lo_client IS NULL AND n_a > 0
+  SELECT lo_ip, hi_ip, hi_port, proto, rej, t0, t1, rn, rn_a, 0, n_a - rn_a, pk_a, by_a FROM own WHERE n_a > 0
   UNION ALL
-  SELECT hi_ip, lo_ip, lo_port, proto, rej, t0, t1, rn, rn_b, 0, n_b - rn_b, pk_b, by_b
-  FROM decided WHERE lo_client IS NULL AND n_b > 0
+  SELECT hi_ip, lo_ip, lo_port, proto, rej, t0, t1, rn, rn_b, 0, n_b - rn_b, pk_b, by_b FROM own WHERE n_b > 0
 )
-SELECT * FROM conns
+SELECT cip, sip, proto, sport, rej, min(t0) AS t0, max(t1) AS t1, count(*) AS flows, sum(packets) AS packets,
+       sum(bytes) AS bytes, min(rn) AS rn, sum(accepted) AS accepted, sum(replies) AS replies, sum(dups) AS dups
+FROM conns GROUP BY cip, sip, proto, sport, rej
 """
 
+# A record's file line grows with its number (``line_sql``), so the first line of a row is that of its min(rn).
 _INSERT = """
 INSERT INTO {target} (window_start, window_end, src_ip, src_kind, dst_ip, dst_kind, protocol, dst_port, action,
                       flows, packets, bytes, first_seen, last_seen, format, file, line, records)
-SELECT make_timestamp(CAST(min(t0) AS BIGINT) * 1000000), make_timestamp(CAST(max(t1) AS BIGINT) * 1000000),
+SELECT make_timestamp(CAST(t0 AS BIGINT) * 1000000), make_timestamp(CAST(t1 AS BIGINT) * 1000000),
        cip, 'network', sip, 'network', {proto_name}, CASE WHEN sport < 0 THEN NULL ELSE sport END,
-       CASE WHEN rej THEN 'deny' ELSE 'allow' END,
-       count(*), sum(packets), sum(bytes),
-       make_timestamp(CAST(min(t0) AS BIGINT) * 1000000), make_timestamp(CAST(max(t1) AS BIGINT) * 1000000),
-       'vpc', ?, min({line_sql}), sum(accepted)
-FROM {conns} GROUP BY cip, sip, proto, sport, rej
+       CASE WHEN rej THEN 'deny' ELSE 'allow' END, flows, packets, bytes,
+       make_timestamp(CAST(t0 AS BIGINT) * 1000000), make_timestamp(CAST(t1 AS BIGINT) * 1000000),
+       'vpc', ?, {line_sql}, accepted
+FROM {conns}
 ORDER BY cip, sip, proto, sport, rej
 """
 
-_COUNTS = "SELECT coalesce(sum(accepted), 0), coalesce(sum(replies), 0), coalesce(sum(dups), 0) FROM {conns}"
+_COUNTS = ("SELECT count(*), coalesce(sum(accepted), 0), coalesce(sum(replies), 0), coalesce(sum(dups), 0)"
+           " FROM {conns}")
 
 
 def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, target: str, file: str,
@@ -232,11 +237,10 @@ def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, targe
         if status != "OK":
             stats.skip(status, int(count))
     con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED))
-    before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
     con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
                                line_sql=line_sql), [file])
-    stats.connections += con.execute(f"SELECT count(*) FROM {target}").fetchone()[0] - before
-    accepted, replies, dups = con.execute(_COUNTS.format(conns=names.conns)).fetchone()
+    rows, accepted, replies, dups = con.execute(_COUNTS.format(conns=names.conns)).fetchone()
+    stats.connections += int(rows)
     stats.accepted += int(accepted)
     stats.skip("reply", int(replies))
     stats.skip("duplicate ENI", int(dups))
