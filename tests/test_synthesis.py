@@ -12,9 +12,10 @@ import duckdb
 
 from recommender.io.schema import COLUMN_NAMES, NAMESPACES_DDL, PODS_DDL, connections_ddl
 from recommender.recommend.calico import selector_expression, staged_native
-from recommender.recommend.generate import Synthesis, synthesize
+from recommender.recommend.generate import Synthesis, generate, synthesize
 from recommender.recommend.merge import identical_profiles
 from recommender.recommend.output import render, safe_name
+from recommender.recommend.report import summary_text
 from recommender.recommend.synthesis import Options
 from recommender.recommend.widen import aggregate_addresses, compress_ports
 from recommender.model import LabelSelector, Requirement
@@ -129,6 +130,21 @@ def test_reply_traffic_to_ephemeral_ports_never_becomes_a_rule() -> None:
     # a high port with no service traffic in the other direction is a real listener
     s = spec(run([conn(WEB, DB, 40000)]), "db")
     assert s["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 40000}]
+
+
+def test_a_port_no_rule_can_name_is_reported_not_admitted() -> None:
+    # Hubble and VPC record TCP/UDP to port 0 (scans); a rule's port must be 1-65535 and a rule without
+    # ports would open every port, so the connection is left to the default deny and said so
+    rows = [conn(WEB, DB, 5432), conn(WEB, DB, 0), conn(WEB, DB, 0, "UDP")]
+    syn = run(rows)
+    assert spec(syn, "db")["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"protocol": "TCP", "port": 5432}]}]
+    assert sorted((e.protocol, e.port) for e in syn.unnamed) == [("TCP", 0), ("UDP", 0)]
+    assert sum("a NetworkPolicy port must be 1-65535" in w for w in syn.warnings) == 2
+    rec = generate(make_store(rows))
+    v = rec.summary["verification"]
+    assert (v["connections"], v["admitted"], v["unnamed_port_not_admitted"], v["replies_skipped"]) == (1, 1, 2, 0)
+    assert "2 to port 0 not admitted" in summary_text(rec.summary)
 
 
 def test_dns_to_kube_dns_allows_udp_and_tcp_53() -> None:

@@ -240,10 +240,14 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         rendered = pool.submit(_render_checked, policies, kind, tier)
         with overperm.candidate_view(con, cands) if cands.rows else nullcontext() as extra:
             verification, ver_summary, judged_cands = verify.verify(
-                con, SOURCE_VIEW, syn.ep_map, syn.replies, judged, ids, assume_public=opts.allow_any_external,
-                extra=extra, prepared=syn.prepared,
+                con, SOURCE_VIEW, syn.ep_map, syn.replies | set(syn.unnamed), judged, ids,
+                assume_public=opts.allow_any_external, extra=extra, prepared=syn.prepared,
             )
         drafts = rendered.result()
+    # verification skipped both kinds alike; only the replies are admitted anyway (by connection tracking)
+    unnamed_connections = sum(st.connections for st in syn.unnamed.values())
+    ver_summary["replies_skipped"] -= unnamed_connections
+    ver_summary["unnamed_port_not_admitted"] = unnamed_connections
     summary = report.summarize(
         ids, opts, syn.counts, policies, ver_summary, syn.widening, syn.replies, syn.edges, syn.groups, kind, tier,
         syn.existing_cover,
@@ -314,6 +318,7 @@ class Synthesis:
     warnings: list[str]
     existing_cover: dict[str, list[str]]
     prepared: pd.DataFrame | None = None      # ``verify.prepare``'s result, when asked for
+    unnamed: dict[Edge, synthesis.Stats] = field(default_factory=dict)   # to a port no rule can name (0)
 
 
 def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = (),
@@ -325,19 +330,23 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     ids, ep_map = identity.resolve(con, _endpoints(con))
     edges = synthesis.collect_edges(con, SOURCE_VIEW, ep_map)
     replies = synthesis.reply_edges(edges)
-    for e in replies:
+    unnamed = {e: edges[e] for e in synthesis.unnamed_port_edges(edges)}
+    for e in (*replies, *unnamed):
         del edges[e]
     skip, existing_cover = verify.existing_coverage(con, SOURCE_VIEW, ep_map, existing, ids)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        checked = pool.submit(verify.prepare, con, SOURCE_VIEW, ep_map, ids, replies) if prepare_verification else None
+        checked = (pool.submit(verify.prepare, con, SOURCE_VIEW, ep_map, ids, replies | set(unnamed))
+                   if prepare_verification else None)
         targets, notes = synthesis.gather_items(ids, edges, opts, skip)
         groups = group_targets(ids, targets)
         existing_names = {(p.namespace, p.name) for p in existing}
         policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
         prepared = checked.result() if checked is not None else None
-    warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed})
+    warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed}
+                      | set(synthesis.unnamed_port_warnings(unnamed)))
     return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
-                     existing_cover, prepared)
+                     existing_cover, prepared, unnamed)
+
 
 
 def _assemble(

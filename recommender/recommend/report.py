@@ -80,7 +80,9 @@ def summary_text(summary: dict[str, Any]) -> str:
     v = summary["verification"]
     lines = [
         f"coverage: {v['admitted']}/{v['connections']} observed connections admitted "
-        f"({100 * v['coverage']:.1f}%), {v.get('replies_skipped', 0)} reply connections skipped",
+        f"({100 * v['coverage']:.1f}%), {v.get('replies_skipped', 0)} reply connections skipped"
+        + (f", {v['unnamed_port_not_admitted']} to port 0 not admitted (see the warnings)"
+           if v.get("unnamed_port_not_admitted") else ""),
     ]
     if v.get("assumed_public"):
         lines.append(f"  of which {v['assumed_public']} assume a public address for an external end the exporter "

@@ -8,7 +8,7 @@ workload is covered). Items become rules: peers with the same port set share a
 rule; ports are exact unless a bounded widening applies (``widen``).
 
 Guards that keep the rules least-privilege: reply traffic to ephemeral ports
-(≥ 32768) never becomes a rule; DNS to kube-dns becomes the canonical kube-dns
+(≥ 32768) never becomes a rule, nor does traffic to a port no rule can name (0); DNS to kube-dns becomes the canonical kube-dns
 rule (UDP and TCP 53); endpoints that no selector or ipBlock can express are
 reported instead of being papered over with a wide rule.
 """
@@ -157,6 +157,18 @@ def reply_edges(edges: dict[Edge, Stats]) -> set[Edge]:
     """Edges to an ephemeral port whose reverse direction talks to a service port: replies."""
     service = {(e.src, e.dst) for e in edges if e.port is not None and e.port < EPHEMERAL_MIN}
     return {e for e in edges if e.port is not None and e.port >= EPHEMERAL_MIN and (e.dst, e.src) in service}
+
+
+def unnamed_port_edges(edges: dict[Edge, Stats]) -> set[Edge]:
+    """Edges of a port protocol to a port no NetworkPolicy can name (a rule's port is 1-65535): Hubble
+    and VPC logs record TCP/UDP to port 0 (scans, malformed packets); they are reported, never admitted."""
+    return {e for e in edges if e.protocol in PORT_PROTOCOLS and e.port is not None and not 1 <= e.port <= 65535}
+
+
+def unnamed_port_warnings(unnamed: dict[Edge, Stats]) -> list[str]:
+    return [f"not admitted: {st.connections} connection(s) {e.src} → {e.dst} {e.protocol}/{e.port} "
+            f"(e.g. {min(st.samples, default='?')}): a NetworkPolicy port must be 1-65535, so the default "
+            "deny blocks them" for e, st in unnamed.items()]
 
 
 PortKey = tuple[str, int | None]     # (protocol, port); port None = every port of a port-less protocol
