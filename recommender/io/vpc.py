@@ -279,14 +279,18 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
         split_at = (None if layout.envelope or int(con.execute("SELECT current_setting('threads')").fetchone()[0]) < 2
                     else vpc_pairs.split_point(layout.csv_path, layout.header_lines))
         load = _loader(con, layout, names, progress)
-        with ThreadPoolExecutor(1) as pool:   # count lines in Python while DuckDB reads (it releases the GIL)
-            scan = (None if layout.envelope or L.is_gzip(layout.csv_path)
-                    else pool.submit(vpc_pairs.scan_lines, layout.csv_path, blank=split_at is not None))
+        plain = not (layout.envelope or L.is_gzip(layout.csv_path))
+        with ThreadPoolExecutor(1) as pool:   # look at the lines in Python while DuckDB reads (it releases the GIL)
+            blank_scan = pool.submit(vpc_pairs.has_blank_line, layout.csv_path) if plain and split_at else None
+            count_scan = pool.submit(L.count_lines, layout.csv_path) if plain and not split_at else None
             how = load(split_at)
-            lines, blank_seen = scan.result() if scan else (0, False)
-        if how == "fast-split" and blank_seen:   # blank lines shift the tail part: read it in one part
-            vpc_pairs.drop(con, names)
-            load(None)
+            blank_seen = bool(blank_scan and blank_scan.result())
+            lines = count_scan.result() if count_scan else 0
+        if blank_seen:   # rare: blank lines shift the tail part, so read the file in one part, and count them
+            lines = L.count_lines(layout.csv_path)
+            if how == "fast-split":
+                vpc_pairs.drop(con, names)
+                load(None)
         header = " ".join(layout.fields) if layout.header_lines else None
         blank = _blank_lines(layout, lines, vpc_sql.parsed_lines(con, names))
         bad = vpc_sql.find_bad(con, names, _invalid_ips(con, names), layout.header_lines, header, blank)

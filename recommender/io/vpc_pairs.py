@@ -289,14 +289,15 @@ def split_point(csv_path: str, header_lines: int) -> int | None:
     return int(records * _SPLIT_SHARE) if records >= SPLIT_MIN_RECORDS else None
 
 
-def scan_lines(csv_path: str, *, blank: bool) -> tuple[int, bool]:
-    """Lines of a plain file (blank ones included) and, when asked, whether any is blank, in one pass over
+def has_blank_line(csv_path: str) -> bool:
+    """Whether a plain file has an empty line (DuckDB skips those without numbering them), in one pass over
     16 MiB chunks. A blank line in the head part shifts where the tail starts: such a file is read again in
-    one part."""
-    count, found, tail = 0, False, b"\n"      # a blank first line counts, as if after a newline
+    one part. Lines are not counted here: without a blank line every line but the header is numbered or
+    rejected, so the count is only needed when this says yes."""
+    tail = b"\n"      # a blank first line counts, as if after a newline
     with open(csv_path, "rb") as f:
         while chunk := f.read(16 * 1024 * 1024):
-            count += chunk.count(b"\n")
-            found = found or (blank and bool(_BLANK.search(tail + chunk[:2]) or _BLANK.search(chunk)))
+            if _BLANK.search(tail + chunk[:2]) or _BLANK.search(chunk):
+                return True
             tail = chunk[-2:]
-    return (count if tail.endswith(b"\n") else count + 1), found
+    return False
