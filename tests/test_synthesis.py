@@ -267,6 +267,27 @@ def test_port_and_address_widening_units() -> None:
         "198.51.100.1/32", "198.51.101.1/32"]
 
 
+def test_widening_never_holds_a_cluster_address() -> None:
+    """Pods (and nodes) may have public addresses; an aggregate must not admit one it did not observe."""
+    def cidrs(ips: list[str], keep_out: set[str]) -> list[str]:
+        return [a.cidr for a in aggregate_addresses(ips, max_prefix=24, min_addresses=4, keep_out=frozenset(keep_out))]
+
+    observed = ["203.0.113.1", "203.0.113.2", "203.0.113.9", "203.0.113.10"]
+    assert cidrs(observed, set()) == ["203.0.113.0/28"]
+    assert cidrs(observed, {"203.0.113.5"}) == [f"{a}/32" for a in observed]     # .5 is a pod: no /28, and below K
+    assert cidrs(observed, {"203.0.113.2"}) == ["203.0.113.0/28"]                # observed itself: no harm
+    assert cidrs(observed, {"2001:db8::1", "198.51.100.1"}) == ["203.0.113.0/28"]  # elsewhere: no effect
+    # in generate, the inventory's pod addresses are kept out: without them this would be 203.0.113.96/29
+    pods_out = [{"namespace": "shop", "name": f"edge-{i}", "labels": {"app": "edge"}, "ips": [f"203.0.113.{100 + i}"]}
+                for i in range(2)]
+    rows = [conn(WEB, f"203.0.113.{i}", 443) for i in (98, 99, 102, 103)]
+    syn = synthesize(make_store(rows, pods_out), Options(cidr_max_prefix=24, cidr_min_addresses=4))
+    blocks = [peer["ipBlock"]["cidr"] for rule in spec(syn, "web")["egress"] for peer in rule["to"] if "ipBlock" in peer]
+    assert blocks == [f"203.0.113.{i}/32" for i in (98, 99, 102, 103)]
+    assert [b.cidr for b in aggregate_addresses([b[:-3] for b in blocks], max_prefix=24, min_addresses=4)] == [
+        "203.0.113.96/29"]
+
+
 def test_ipv6_aggregation_units() -> None:
     """IPv6 twin of the IPv4 bound: the tightest CIDR no wider than /max_prefix6 holding ≥ K observed addresses."""
     def cidrs(ips: list[str], **kw: Any) -> list[str]:

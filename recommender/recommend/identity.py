@@ -122,6 +122,7 @@ class IdentityMap:
     cache: dict[str, Any] = field(default_factory=dict)   # derived views built once (e.g. model pods)
     apiserver_endpoints: frozenset[str] = frozenset()     # API server addresses the inventory named
     apiserver_services: frozenset[str] = frozenset()      # the kubernetes Service's ClusterIPs
+    cluster_addresses: frozenset[str] = frozenset()       # pod and node IPs: no widened ipBlock may hold them
 
 
 def endpoint_key_sql(side: str) -> str:
@@ -193,6 +194,7 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     identities: dict[str, Identity] = {}
     ep_map: dict[str, str] = {}
     warnings: list[str] = []
+    cluster = set(by_ip) | set(node_ips.values())
     api_endpoints, api_services = apiserver.read(con)
     api_addresses = api_endpoints | api_services
     for ekey, kind, ip, ns, pod, wl_name, labels in endpoints:
@@ -210,11 +212,14 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
         if ident.endpoint_kind == "kube-apiserver" and known.endpoint_kind != "kube-apiserver":
             identities[ident.key] = ident      # an address seen as the API server anywhere is the API server
         ep_map[ekey] = ident.key
+        if ip and (ident.kind == "workload" or kind == "host"):
+            cluster.add(ip)
     for wl in workloads.values():
         identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
     _choose_selectors(workloads, pod_wl, warnings)
     return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), sorted(set(warnings)),
-                       apiserver_endpoints=api_endpoints, apiserver_services=api_services), ep_map
+                       apiserver_endpoints=api_endpoints, apiserver_services=api_services,
+                       cluster_addresses=frozenset(cluster)), ep_map
 
 
 def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Identity:

@@ -140,6 +140,7 @@ def _address_blocks(ids: IdentityMap, keys: list[str], opts: Options, unexpresse
     blocks = aggregate_addresses(
         addresses, max_prefix=opts.cidr_max_prefix, min_addresses=opts.cidr_min_addresses,
         allow_any=opts.allow_any_external, any_without_address=no_address, max_prefix6=opts.cidr6_max_prefix,
+        keep_out=ids.cluster_addresses,
     )
     return blocks, implied
 

@@ -10,7 +10,8 @@ the summary can say how much was admitted beyond what was observed:
   a CIDR no wider than ``/max_prefix`` (IPv4) or ``/max_prefix6`` (IPv6) that
   holds at least ``min_addresses`` distinct observed addresses, the smallest
   such CIDR, and never one that touches a private, link-local, shared (cluster),
-  ULA or IPv4-embedding range. ``0.0.0.0/0`` and ``::/0`` appear only with
+  ULA or IPv4-embedding range, or holds a known cluster address (a pod or node
+  IP outside those ranges) that was not itself observed there. ``0.0.0.0/0`` and ``::/0`` appear only with
   ``allow_any``.
 
 Counts are exact Python ints: one IPv6 /64 admits 2**64 addresses, and the
@@ -19,8 +20,9 @@ summary says so rather than rounding or capping it.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -106,6 +108,7 @@ def aggregate_addresses(
     allow_any: bool = False,
     any_without_address: bool = False,
     max_prefix6: int | None = None,
+    keep_out: frozenset[str] = frozenset(),
 ) -> list[Aggregated]:
     """ipBlocks for ``ips``: /32 (/128) each, or aggregated within the bounds.
 
@@ -113,7 +116,8 @@ def aggregate_addresses(
     within ``/max_prefix6`` (each off when None); both need ``min_addresses``
     observed addresses per CIDR. ``any_without_address`` says some peer had no
     address at all (Cilium ``reserved:world``); with ``allow_any`` it becomes
-    ``0.0.0.0/0`` too.
+    ``0.0.0.0/0`` too. No aggregate holds an address of ``keep_out`` (the cluster's
+    pod and node addresses) unless that address is one of its observed ones.
     """
     unique = set(ips)
     if not unique and not (allow_any and any_without_address):
@@ -127,7 +131,7 @@ def aggregate_addresses(
         if allow_any and (members or (version == 4 and any_without_address)):
             out.append(Aggregated(any_cidr, tuple(members), except_))
         elif bound is not None:
-            out.extend(_bucketed(members, version, bound, min_addresses or 2))
+            out.extend(_bucketed(members, version, bound, min_addresses or 2, _sorted_ints(keep_out, version)))
         else:
             out.extend(Aggregated(host_cidr(a), (a,)) for a in members)
     taken = set(public[4]) | set(public[6])
@@ -135,7 +139,12 @@ def aggregate_addresses(
     return sorted(out, key=lambda a: _sort_key(a.cidr))
 
 
-def _bucketed(addrs: list[str], version: int, max_prefix: int, min_addresses: int) -> list[Aggregated]:
+def _sorted_ints(ips: frozenset[str], version: int) -> list[int]:
+    return sorted(int(a) for a in map(_address, ips) if a.version == version)
+
+
+def _bucketed(addrs: list[str], version: int, max_prefix: int, min_addresses: int, keep_out: list[int]
+              ) -> list[Aggregated]:
     network = _NETWORK[version]
     buckets: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, list[int]] = {}
     for a in addrs:
@@ -143,16 +152,17 @@ def _bucketed(addrs: list[str], version: int, max_prefix: int, min_addresses: in
         buckets.setdefault(network((ip, max_prefix), strict=False), []).append(ip)
     out: list[Aggregated] = []
     for members in buckets.values():
-        out.extend(_split(sorted(members), max(min_addresses, 2), version))
+        out.extend(_split(sorted(members), max(min_addresses, 2), version, keep_out))
     return out
 
 
-def _split(members: list[int], k: int, version: int) -> list[Aggregated]:
+def _split(members: list[int], k: int, version: int, keep_out: Sequence[int] = ()) -> list[Aggregated]:
     """The tightest CIDRs holding at least ``k`` observed addresses each; the rest stay /32 (/128).
 
     Take the smallest CIDR covering ``members``; if one of its halves holds ``k``
-    addresses on its own, or the CIDR touches a never-aggregated range, aggregate
-    each half separately (tighter), otherwise the whole CIDR is the aggregate.
+    addresses on its own, or the CIDR touches a never-aggregated range or holds an
+    unobserved ``keep_out`` address (sorted ints), aggregate each half separately
+    (tighter), otherwise the whole CIDR is the aggregate.
     """
     network, address, bits = _NETWORK[version], _ADDRESS[version], _BITS[version]
     if len(members) < k:
@@ -164,9 +174,21 @@ def _split(members: list[int], k: int, version: int) -> list[Aggregated]:
         shift = bits - prefix - 1          # the first bit in which the members differ
         left = [m for m in members if not (m >> shift) & 1]
         right = [m for m in members if (m >> shift) & 1]
-        if len(left) >= k or len(right) >= k or any(net.overlaps(n) for n in _NEVER[version]):
-            return _split(left, k, version) + _split(right, k, version)
+        if (len(left) >= k or len(right) >= k or any(net.overlaps(n) for n in _NEVER[version])
+                or _holds_other(keep_out, int(net.network_address), int(net.broadcast_address), members)):
+            return _split(left, k, version, keep_out) + _split(right, k, version, keep_out)
     return [Aggregated(str(net), tuple(str(address(m)) for m in members))]
+
+
+def _holds_other(keep_out: Sequence[int], lo: int, hi: int, members: list[int]) -> bool:
+    """Does ``[lo, hi]`` hold a ``keep_out`` address that is not one of ``members`` (both sorted)?"""
+    i = bisect.bisect_left(keep_out, lo)
+    while i < len(keep_out) and keep_out[i] <= hi:
+        j = bisect.bisect_left(members, keep_out[i])
+        if j == len(members) or members[j] != keep_out[i]:
+            return True
+        i += 1
+    return False
 
 
 def _sort_key(cidr: str) -> tuple[int, int, int]:
