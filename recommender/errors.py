@@ -2,8 +2,9 @@
 
 Every failure the user can cause (a bad flow file, an invalid policy, a missing
 option) is raised as a ``RecommenderError``. The CLI catches exactly this base
-class, prints ``str(error)`` as one line on stderr, the hint on a second line,
-and exits with ``error.exit_code``. Third-party exceptions (duckdb, yaml, json)
+class, prints ``error.render()`` -- one line, ``MESSAGE (hint: HINT)`` -- on
+stderr, and exits with ``error.exit_code``. One line because scripts and CI logs
+grep for the compiler form ``FILE:LINE: reason``; the hint rides on the same line. Third-party exceptions (duckdb, yaml, json)
 are wrapped at the boundary where they happen, so the user never sees a
 traceback for bad input.
 
@@ -38,6 +39,22 @@ class RecommenderError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def render(self) -> str:
+        """The one line the CLI prints: ``MESSAGE (hint: HINT)``, or ``MESSAGE`` without a hint."""
+        return render_line(self.message, self.hint)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks (e.g. of a wrapped third-party message) joined by ``"; "``."""
+    parts = [part.strip() for part in text.splitlines()]
+    return "; ".join(part for part in parts if part)
+
+
+def render_line(message: str, hint: str | None = None) -> str:
+    """Render an error as a single line: ``MESSAGE (hint: HINT)``, the hint part only when there is one."""
+    line = one_line(message)
+    return f"{line} (hint: {one_line(hint)})" if hint and hint.strip() else line
 
 
 def location(file: str | None, line: int | None = None, path: str | None = None) -> str:

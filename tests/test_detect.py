@@ -22,7 +22,8 @@ def test_a_gzip_cut_short_before_anything_is_recognizable_is_called_truncated(tm
         detect.detect_format(cut)
     result = cli("ingest", cut, "--db", ":memory:")
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[0] == f"{cut}: truncated gzip stream: the file ends before its end-of-stream marker"
+    assert result.stderr == (f"{cut}: truncated gzip stream: the file ends before its end-of-stream marker"
+                             " (hint: re-copy the file; with --format FORMAT --skip-bad the readable part is kept)\n")
 
 
 def test_a_complete_gzip_is_not_truncated(tmp_path: Path) -> None:

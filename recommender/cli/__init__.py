@@ -3,7 +3,8 @@
 Each command parses options, calls one public library function and renders
 its result: data on stdout, logs, progress and errors on stderr. This module
 owns the one place where a ``RecommenderError`` becomes a message and an exit
-code (see ``recommender.errors`` for the codes).
+code (see ``recommender.errors`` for the codes): one line on stderr,
+``FILE:LINE: reason (hint: …)``, never a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 _EXIT = tuple({typer.Exit, *(getattr(click_exceptions, "Exit", typer.Exit),)})
 _ABORT = tuple({typer.Abort, *(getattr(click_exceptions, "Abort", typer.Abort),)})
 
-from recommender.errors import EXIT_INTERNAL, RecommenderError
+from recommender.errors import EXIT_INTERNAL, RecommenderError, render_line
 
 app = typer.Typer(
     name="recommend",
@@ -59,9 +60,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         print("recommend: aborted", file=sys.stderr)
         return 130
     except RecommenderError as e:
-        print(str(e), file=sys.stderr)
-        if e.hint:
-            print(f"hint: {e.hint}", file=sys.stderr)
+        print(e.render(), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("recommend: interrupted", file=sys.stderr)
@@ -69,8 +68,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug, not bad input
         if os.environ.get("RECOMMENDER_DEBUG"):
             traceback.print_exc()
-        print(f"recommend: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        print("hint: this is a bug; rerun with RECOMMENDER_DEBUG=1 for a traceback and report it", file=sys.stderr)
+        print(render_line(f"recommend: internal error: {type(e).__name__}: {e}",
+                          "this is a bug; rerun with RECOMMENDER_DEBUG=1 for a traceback and report it"), file=sys.stderr)
         return EXIT_INTERNAL
     return rv if isinstance(rv, int) else 0
 

@@ -6,6 +6,13 @@ extension at all, so the format is decided from the first 64 KiB of the
 head (``sniff``); the first one that does wins, most specific first, the
 generic normalized CSV/Parquet reader last. A reader module that does not
 exist yet (or fails to import) simply makes its format unavailable.
+
+``--format`` skips the choice but not the sniffing: a forced format is refused
+up front, with one clear line, when the content is recognizably another
+format (or, for VPC, JSON that is not a CloudWatch Logs envelope), instead of
+letting the wrong reader fail on it with a database error or skip every
+record. Content no reader recognizes still goes to the forced reader, which
+names its first bad record (or rejects them with ``--skip-bad``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,11 @@ from recommender.io import lines as L
 # Most specific first: the normalized reader accepts any CSV/Parquet with the right header.
 READER_MODULES: tuple[str, ...] = ("calico", "hubble", "vpc", "gcp", "normalized")
 EMPTY = "empty"
+# How a refusal names a format: "FILE: not a VPC flow log: the content looks like a Calico flow log".
+DESCRIPTIONS: dict[str, str] = {
+    "calico": "a Calico flow log", "hubble": "a Hubble flow export", "vpc": "a VPC flow log",
+    "gcp": "a GCP VPC flow log", "normalized": "normalized CSV/Parquet",
+}
 
 
 def available_readers() -> dict[str, ModuleType]:
@@ -71,9 +83,11 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
         return EMPTY
     binary = L.looks_binary(head) and not head.startswith(L.PARQUET_MAGIC)
     if fmt:
-        reader_for(fmt)
+        forced = reader_for(fmt)
         if binary:   # line readers would try to read it as one huge line
             raise InputError(f"binary file, not {fmt} input", file=str(path))
+        if not forced.sniff(head):
+            _refuse_other_format(path, head, fmt)
         return fmt
     readers = available_readers()
     for name, mod in readers.items():
@@ -85,3 +99,19 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     _refuse_truncated_gzip(path)
     raise InputError(f"unrecognized flow log format (known: {', '.join(readers)})", file=str(path),
                      hint="use --format to name the format, or see the README for the normalized CSV schema")
+
+
+def _describe(fmt: str) -> str:
+    return DESCRIPTIONS.get(fmt, f"{fmt} input")
+
+
+def _refuse_other_format(path: str | Path, head: bytes, fmt: str) -> None:
+    """Raise when ``head``, which the ``fmt`` reader does not recognize, clearly is not ``fmt`` input."""
+    other = next((name for name, mod in available_readers().items() if name != fmt and mod.sniff(head)), None)
+    if other is not None:
+        raise InputError(f"not {_describe(fmt)}: the content looks like {_describe(other)}", file=str(path),
+                         hint=f"omit --format to detect the format, or use --format {other}")
+    if fmt == "vpc" and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[") and b'"logEvents"' not in head:
+        raise InputError("not a VPC flow log: JSON, but not a CloudWatch Logs envelope with `logEvents`",
+                         file=str(path), hint="VPC flow logs are space-separated text, or CloudWatch Logs "
+                                              "subscription JSON with a `logEvents` list")
