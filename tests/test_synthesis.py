@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from recommender.io.enrich import enrich
 from recommender.io.schema import COLUMN_NAMES, NAMESPACES_DDL, PODS_DDL, connections_ddl
 from recommender.recommend.calico import selector_expression, staged_native
 from recommender.recommend.generate import Synthesis, generate, synthesize
@@ -286,6 +287,17 @@ def test_widening_never_holds_a_cluster_address() -> None:
     assert blocks == [f"203.0.113.{i}/32" for i in (98, 99, 102, 103)]
     assert [b.cidr for b in aggregate_addresses([b[:-3] for b in blocks], max_prefix=24, min_addresses=4)] == [
         "203.0.113.96/29"]
+
+
+def test_an_address_several_pods_claimed_is_never_guessed_and_is_warned_about() -> None:
+    claimants = [{"namespace": "shop", "name": n, "labels": {"app": n[:-2]}, "ips": ["10.1.0.9"]} for n in ("x-0", "y-0")]
+    con = make_store([conn(WEB, "10.1.0.9", 8080, dst_kind="unknown")], claimants)
+    assert enrich(con, "connections").conflicts == 1
+    syn = synthesize(con, Options())
+    peers = [peer for rule in spec(syn, "web")["egress"] for peer in rule["to"]]
+    assert peers == [{"ipBlock": {"cidr": "10.1.0.9/32"}}]           # not x's nor y's selector
+    [warning] = [w for w in syn.warnings if "claimed by several inventory pods" in w]
+    assert "10.1.0.9: shop/x-0, shop/y-0" in warning
 
 
 def test_ipv6_aggregation_units() -> None:

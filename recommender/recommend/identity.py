@@ -195,6 +195,9 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     ep_map: dict[str, str] = {}
     warnings: list[str] = []
     cluster = set(by_ip) | set(node_ips.values())
+    conflicts = _ip_conflicts(con)
+    for ip in conflicts:        # several pods claimed it (churn, reuse): never guess which one it was
+        by_ip.pop(ip, None)
     api_endpoints, api_services = apiserver.read(con)
     api_addresses = api_endpoints | api_services
     for ekey, kind, ip, ns, pod, wl_name, labels in endpoints:
@@ -216,10 +219,21 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
             cluster.add(ip)
     for wl in workloads.values():
         identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
+    if conflicts:
+        shown = "; ".join(f"{ip}: {', '.join(pods)}" for ip, pods in sorted(conflicts.items())[:5])
+        warnings.append(f"{len(conflicts)} address(es) claimed by several inventory pods ({shown}"
+                        f"{'; …' if len(conflicts) > 5 else ''}): their connections stay plain addresses, so the "
+                        "pods that really used them may be isolated without that traffic admitted (table ip_conflicts)")
     _choose_selectors(workloads, pod_wl, warnings)
     return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), sorted(set(warnings)),
                        apiserver_endpoints=api_endpoints, apiserver_services=api_services,
                        cluster_addresses=frozenset(cluster)), ep_map
+
+
+def _ip_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    if not table_exists(con, "ip_conflicts"):
+        return {}
+    return {ip: list(pods or ()) for ip, pods in con.execute("SELECT ip, pods FROM ip_conflicts").fetchall()}
 
 
 def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Identity:
