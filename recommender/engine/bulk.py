@@ -218,7 +218,7 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
     # a million connections against them are on one integer, and each pod's labels are hashed once.
     con.register(f"{p}inv_raw", inv)
     con.register(f"{p}podports_raw", podports)
-    con.execute(f"CREATE TEMP TABLE {p}inv AS SELECT hash(ns, name) AS pk, host_network, hash(lkey) AS lh FROM {p}inv_raw")
+    con.execute(f"CREATE TEMP TABLE {p}inv AS SELECT hash(ns, name) AS pk, host_network, lh FROM {p}inv_raw")
     con.execute(f"CREATE TEMP TABLE {p}podports AS SELECT hash(ns, name) AS pk, pname, proto, port FROM {p}podports_raw")
     con.execute(f"""CREATE TEMP VIEW {p}ep0 AS SELECT c.cid, {_side_sql('c', 'src', 'si')}, {_side_sql('c', 'dst', 'di')},
         {_PROTO_SQL} AS proto, CAST(c.dst_port AS INTEGER) AS port

@@ -26,12 +26,22 @@ def arrow_table(columns: dict[str, tuple[pa.DataType, list]]) -> pa.Table:
 
 
 def inventory_tables(pods: Iterable[Pod]) -> tuple[pa.Table, pa.Table]:
-    inv: dict[str, list] = {"ns": [], "name": [], "lkey": [], "host_network": []}
+    """The inventory pods (``ns``, ``name``, ``lh``, ``host_network``) and their named ports.
+
+    ``lh`` numbers the pods' distinct label sets from 1 (0 stands for "no pod known"): the evaluator only
+    needs equal label sets to share a key, never the labels themselves, which it reads from the pods.
+    A MAP column would cost DuckDB ~10 µs a row to scan from Arrow (0.15 s for 13,000 pods)."""
+    inv: dict[str, list] = {"ns": [], "name": [], "lh": [], "host_network": []}
     ports: dict[str, list] = {"ns": [], "name": [], "pname": [], "proto": [], "port": []}
+    by_object: dict[int, tuple[object, int]] = {}     # pods of a workload usually share one Labels object
+    by_pairs: dict[tuple, int] = {}
     for p in pods:
         inv["ns"].append(p.namespace)
         inv["name"].append(p.name)
-        inv["lkey"].append(list(p.labels.pairs))
+        hit = by_object.get(id(p.labels))
+        if hit is None or hit[0] is not p.labels:   # (the object is kept: its id is not reused meanwhile)
+            hit = by_object[id(p.labels)] = (p.labels, by_pairs.setdefault(p.labels.pairs, len(by_pairs) + 1))
+        inv["lh"].append(hit[1])
         inv["host_network"].append(bool(p.host_network))
         for cp in p.ports:
             if cp.name:
@@ -41,8 +51,8 @@ def inventory_tables(pods: Iterable[Pod]) -> tuple[pa.Table, pa.Table]:
                 ports["proto"].append((cp.protocol or "TCP").upper())
                 ports["port"].append(cp.port)
     s, b, i = pa.string(), pa.bool_(), pa.int32()
-    m = pa.map_(pa.string(), pa.string())
-    return (arrow_table({"ns": (s, inv["ns"]), "name": (s, inv["name"]), "lkey": (m, inv["lkey"]), "host_network": (b, inv["host_network"])}),
+    return (arrow_table({"ns": (s, inv["ns"]), "name": (s, inv["name"]), "lh": (pa.uint64(), inv["lh"]),
+                         "host_network": (b, inv["host_network"])}),
             arrow_table({"ns": (s, ports["ns"]), "name": (s, ports["name"]), "pname": (s, ports["pname"]),
                     "proto": (s, ports["proto"]), "port": (i, ports["port"])}))
 

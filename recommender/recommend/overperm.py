@@ -233,7 +233,7 @@ def summarize(cands: Candidates, result: Any, edges: Sequence[Edge]) -> dict[str
 def candidate_view(con: duckdb.DuckDBPyConnection, cands: Candidates) -> Iterator[str]:
     """A temp view of the candidate rows in the evaluator's input columns, numbered ``cid``. Each
     workload's representative label MAP crosses from Arrow once, not once per row (loading 7,500 rows
-    with their MAPs into a second database cost 0.15 s), and nothing is materialized."""
+    with their MAPs into a second database cost 0.15 s); only the workloads are materialized."""
     rows, workloads = cands.rows, cands.workloads
     index = {w.key: i for i, w in enumerate(workloads)}
     wls = pa.table({
@@ -248,9 +248,11 @@ def candidate_view(con: duckdb.DuckDBPyConnection, cands: Candidates) -> Iterato
         "protocol": pa.array([p for _, _, p, _ in rows], pa.string()),
         "dst_port": pa.array([n for _, _, _, n in rows], pa.int32()),
     })
-    con.register("_rec_op_wl", wls)
+    con.register("_rec_op_wl_raw", wls)
     con.register("_rec_op_pairs", pairs)
     try:
+        # the evaluator reads the view's labels three times; DuckDB converts an Arrow MAP at each scan
+        con.execute("CREATE OR REPLACE TEMP TABLE _rec_op_wl AS SELECT * FROM _rec_op_wl_raw")
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {CANDIDATES} AS SELECT r.cid,
             s.key AS src_identity, d.key AS dst_identity, s.ns AS src_namespace, s.name AS src_workload,
             'pod' AS src_kind, s.labels AS src_labels, d.ns AS dst_namespace, d.name AS dst_workload,
@@ -258,6 +260,6 @@ def candidate_view(con: duckdb.DuckDBPyConnection, cands: Candidates) -> Iterato
             FROM _rec_op_pairs r JOIN _rec_op_wl s ON s.i = r.s JOIN _rec_op_wl d ON d.i = r.d""")
         yield CANDIDATES
     finally:
-        con.execute(f"DROP VIEW IF EXISTS {CANDIDATES}")
-        con.unregister("_rec_op_wl")
+        con.execute(f"DROP VIEW IF EXISTS {CANDIDATES}; DROP TABLE IF EXISTS _rec_op_wl")
+        con.unregister("_rec_op_wl_raw")
         con.unregister("_rec_op_pairs")
