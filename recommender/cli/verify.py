@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from recommender.cli import app
-from recommender.cli.common import OutputFormat, render_frame, stderr_console, to_json
+from recommender.cli.common import OutputFormat, integers_as_integers, render_frame, stderr_console, to_json
 from recommender.errors import VerificationError
 
 if TYPE_CHECKING:   # pandas is imported when a frame is rendered, not at start-up
@@ -52,9 +52,9 @@ def verify(
     report = run_verify(policies, flows or [], inventory=inventory, db=db)
     if output is OutputFormat.json:
         sys.stdout.write(to_json({"ok": report.ok, "failures": report.failures, "summary": _records(report.summary),
-                                  "denied": _records(report.denied)}))
+                                  "denied": _records(integers_as_integers(report.denied))}))
     elif output is OutputFormat.csv:
-        sys.stdout.write(report.denied.to_csv(index=False))
+        render_frame(report.denied, output)
     else:
         render_frame(report.summary, output, title="connections per namespace and direction")
         if len(report.denied):

@@ -88,7 +88,7 @@ def verify(policies: Any, flows: Iterable[PathLike] | Any = (), *, inventory: It
     denied = results[~results["allowed"]]
     listing = pd.DataFrame({
         "source": _describe(denied, "src"), "destination": _describe(denied, "dst"),
-        "protocol": denied["protocol"], "dst_port": denied["dst_port"],
+        "protocol": denied["protocol"], "dst_port": denied["dst_port"].astype("Int64"),   # 81, not 81.0, beside ICMP
         "action": denied["action"] if "action" in denied else None, "reason": denied["reason"]})
     listing = listing.sort_values(["source", "destination", "protocol", "dst_port"], ignore_index=True, na_position="first")
     failures = int((listing["action"].fillna("allow") == "allow").sum()) if len(listing) else 0
