@@ -343,10 +343,10 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
         policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
         prepared = checked.result() if checked is not None else None
     warnings = sorted(set(ids.warnings) | set(notes) | {f"not expressible: {u}" for u in unexpressed}
-                      | set(synthesis.unnamed_port_warnings(unnamed)))
+                      | set(synthesis.unnamed_port_warnings(unnamed))
+                      | set(synthesis.unknown_namespace_warnings(ids, opts)))
     return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
                      existing_cover, prepared, unnamed)
-
 
 
 def _assemble(
@@ -357,7 +357,7 @@ def _assemble(
     provenance: list[RuleProvenance] = []
     widening = {"ports": 0, "addresses": 0, "addresses6": 0}
     unexpressed: list[str] = []
-    namespaces = sorted({g.namespace for g in groups} | _requested(ids, opts))
+    namespaces = sorted({g.namespace for g in groups} | synthesis.requested_namespaces(ids, opts))
     # never reuse the name of an existing policy: applying ours would replace it
     taken: dict[str, set[str]] = {ns: {n for e_ns, n in existing_names if e_ns == ns} for ns in namespaces}
     if opts.default_deny:
@@ -394,12 +394,6 @@ def _combined(targets: dict[str, synthesis.TargetItems], members: tuple[str, ...
                 for port, stats in ports.items():
                     mine[peer].setdefault(port, Stats()).add(stats)
     return out
-
-
-def _requested(ids: IdentityMap, opts: Options) -> set[str]:
-    """Namespaces named with --namespace that exist (inventory or flows) even without traffic."""
-    known = {wl.namespace for wl in ids.workloads.values()}
-    return {ns for ns in opts.namespaces if ns in known and opts.covers(ns)}
 
 
 __all__ = ["Edge", "KINDS", "Recommendation", "RuleProvenance", "generate"]

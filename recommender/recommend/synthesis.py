@@ -15,6 +15,7 @@ reported instead of being papered over with a wide rule.
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,31 @@ INGRESS, EGRESS = "Ingress", "Egress"
 
 def is_system_namespace(ns: str) -> bool:
     return ns in SYSTEM_NAMESPACES or ns.startswith(SYSTEM_PREFIXES)
+
+
+def known_namespaces(ids: IdentityMap) -> set[str]:
+    """Every namespace the flows or the inventory name (workloads and Namespace objects)."""
+    return {wl.namespace for wl in ids.workloads.values()} | set(ids.namespace_labels)
+
+
+def requested_namespaces(ids: IdentityMap, opts: Options) -> set[str]:
+    """Namespaces named with --namespace that exist (inventory or flows) even without traffic."""
+    known = {wl.namespace for wl in ids.workloads.values()}
+    return {ns for ns in opts.namespaces if ns in known and opts.covers(ns)}
+
+
+def unknown_namespace_warnings(ids: IdentityMap, opts: Options) -> list[str]:
+    """A warning for each --namespace / --exclude-namespace the data does not know: a typo there
+    would otherwise silently give no policies (or exclude nothing)."""
+    known = known_namespaces(ids)
+    out = []
+    for option, names, effect in (("--namespace", opts.namespaces, "no policies for it"),
+                                  ("--exclude-namespace", opts.exclude_namespaces, "nothing excluded")):
+        for ns in sorted(set(names) - known):
+            close = difflib.get_close_matches(ns, sorted(known), n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(f"{option} {ns!r}: no such namespace in the flows or the inventory ({effect}){guess}")
+    return out
 
 
 @dataclass(frozen=True)
