@@ -99,3 +99,11 @@ def test_no_common_labels_gives_the_namespace_wide_selector_reported_inexact() -
 def test_alone_in_namespace_without_labels_is_exact() -> None:
     sel, exact, hit = choose_selector({Labels()}, [])
     assert sel.is_empty and exact and hit == []
+
+
+def test_unlabeled_neighbours_are_selected_by_the_empty_selector_only() -> None:
+    # {} selects every pod of the namespace, labels or not; a selector with a pair never selects an unlabeled pod
+    sel, exact, hit = choose_selector({Labels()}, [Labels(), Labels.of({"app": "x"})])
+    assert sel.is_empty and not exact and hit == [Labels(), Labels.of({"app": "x"})]
+    sel, exact, hit = choose_selector({Labels.of({"app": "web"})}, [Labels()])
+    assert sel == LabelSelector.of({"app": "web"}) and exact and hit == []

@@ -300,6 +300,15 @@ def test_an_address_several_pods_claimed_is_never_guessed_and_is_warned_about() 
     assert "10.1.0.9: shop/x-0, shop/y-0" in warning
 
 
+def test_workloads_seen_without_labels_get_the_namespace_selector_reported_and_measured() -> None:
+    # no inventory, no labels in the flows: {} is the only selector, and it also selects the neighbours
+    a, b, c, d = (pod("ns1", f"{n}-0") | {"labels": None} for n in "abcd")
+    rec = generate(make_store([conn(a, b, 80), conn(c, d, 81)]))
+    assert rec.summary["inexact_selectors"] == ["ns1/a", "ns1/b", "ns1/c", "ns1/d"]
+    assert any(w.startswith("ns1/c: no stable label selector") and "ns1/d-0" in w for w in rec.warnings)
+    assert rec.summary["over_permission"]["unobserved"] > 0          # e.g. a → d:80 is admitted, never seen
+
+
 def test_ipv6_aggregation_units() -> None:
     """IPv6 twin of the IPv4 bound: the tightest CIDR no wider than /max_prefix6 holding ≥ K observed addresses."""
     def cidrs(ips: list[str], **kw: Any) -> list[str]:

@@ -195,8 +195,7 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
     ep_map: dict[str, str] = {}
     warnings: list[str] = []
     cluster = set(by_ip) | set(node_ips.values())
-    conflicts = _ip_conflicts(con)
-    for ip in conflicts:        # several pods claimed it (churn, reuse): never guess which one it was
+    for ip in _ip_conflicts(con, warnings):     # several pods claimed it (churn, reuse): never guess which
         by_ip.pop(ip, None)
     api_endpoints, api_services = apiserver.read(con)
     api_addresses = api_endpoints | api_services
@@ -219,21 +218,22 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
             cluster.add(ip)
     for wl in workloads.values():
         identities.setdefault(wl.key, Identity(wl.key, "workload", "pod", wl.namespace, wl.name))
-    if conflicts:
-        shown = "; ".join(f"{ip}: {', '.join(pods)}" for ip, pods in sorted(conflicts.items())[:5])
-        warnings.append(f"{len(conflicts)} address(es) claimed by several inventory pods ({shown}"
-                        f"{'; …' if len(conflicts) > 5 else ''}): their connections stay plain addresses, so the "
-                        "pods that really used them may be isolated without that traffic admitted (table ip_conflicts)")
+        if not wl.label_sets:   # seen without labels (flows, no inventory): only {} selects its pods
+            wl.label_sets.add(Labels.of({}))
+            wl.pods_by_labels[Labels.of({})] = set(wl.pods)
     _choose_selectors(workloads, pod_wl, warnings)
     return IdentityMap(identities, workloads, pod_wl, _namespace_labels(con), sorted(set(warnings)),
                        apiserver_endpoints=api_endpoints, apiserver_services=api_services,
                        cluster_addresses=frozenset(cluster)), ep_map
 
 
-def _ip_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    if not table_exists(con, "ip_conflicts"):
-        return {}
-    return {ip: list(pods or ()) for ip, pods in con.execute("SELECT ip, pods FROM ip_conflicts").fetchall()}
+def _ip_conflicts(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> list[str]:
+    found = con.execute("SELECT ip, pods FROM ip_conflicts ORDER BY ip").fetchall() if table_exists(con, "ip_conflicts") else []
+    shown = "; ".join(f"{ip}: {', '.join(pods or ())}" for ip, pods in found[:5]) + "; …" * (len(found) > 5)
+    if found:
+        warnings.append(f"{len(found)} address(es) claimed by several inventory pods ({shown}): their connections stay plain "
+                        "addresses, so the pods that used them may be isolated without that traffic admitted (table ip_conflicts)")
+    return [ip for ip, _ in found]
 
 
 def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Identity:
@@ -369,7 +369,8 @@ def _rank(key: str) -> tuple[int, str]:
 def choose_selector(
     mine: set[Labels], others: list[Labels]
 ) -> tuple[LabelSelector, bool, list[Labels]]:
-    """The smallest stable ``matchLabels`` that selects every label set in ``mine`` and none of ``others``.
+    """The smallest stable ``matchLabels`` that selects every label set in ``mine`` and none of ``others``
+    (an empty label set, a pod without labels, is selected by ``{}`` only).
 
     Returns ``(selector, exact, others_it_selects)``. Candidate pairs are the stable
     labels every pod of the workload carries; subsets are tried by size, then by
@@ -382,7 +383,6 @@ def choose_selector(
         pairs = {k: v for k, v in ls.pairs if is_stable(k) and valid_value(v)}
         common = pairs if common is None else {k: v for k, v in common.items() if pairs.get(k) == v}
     candidates = sorted((common or {}).items(), key=lambda kv: _rank(kv[0]))[:MAX_SEARCH_KEYS]
-    others = [o for o in others if len(o)]
 
     def hits(pairs: tuple[tuple[str, str], ...]) -> list[Labels]:
         found = list(others)
