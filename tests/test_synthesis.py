@@ -121,8 +121,11 @@ def test_sctp_ports_and_port_less_protocols() -> None:
     assert s["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
                             "ports": [{"protocol": "SCTP", "port": 3868, "endPort": 3869}]}]
     # ICMP has no port: only a rule without ports admits it (and it subsumes the peer's other ports)
-    s = spec(run([conn(WEB, DB, 3868, "SCTP"), conn(WEB, DB, None, "ICMP")]), "web")
-    assert s["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]
+    syn = run([conn(WEB, DB, 3868, "SCTP"), conn(WEB, DB, None, "ICMP")])
+    assert spec(syn, "web")["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]
+    # ... and the summary says that rule admits every port of its peers
+    assert any(w.startswith("not expressible: ICMP with pod:shop/db (namespace shop)") and "every port" in w
+               for w in syn.warnings)
 
 
 def test_reply_traffic_to_ephemeral_ports_never_becomes_a_rule() -> None:

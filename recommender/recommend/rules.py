@@ -108,6 +108,11 @@ def build_rules(
         if not all_peers:
             continue
         rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
+        if port_specs is None:
+            portless = sorted({p for p, port in portset if port is None})
+            unexpressed.append(f"{'/'.join(portless)} with {', '.join(sorted(keys)[:3])}{', …' * (len(keys) > 3)} "
+                               f"(namespace {own_ns}): no NetworkPolicy port can name it, so the rule that admits it "
+                               "admits every port and protocol of these peers")
         six = sum(1 for a in implied if ":" in a) + sum(b.extra for b in blocks if ":" in b.cidr)
         order = (_ports_sort_key(port_specs),
                  [e[2] for e in selector_peers] + [_peer_sort_key(p) for p in all_peers[len(selector_peers):]])
