@@ -312,6 +312,18 @@ def test_workloads_seen_without_labels_get_the_namespace_selector_reported_and_m
     assert rec.summary["over_permission"]["unobserved"] > 0          # e.g. a → d:80 is admitted, never seen
 
 
+def test_a_host_network_pod_named_as_a_pod_is_verified_as_its_node() -> None:
+    # the inventory says hostNetwork: policies never isolate it and only an ipBlock matches it, whatever the flow says
+    exporter = {"namespace": "monitoring", "name": "node-exporter-4pwhv", "labels": {"app": "node-exporter"},
+                "ips": ["10.0.1.10"], "host_network": True}
+    node = pod("monitoring", "node-exporter-4pwhv", app="node-exporter") | {"ip": "10.0.1.10"}
+    rows = [conn(PROM, node, 9100), conn(node, PROM, 9090)]
+    rec = generate(make_store(rows, [exporter]))
+    assert rec.summary["verification"]["coverage"] == 1.0
+    assert spec(synthesize(make_store(rows, [exporter]), Options()), "prometheus", "monitoring")["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.0.1.10/32"}}], "ports": [{"protocol": "TCP", "port": 9100}]}]
+
+
 def test_ipv6_aggregation_units() -> None:
     """IPv6 twin of the IPv4 bound: the tightest CIDR no wider than /max_prefix6 holding ≥ K observed addresses."""
     def cidrs(ips: list[str], **kw: Any) -> list[str]:

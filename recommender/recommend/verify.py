@@ -60,6 +60,8 @@ def check_table(
         "ekey": pa.array(keys, pa.string()), "ident": pa.array([ep_map[k] for k in keys], pa.string()),
         "ip": pa.array([ids.identities[ep_map[k]].ip for k in keys], pa.string()),
         "ord": pa.array(range(len(keys)), pa.int64()),
+        # a hostNetwork pod (by the inventory) is its node to policies: never isolated, only ipBlocks match it
+        "host": pa.array([ids.identities[ep_map[k]].endpoint_kind == "host" for k in keys], pa.bool_()),
     })
     rep = pa.table({
         "s": pa.array([e.src for e in replies], pa.string()), "d": pa.array([e.dst for e in replies], pa.string()),
@@ -72,7 +74,8 @@ def check_table(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHECK_TABLE}_k AS
             SELECT row_number() OVER (ORDER BY s.ord, d.ord, c.protocol, c.dst_port, c.action, c.file, c.line) AS rid,
-                   c._row, s.ip AS _sip, d.ip AS _dip, s.ident AS src_identity, d.ident AS dst_identity,
+                   c._row, s.ip AS _sip, d.ip AS _dip, s.host AS _shost, d.host AS _dhost,
+                   s.ident AS src_identity, d.ident AS dst_identity,
                    r.s IS NOT NULL AS is_reply
             FROM {source} c
             JOIN _rec_ep2 s ON c._sk = s.ekey JOIN _rec_ep2 d ON c._dk = d.ekey
@@ -85,7 +88,10 @@ def check_table(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {CHECK_TABLE} AS
-        SELECT k.rid, c.* EXCLUDE (_sk, _dk, _row) REPLACE (coalesce(c.src_ip, k._sip) AS src_ip, coalesce(c.dst_ip, k._dip) AS dst_ip),
+        SELECT k.rid, c.* EXCLUDE (_sk, _dk, _row) REPLACE (
+                   coalesce(c.src_ip, k._sip) AS src_ip, coalesce(c.dst_ip, k._dip) AS dst_ip,
+                   CASE WHEN k._shost THEN 'host' ELSE c.src_kind END AS src_kind,
+                   CASE WHEN k._dhost THEN 'host' ELSE c.dst_kind END AS dst_kind),
                k.src_identity, k.dst_identity, k.is_reply
         FROM {CHECK_TABLE}_k k JOIN {source} c ON c._row = k._row
         """
