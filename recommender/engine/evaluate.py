@@ -228,24 +228,41 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
 
 
 def evaluate_in(con: duckdb.DuckDBPyConnection, source: str, policies: PolicyInput, *, pods: Iterable[Pod],
-                namespaces: Iterable[Namespace], cid: str) -> pd.DataFrame:
+                namespaces: Iterable[Namespace], cid: str, rows: pa.Table | None = None) -> pd.DataFrame:
     """``evaluate`` of a table or view of ``con`` (connections schema) in place, with no copy of its rows;
-    one row per source row, in the order of its unique integer column ``cid`` (not in the output)."""
+    one row per source row, in the order of its unique integer column ``cid`` (not in the output).
+    ``rows``: the source's ``key_rows``, when the caller read them already (they are not read again)."""
     compiled, _, _ = load_policy_input(policies)
     table = _prepare(con, source, map_labels=True, cid=cid)
-    # described once: a DESCRIBE per key column (16) of a view over joins cost ~0.25 s
-    have = {r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()}
-    keys = [c for c in KEY_COLUMNS if c in have]
+    if rows is not None:
+        keys = rows.column_names[1:]
+    else:   # described once: a DESCRIBE per key column (16) of a view over joins cost ~0.25 s
+        have = {r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()}
+        keys = [c for c in KEY_COLUMNS if c in have]
     try:
-        return _run(con, table, compiled, pods, namespace_labels(list(namespaces)), keys, ordered=True)
+        return _run(con, table, compiled, pods, namespace_labels(list(namespaces)), keys, ordered=True, rows=rows)
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {table}")
+
+
+def key_rows(con: duckdb.DuckDBPyConnection, source: str, *, cid: str) -> pa.Table:
+    """``cid`` and the key columns of the rows of ``source`` (those it has), in ``cid`` order: what
+    ``evaluate_in`` puts beside the verdicts. Read ahead, they can be passed to it as ``rows``."""
+    table = _prepare(con, source, map_labels=True, cid=cid)
+    try:
+        have = {r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()}
+        return con.sql(_key_query(table, [c for c in KEY_COLUMNS if c in have], ordered=True)).to_arrow_table()
     finally:
         con.execute(f"DROP VIEW IF EXISTS {table}")
 
 
 def _run(con: duckdb.DuckDBPyConnection, table: str, compiled: Sequence[NetworkPolicy] | CompiledPolicies, pods: Iterable[Pod],
-         ns_labels: Mapping[str, Any], keys: Sequence[str], ordered: bool = False) -> pd.DataFrame:
+         ns_labels: Mapping[str, Any], keys: Sequence[str], ordered: bool = False, rows: pa.Table | None = None,
+         ) -> pd.DataFrame:
     # The key columns (``_key_query``) are read while the evaluator builds its selection tables in Python.
-    verdicts, rows = evaluate_table_with(con, table, compiled, list(pods), ns_labels, _key_query(table, keys, ordered))
+    side = None if rows is not None else _key_query(table, keys, ordered)
+    verdicts, read = evaluate_table_with(con, table, compiled, list(pods), ns_labels, side)
+    rows = read if rows is None else rows
     try:
         return _verdict_frame(con, table, verdicts, keys, rows)
     finally:
