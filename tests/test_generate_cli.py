@@ -55,10 +55,23 @@ def test_verification_failure_exits_1_and_writes_nothing(cli, tmp_path: Path) ->
     assert r.exit_code == 1
     assert "not admitted: shop/web-0[10.244.1.5] → world TCP/443" in r.stderr
     assert "nothing written" in r.stderr and not out.exists()
+    assert "the exporter hid a public address; only --allow-any-external (0.0.0.0/0) admits it" in r.stderr
     # with 0.0.0.0/0 allowed, the unknown address is admitted as *some public address*, and said so
     r = cli("generate", flows, "-o", out, "--allow-any-external")
     assert r.exit_code == 0, r.stderr
     assert "of which 1 assume a public address" in r.stderr and "0.0.0.0/0" in (out / "shop.yaml").read_text()
+
+
+def test_a_private_address_calico_aggregated_away_says_what_would_help(cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.log"
+    rec = {"start_time": 1, "end_time": 2, "source_ip": "10.244.1.5", "source_name": "web-0", "source_name_aggr": "web-*",
+           "source_namespace": "shop", "source_type": "wep", "source_labels": {"labels": ["app=web"]}, "dest_ip": None,
+           "dest_name": "-", "dest_name_aggr": "pvt", "dest_namespace": "-", "dest_type": "net", "dest_port": 443,
+           "proto": "tcp", "action": "allow", "reporter": "src"}
+    flows.write_text(json.dumps(rec) + "\n")
+    r = cli("generate", flows, "--allow-any-external")      # 0.0.0.0/0 excepts the private ranges: no help here
+    assert r.exit_code == 1
+    assert "Calico aggregated a private address away" in r.stderr and "flowLogsFileAggregationKindForAllowed" in r.stderr
 
 
 def test_allow_any_external(cli, tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def generate(
             sys.stderr.write(f"… and {len(failed) - SHOWN_FAILURES} more\n")
         raise VerificationError(
             f"verification failed: {len(failed)} observed connection(s) would be denied by the recommended policies; nothing written",
-            hint="see the warnings above (endpoints without an address need --allow-any-external or an inventory)",
+            hint="see the 'not expressible' warnings above: each says what the endpoint needs",
         )
     if output == "-":
         sys.stdout.write(rec.yaml())

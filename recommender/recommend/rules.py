@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from recommender.model import IPBlock, LabelSelector, Peer, PortSpec, Rule
-from recommender.recommend.identity import IdentityMap, is_unknown_public
+from recommender.recommend.identity import Identity, IdentityMap, is_unknown_public
 from recommender.recommend.synthesis import KUBE_DNS_KEY, NS_LABEL, Options, PortKey, Stats, total
 from recommender.recommend.widen import aggregate_addresses, compress_ports
 
@@ -138,8 +138,7 @@ def _address_blocks(ids: IdentityMap, keys: list[str], opts: Options, unexpresse
         elif is_unknown_public(ident) and opts.allow_any_external:
             no_address = True
         else:
-            name = f" {ident.workload}" if ident.workload else ""
-            unexpressed.append(f"{ident.endpoint_kind} endpoint{name} without an address")
+            unexpressed.append(_no_address(ident))
     implied = behind_service - set(addresses)
     addresses.extend(implied)
     blocks = aggregate_addresses(
@@ -148,6 +147,17 @@ def _address_blocks(ids: IdentityMap, keys: list[str], opts: Options, unexpresse
         keep_out=ids.cluster_addresses,
     )
     return blocks, implied
+
+
+def _no_address(ident: Identity) -> str:
+    """Why no ipBlock can name an endpoint without an address, and what would."""
+    what = f"{ident.endpoint_kind} endpoint{f' {ident.workload}' if ident.workload else ''} without an address"
+    if is_unknown_public(ident):
+        return f"{what}: the exporter hid a public address; only --allow-any-external (0.0.0.0/0) admits it"
+    if ident.workload == "pvt":
+        return (f"{what}: Calico aggregated a private address away, and no ipBlock may span the private ranges; "
+                "keep addresses (FelixConfiguration flowLogsFileAggregationKindForAllowed) or exclude the namespace")
+    return f"{what}: give --inventory (or flows that carry the address) so it resolves"
 
 
 @lru_cache(maxsize=65536)   # workloads repeat the same few port sets (DNS, 8080, …); the result is immutable
