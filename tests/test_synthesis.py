@@ -324,6 +324,19 @@ def test_a_host_network_pod_named_as_a_pod_is_verified_as_its_node() -> None:
         {"to": [{"ipBlock": {"cidr": "10.0.1.10/32"}}], "ports": [{"protocol": "TCP", "port": 9100}]}]
 
 
+def test_denied_connections_are_listed_with_the_policies_that_denied_them() -> None:
+    rows = [conn(WEB, DB, 5432), conn(PROM, DB, 5432, action="deny", policies=["shop/knp.default.db-ingress"]),
+            conn(PROM, DB, 5432, action="deny", line=9, flows=3)]
+    rec = generate(make_store(rows))
+    assert rec.summary["input"]["denied"] == 2
+    assert rec.summary["denied"] == [{
+        "source": "monitoring/prometheus-0", "destination": "shop/db-0", "protocol": "TCP", "port": 5432,
+        "connections": 2, "flows": 4, "policies": ["shop/knp.default.db-ingress"], "sample": "hand.csv:2"}]
+    assert ("denied by shop/knp.default.db-ingress: monitoring/prometheus-0 → shop/db-0 TCP/5432, 4 flow(s) (hand.csv:2)"
+            in summary_text(rec.summary))
+    assert "## Denied by the exporter" in rec.report("md") and '"denied": [' in rec.report("json")
+
+
 def test_ipv6_aggregation_units() -> None:
     """IPv6 twin of the IPv4 bound: the tightest CIDR no wider than /max_prefix6 holding ≥ K observed addresses."""
     def cidrs(ips: list[str], **kw: Any) -> list[str]:

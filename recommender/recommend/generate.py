@@ -253,7 +253,7 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         syn.existing_cover,
     )
     summary["over_permission"] = overperm.summarize(cands, judged_cands, list(syn.edges))
-    summary["warnings"] = syn.warnings
+    summary["warnings"], summary["denied"] = syn.warnings, report.denied_connections(con)
     rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, syn.warnings, tier)
     rec._rendered.update(drafts)
     for ns, text in rec.by_namespace().items():

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from recommender.model import NetworkPolicy
 from recommender.recommend.identity import IdentityMap
 from recommender.recommend.output import is_default_deny
@@ -75,6 +77,26 @@ def summarize(
     }
 
 
+DENIED_LISTED = 1000     # the summary lists this many denied (source, destination, protocol, port); the count is exact
+
+
+def denied_connections(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The connections the exporter marked denied, per (source, destination, protocol, port), most flows first:
+    what the current policies block, which the recommendation does not open unless ``--include-denied``."""
+    def who(side: str) -> str:
+        name = f"coalesce({side}_pod, {side}_workload)"
+        return (f"CASE WHEN {side}_namespace IS NOT NULL AND {name} IS NOT NULL THEN {side}_namespace || '/' || {name} "
+                f"ELSE coalesce({name}, {side}_ip, {side}_kind) END || coalesce('[' || {side}_ip || ']', '')")
+    rows = con.execute(f"""
+        SELECT {who('src')} AS src, {who('dst')} AS dst, upper(protocol) AS protocol, dst_port, count(*) AS connections,
+               sum(flows)::BIGINT AS flows, list_sort(list_distinct(flatten(list(coalesce(policies, []))))) AS policies,
+               min(coalesce(file, '?') || coalesce(':' || line, '')) AS sample
+        FROM connections WHERE lower(action) = 'deny' GROUP BY ALL
+        ORDER BY flows DESC NULLS LAST, src, dst, protocol, dst_port NULLS FIRST LIMIT {DENIED_LISTED}""").fetchall()
+    keys = ("source", "destination", "protocol", "port", "connections", "flows", "policies", "sample")
+    return [dict(zip(keys, r)) for r in rows]
+
+
 def summary_text(summary: dict[str, Any]) -> str:
     """The human summary printed on stderr."""
     v = summary["verification"]
@@ -99,6 +121,12 @@ def summary_text(summary: dict[str, Any]) -> str:
     inp = summary["input"]
     denied = "included" if inp["denied_included"] else "excluded"
     lines.append(f"input: {inp['connections']} connections, {inp['denied']} denied ({denied})")
+    for d in summary.get("denied", [])[:5]:
+        by = f" by {', '.join(d['policies'])}" if d["policies"] else ""
+        port = "" if d["port"] is None else f"/{d['port']}"
+        lines.append(f"  denied{by}: {d['source']} → {d['destination']} {d['protocol']}{port}, {d['flows']} flow(s) ({d['sample']})")
+    if len(summary.get("denied", [])) > 5:
+        lines.append(f"  … the report lists {len(summary['denied'])} denied (source, destination, protocol, port)")
     for ns, info in summary["namespaces"].items():
         extra = f", {info['yaml_lines']} YAML lines" if "yaml_lines" in info else ""
         iso = info.get("isolated_without_traffic", [])
@@ -143,4 +171,11 @@ def render_report(rec: "Recommendation", fmt: str = "json") -> str:
                  str(r["connections"]), str(r["flows"]), str(r["bytes"]), str(r["first_seen"] or ""),
                  str(r["last_seen"] or ""), ", ".join(r["formats"]), "<br>".join(r["samples"])]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if rec.summary.get("denied"):
+        out += ["", "## Denied by the exporter", "", "| source | destination | protocol | port | connections | flows | "
+                "deciding policies | sample |", "|---|---|---|---|---|---|---|---|"]
+        for d in rec.summary["denied"]:
+            cells = [d["source"], d["destination"], d["protocol"], "" if d["port"] is None else str(d["port"]),
+                     str(d["connections"]), str(d["flows"]), "<br>".join(d["policies"]), d["sample"]]
+            out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"
