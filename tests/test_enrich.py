@@ -168,3 +168,20 @@ def test_host_named_by_node_gets_the_node_ip(tmp_path: Path) -> None:
     rows = con.execute("SELECT dst_workload, dst_ip FROM stage ORDER BY dst_workload").fetchall()
     assert rows == [("node-a", "192.168.0.5"), ("node-b", None), ("node-c", None)]
     assert stats.node_ips == 1
+
+
+def test_host_named_by_node_gets_the_address_other_records_give_it() -> None:
+    """Without an inventory, records naming the node with its address stand in for it (unique per family)."""
+    con = duckdb.connect()
+    con.execute(schema.connections_ddl("stage"))
+    rows = [("node-a", None), ("node-a", "192.168.0.5"), ("node-a", "fd00::5"),     # IPv4 wins over IPv6
+            ("node-b", None), ("node-b", "192.168.0.7"), ("node-b", "192.168.0.8"),  # two addresses: ambiguous
+            ("node-c", None)]                                                        # never seen with one
+    for node, ip in rows:
+        con.execute("INSERT INTO stage (src_kind, src_workload, dst_kind, dst_workload, dst_ip, protocol, action)"
+                    " VALUES ('pod', 'prometheus', 'host', ?, ?, 'TCP', 'allow')", [node, ip])
+    stats = enrich.enrich(con, "stage")
+    got = con.execute("SELECT dst_workload, dst_ip FROM stage ORDER BY ALL").fetchall()
+    assert got == [("node-a", "192.168.0.5"), ("node-a", "192.168.0.5"), ("node-a", "fd00::5"),
+                   ("node-b", "192.168.0.7"), ("node-b", "192.168.0.8"), ("node-b", None), ("node-c", None)]
+    assert stats.node_ips == 1

@@ -18,8 +18,9 @@ be selected by a NetworkPolicy. Rules, all set-based SQL:
 * a ``host`` endpoint that the exporter named by its node but without an
   address (Calico ``hep`` rows aggregated to ``ip-10-0-1-10.ec2.internal``)
   gets the node's IP when the inventory knows it from that node's
-  ``hostNetwork`` pods (IPv4 preferred; a node with several candidate
-  addresses of that family is left alone). Without this, such a peer could only
+  ``hostNetwork`` pods, or other records of the same table name that node with
+  an address (IPv4 preferred; a node with several candidate addresses of that
+  family is left alone). Without this, such a peer could only
   be matched by no ipBlock at all, and ``generate`` and ``verify`` would see
   different flows.
 """
@@ -92,20 +93,26 @@ def _update(con: duckdb.DuckDBPyConnection, table: str, side: str, resolved: str
     return int(row[0]) if row else 0
 
 
-# A node's address: the IPs of its hostNetwork pods, IPv4 first; unique per family or nothing.
+# A node's address: the IPs of its hostNetwork pods, and the addresses the flows themselves give that node's
+# host endpoints; IPv4 first; unique per family or nothing.
 _NODE_IPS = """
 CREATE OR REPLACE TEMP TABLE _enrich_node_ips AS
 WITH claims AS (
-  SELECT DISTINCT node, unnest(ips) AS ip FROM pods WHERE coalesce(host_network, FALSE) AND node IS NOT NULL
+  SELECT DISTINCT node, ip FROM ({pods}
+    SELECT src_workload AS node, src_ip AS ip FROM {table} WHERE src_kind = 'host' AND src_workload IS NOT NULL
+    UNION ALL SELECT dst_workload, dst_ip FROM {table} WHERE dst_kind = 'host' AND dst_workload IS NOT NULL)
+  WHERE ip IS NOT NULL AND NOT starts_with(node, 'reserved:')   -- Hubble's reserved:host is every node
 ), per_family AS (
   SELECT node, contains(ip, ':') AS v6, min(ip) AS ip, count(*) AS n FROM claims GROUP BY node, v6
 )
 SELECT node, arg_min(ip, v6) AS ip FROM per_family WHERE n = 1 GROUP BY node
 """
+_POD_NODE_IPS = ("SELECT node, unnest(ips) AS ip FROM pods WHERE coalesce(host_network, FALSE) "
+                 "AND node IS NOT NULL UNION ALL")
 
 
 def _fill_node_ips(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    con.execute(_NODE_IPS)
+    con.execute(_NODE_IPS.format(table=table, pods=_POD_NODE_IPS if _has_pods(con) else ""))
     try:
         filled = 0
         for side in ("src", "dst"):
@@ -124,6 +131,7 @@ def enrich(con: duckdb.DuckDBPyConnection, table: str) -> EnrichStats:
     con.execute(IP_CONFLICTS_DDL)
     con.execute("DELETE FROM ip_conflicts")      # conflicts describe the current inventory only
     if not _has_pods(con):
+        stats.node_ips = _fill_node_ips(con, table)
         return stats
     con.execute(_IP_OWNERS)
     try:
