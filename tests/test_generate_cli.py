@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import yaml
@@ -39,6 +41,20 @@ def test_single_file_output_and_kinds(cli, tmp_path: Path) -> None:
     deny = [d for d in docs if d["metadata"]["name"] == "default-deny"][0]
     assert deny["spec"] == {"stagedAction": "Set", "tier": "default", "selector": "all()", "types": ["Ingress", "Egress"],
                             "ingress": [], "egress": []}
+
+
+def test_a_device_or_pipe_takes_the_single_stream(cli, tmp_path: Path) -> None:
+    assert cli("generate", SHOP, "-o", os.devnull).exit_code == 0          # verify only, keep nothing
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    assert cli("generate", SHOP, "-o", fifo).exit_code == 0
+    reader.join(timeout=30)
+    assert got and got[0] == cli("generate", SHOP).stdout
+    r = cli("generate", SHOP, "-o", tmp_path / "pipe-dir-file")            # a plain name is still a directory
+    assert r.exit_code == 0 and (tmp_path / "pipe-dir-file" / "shop.yaml").exists()
 
 
 def test_no_default_deny(cli) -> None:

@@ -129,9 +129,11 @@ def file_name(namespace: str) -> str:
 
 
 def write(rec: "Recommendation", target: str | Path) -> list[Path]:
-    """``-o DIR`` (one file per namespace), ``-o FILE.yaml`` (multi-document). Returns written paths."""
+    """``-o DIR`` (one file per namespace), ``-o FILE.yaml`` or a device/pipe such as ``/dev/null``
+    (multi-document). Returns written paths."""
     target = Path(target)
-    if target.suffix.lower() in (".yaml", ".yml") and not target.is_dir():
+    stream = target.exists() and (target.is_char_device() or target.is_fifo())   # /dev/null, /dev/stdout, a pipe
+    if stream or (target.suffix.lower() in (".yaml", ".yml") and not target.is_dir()):
         if target.parent and not target.parent.exists():
             raise UsageError(f"{target.parent}: directory does not exist", hint="create it or choose another -o path")
         target.write_text(rec.yaml(), encoding="utf-8")
