@@ -10,7 +10,6 @@ admit beyond the observations is measured, not guessed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -23,16 +22,15 @@ import pandas as pd
 
 from recommender.engine.compile import gc_paused
 from recommender.errors import UsageError
-from recommender.model import Labels, NetworkPolicy, Peer, Rule
+from recommender.model import NetworkPolicy, Peer, Rule
 from recommender.recommend import identity, output, overperm, report, synthesis, verify
 from recommender.recommend import rules as rule_builder
-from recommender.recommend.identity import IdentityMap, endpoint_key_sql
+from recommender.recommend.identity import IdentityMap
 from recommender.recommend.merge import Group, group_targets
+from recommender.recommend.source import SOURCE_VIEW, resolve_source
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge, Options, Stats
 
 KINDS = ("k8s", "calico-staged", "calico-staged-native")
-SOURCE_VIEW = "_rec_conns"
-SOURCE_KEYS = "_rec_conn_keys"
 
 
 @dataclass
@@ -127,56 +125,6 @@ def _open_store(flows: Any, inventory: Sequence[str | Path], db: str) -> duckdb.
         # whole connections table, which ingest already left distinct: ~0.6 s on 66k connections.
         return open_store(db).con
     return load_flows(paths, inventory=[str(i) for i in inventory], db=db).con
-
-
-def _prepare_source(con: duckdb.DuckDBPyConnection, include_denied: bool) -> dict[str, int]:
-    """``SOURCE_VIEW``: the connections to recommend for, with their endpoint keys ``_sk``/``_dk`` (computed
-    once here; every later stage joins on them) and a unique row number ``_row``. Only the keys are
-    materialized and joined to the table's rows by rowid: copying the rows (two label MAPs each) cost
-    0.27 CPU-s at 66k connections. A ``connections`` view (a caller's connection) has no rowid: copied."""
-    actions = "('allow', 'deny')" if include_denied else "('allow')"
-    keys = f"{endpoint_key_sql('src')} AS _sk, {endpoint_key_sql('dst')} AS _dk"
-    where = f"lower(action) IN {actions}"
-    for kind in ("VIEW", "TABLE"):    # an earlier run on this connection made one or the other
-        try:
-            con.execute(f"DROP {kind} IF EXISTS {SOURCE_VIEW}")
-        except duckdb.CatalogException:
-            pass
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {SOURCE_KEYS} AS SELECT rowid AS _row, {keys} FROM connections WHERE {where}")
-    except duckdb.BinderException:
-        con.execute(f"CREATE TEMP TABLE {SOURCE_VIEW} AS SELECT *, row_number() OVER () AS _row, {keys} "
-                    f"FROM connections WHERE {where}")
-    else:
-        con.execute(f"CREATE TEMP VIEW {SOURCE_VIEW} AS SELECT c.*, k._row, k._sk, k._dk "
-                    f"FROM {SOURCE_KEYS} k JOIN connections c ON c.rowid = k._row")
-    total, denied = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE lower(action) = 'deny') FROM connections"
-    ).fetchall()[0]
-    return {"connections": int(total), "denied": int(denied)}
-
-
-def _endpoints(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    # labels travel as JSON text: converting DuckDB MAPs to Python dicts row by row costs twice as much;
-    # pods of a workload share one label set, which is parsed (and made ``Labels``) once per distinct text
-    sides = [
-        f"SELECT _{s[0]}k AS k, {s}_kind AS kind, {s}_ip AS ip, {s}_namespace AS ns, "
-        f"{s}_pod AS pod, {s}_workload AS wl, to_json({s}_labels)::VARCHAR AS labels FROM {SOURCE_VIEW}"
-        for s in ("src", "dst")
-    ]
-    rows = con.execute(
-        f"SELECT k, any_value(kind), any_value(ip), any_value(ns), any_value(pod), any_value(wl), any_value(labels) "
-        f"FROM ({' UNION ALL '.join(sides)}) GROUP BY k ORDER BY k"
-    ).fetchall()
-    made: dict[str, Labels] = {}
-    out = []
-    for r in rows:
-        text = r[6]
-        labels = None if text is None else made.get(text)
-        if labels is None and text is not None:
-            labels = made[text] = Labels.of(json.loads(text))
-        out.append((*r[:6], labels))
-    return out
 
 
 def generate(
@@ -326,9 +274,10 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     """Policies for the ``connections`` table in ``con`` (no verification). With ``prepare_verification``,
     verification's part that needs no policy (``verify.prepare``) is done too, by DuckDB in a worker
     thread while the rules are assembled in Python (the connection is the worker's alone meanwhile)."""
-    counts = _prepare_source(con, opts.include_denied)
-    ids, ep_map = identity.resolve(con, _endpoints(con))
-    edges = synthesis.collect_edges(con, SOURCE_VIEW, ep_map)
+    counts, found, keys = resolve_source(con, opts.include_denied)
+    ids, ep_map = identity.resolve(con, found)
+    ids.cache["endpoint_keys"] = keys   # which hashes key SOURCE_VIEW's endpoints (verify.check_table)
+    edges = synthesis.collect_edges(con, SOURCE_VIEW, ep_map, keys)
     replies = synthesis.reply_edges(edges)
     unnamed = {e: edges[e] for e in synthesis.unnamed_port_edges(edges)}
     for e in (*replies, *unnamed):

@@ -147,12 +147,16 @@ class Edge:
 
 
 def collect_edges(
-    con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str]
+    con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], keys: list[tuple[int, str]] | None = None,
 ) -> dict[Edge, Stats]:
-    """Aggregate the ``source`` table (connections schema plus the endpoint keys ``_sk``/``_dk``,
-    see ``identity.endpoint_key_sql``) to identity edges."""
-    frame = pa.table({"ekey": pa.array(list(ep_map.keys()), pa.string()),
-                      "ident": pa.array(list(ep_map.values()), pa.string())})
+    """Aggregate the ``source`` table (connections schema plus the endpoint keys ``_sk``/``_dk``: the text
+    keys of ``identity.endpoint_key_sql``, or the hashes ``keys`` maps to them) to identity edges."""
+    if keys is None:
+        frame = pa.table({"ekey": pa.array(list(ep_map.keys()), pa.string()),
+                          "ident": pa.array(list(ep_map.values()), pa.string())})
+    else:
+        frame = pa.table({"ekey": pa.array([h for h, _ in keys], pa.uint64()),
+                          "ident": pa.array([ep_map[k] for _, k in keys], pa.string())})
     con.register("_rec_ep", frame)
     try:
         rows = con.execute(

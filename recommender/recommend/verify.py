@@ -54,14 +54,19 @@ def check_table(
     Only the narrow part (row number, identities, inferred addresses, reply flag) is materialized
     and ordered; the view joins it to the ``source`` rows by ``_row``. Copying and sorting the wide rows
     (label MAPs) cost ~0.7 s at 66k connections. Endpoint keys are ordered by their rank (in key
-    order) instead of the long key text: the same order."""
-    keys = sorted(ep_map)
+    order) instead of the long key text: the same order. The source's keys are the text keys, or the
+    hashes ``ids.cache["endpoint_keys"]`` maps to them (``source.endpoints``)."""
+    order = {k: i for i, k in enumerate(sorted(ep_map))}
+    hashed = ids.cache.get("endpoint_keys")   # the source's keys are hashes of these text keys
+    pairs = [(k, k) for k in order] if hashed is None else hashed
+    texts = [k for _, k in pairs]
     frame = pa.table({
-        "ekey": pa.array(keys, pa.string()), "ident": pa.array([ep_map[k] for k in keys], pa.string()),
-        "ip": pa.array([ids.identities[ep_map[k]].ip for k in keys], pa.string()),
-        "ord": pa.array(range(len(keys)), pa.int64()),
+        "ekey": pa.array([j for j, _ in pairs], pa.string() if hashed is None else pa.uint64()),
+        "ident": pa.array([ep_map[k] for k in texts], pa.string()),
+        "ip": pa.array([ids.identities[ep_map[k]].ip for k in texts], pa.string()),
+        "ord": pa.array([order[k] for k in texts], pa.int64()),
         # a hostNetwork pod (by the inventory) is its node to policies: never isolated, only ipBlocks match it
-        "host": pa.array([ids.identities[ep_map[k]].endpoint_kind == "host" for k in keys], pa.bool_()),
+        "host": pa.array([ids.identities[ep_map[k]].endpoint_kind == "host" for k in texts], pa.bool_()),
     })
     rep = pa.table({
         "s": pa.array([e.src for e in replies], pa.string()), "d": pa.array([e.dst for e in replies], pa.string()),
