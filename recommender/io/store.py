@@ -31,7 +31,7 @@ if TYPE_CHECKING:   # only in annotations: `recommend ingest` should not import 
     import pyarrow as pa
 
 from recommender.errors import InputError, RecommenderError, UsageError
-from recommender.io import calico_files, detect, schema
+from recommender.io import calico_files, detect, schema, vpc_files
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 from recommender.io.summary import IngestSummary, build_summary
@@ -183,12 +183,14 @@ class FlowStore:
         con.execute(schema.REJECTED_DDL.replace("CREATE TABLE IF NOT EXISTS", "CREATE OR REPLACE TEMP TABLE"))
         try:
             seen: set[str] = set(r[0] for r in con.execute("SELECT fingerprint FROM ingested_files").fetchall())
-            calico: dict[str, ReadStats] | None = None   # all Calico files, read together at the first one
+            formats = [_format_of(p, format) for p in flow_paths]
+            together: dict[str, dict[str, ReadStats]] = {}   # per format, its files read together at the first one
             for i, p in enumerate(flow_paths):
-                if calico is None and _format_of(p, format) == "calico":
-                    calico_paths = [p, *(q for q in flow_paths[i + 1:] if _format_of(q, format) == "calico")]
-                    calico = self._ingest_calico(calico_paths, skip_bad, progress, seen, done, distinct)
-                stats = calico.pop(str(p), None) if calico else None
+                fmt = formats[i]
+                if fmt in _TOGETHER and fmt not in together:
+                    group = [q for q, f in zip(flow_paths[i:], formats[i:], strict=True) if f == fmt]
+                    together[fmt] = self._ingest_together(fmt, group, skip_bad, progress, seen, done, distinct)
+                stats = together[fmt].pop(str(p), None) if fmt in together else None
                 if stats is None:
                     stats = self._ingest_file(p, format, skip_bad, progress, seen, done, distinct)
                 if stats is None:
@@ -217,10 +219,11 @@ class FlowStore:
         self.summary.enrichment = extra.get("enrichment")
         return self.summary
 
-    def _ingest_calico(self, paths: list[PathLike], skip_bad: bool, progress: Progress | None,
-                       seen: set[str], done: list[tuple], distinct: list[bool]) -> dict[str, ReadStats]:
-        """Read every new file of ``paths`` (all Calico) in one scan (``calico_files``); stats by path.
-        A file given twice, or already in the store, is left to the one-by-one loop, which says so."""
+    def _ingest_together(self, fmt: str, paths: list[PathLike], skip_bad: bool, progress: Progress | None,
+                         seen: set[str], done: list[tuple], distinct: list[bool]) -> dict[str, ReadStats]:
+        """Read every new file of ``paths`` (all of format ``fmt``) together, so that the records of one
+        connection pair up across files (``calico_files``, ``vpc_files``); stats by path. A file given
+        twice, or already in the store, is left to the one-by-one loop, which says so."""
         picked: dict[str, tuple[str, int, float]] = {}
         fps = set(seen)
         for p in paths:
@@ -231,14 +234,13 @@ class FlowStore:
                     picked[str(p)] = fp
         if not picked:
             return {}
-        stats = calico_files.read_files(self.con, list(picked), target="_staging", skip_bad=skip_bad,
-                                        progress=progress)
+        stats = _TOGETHER[fmt](self.con, list(picked), target="_staging", skip_bad=skip_bad, progress=progress)
         for st in stats:
             if not st.reconciles():
-                raise RuntimeError(f"reader calico does not reconcile on {st.file}: {st}")
+                raise RuntimeError(f"reader {fmt} does not reconcile on {st.file}: {st}")
             fp, size, mtime = picked[st.file]
             seen.add(fp)
-            done.append((fp, st.file, size, mtime, "calico", json.dumps(asdict(st), sort_keys=True)))
+            done.append((fp, st.file, size, mtime, fmt, json.dumps(asdict(st), sort_keys=True)))
         if any(st.connections for st in stats):
             distinct.append(False)
         return {st.file: st for st in stats}
@@ -269,6 +271,9 @@ class FlowStore:
 
 
 _ORDER = "file, line, src_kind, dst_kind, protocol, dst_port, action"
+# Formats whose files are read together: the two ends' (or interfaces') records of a connection sit in
+# different files (one per node, per interface), and only read together do they pair up.
+_TOGETHER = {"calico": calico_files.read_files, "vpc": vpc_files.read_files}
 
 
 def _format_of(path: PathLike, fmt: str | None) -> str | None:

@@ -125,7 +125,8 @@ def _check_header(tokens: list[str], file: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def _layout(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout | None:
+def layout_of(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout | None:
+    """How to read ``path`` (None: an empty file); an envelope is unpacked into ``tmpdir``."""
     head = L.read_head(path).decode("utf-8", "replace")
     if not head.strip():
         return None
@@ -234,14 +235,14 @@ def read(
     path = Path(path)
     stats = ReadStats(file=str(path), format=FORMAT)
     with tempfile.TemporaryDirectory(prefix="recommender-vpc-") as tmpdir:
-        layout = _layout(con, path, tmpdir)
+        layout = layout_of(con, path, tmpdir)
         if layout is not None:
             _read_layout(con, layout, target=target, skip_bad=skip_bad, stats=stats, progress=progress)
     return stats
 
 
 @contextmanager
-def _settings(con: duckdb.DuckDBPyConnection, **wanted: bool) -> Iterator[None]:
+def settings(con: duckdb.DuckDBPyConnection, **wanted: bool) -> Iterator[None]:
     """Temporarily change connection settings, restoring the caller's values afterwards.
 
     A setting DuckDB refuses to change (in Jupyter without ipywidgets, the progress bar ones) is left alone.
@@ -265,12 +266,23 @@ def _read_layout(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str,
                  stats: ReadStats, progress: Progress | None) -> None:
     # Record numbers come from row_number() OVER () in file order: keep insertion order during the read.
     # DuckDB's own progress bar would print on stdout, which carries data.
-    with _settings(con, preserve_insertion_order=True, enable_progress_bar_print=False):
+    with settings(con, preserve_insertion_order=True, enable_progress_bar_print=False):
         _read_records(con, layout, target=target, skip_bad=skip_bad, stats=stats, progress=progress)
 
 
 def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str, skip_bad: bool,
                   stats: ReadStats, progress: Progress | None) -> None:
+    names, bad = load_file(con, layout, skip_bad=skip_bad, stats=stats, progress=progress)
+    try:
+        vpc_sql.orient_and_insert(con, names, target=target, file=layout.file, stats=stats, line_sql=bad.line_sql())
+    finally:
+        vpc_pairs.drop(con, names)
+
+
+def load_file(con: duckdb.DuckDBPyConnection, layout: Layout, *, skip_bad: bool, stats: ReadStats,
+              progress: Progress | None, hmin: bool = False) -> tuple[vpc_pairs.TempNames, vpc_sql.BadInput]:
+    """Step 1 for one file: its 5-tuple table (``names.pairs``), bad input handled; the caller orients and
+    drops the tables (``vpc_files`` merges the tables of several files first, ``hmin`` for that)."""
     unknown = [f for f in layout.fields if f not in KNOWN_FIELDS]
     if unknown:
         stats.notes.append(f"{layout.file}: ignored unknown field(s) {', '.join(unknown)}")
@@ -278,7 +290,7 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
     try:
         split_at = (None if layout.envelope or int(con.execute("SELECT current_setting('threads')").fetchone()[0]) < 2
                     else vpc_pairs.split_point(layout.csv_path, layout.header_lines))
-        load = _loader(con, layout, names, progress)
+        load = _loader(con, layout, names, progress, hmin)
         plain = not (layout.envelope or L.is_gzip(layout.csv_path))
         with ThreadPoolExecutor(1) as pool:   # look at the lines in Python while DuckDB reads (it releases the GIL)
             blank_scan = pool.submit(vpc_pairs.has_blank_line, layout.csv_path) if plain and split_at else None
@@ -299,19 +311,21 @@ def _read_records(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str
             stats.skip("repeated header", len(bad.headers))
         if bad.count:
             _handle_bad(con, layout, bad, skip_bad, stats)
-        vpc_sql.orient_and_insert(con, names, target=target, file=layout.file, stats=stats, line_sql=bad.line_sql())
-    finally:
+    except BaseException:
         vpc_pairs.drop(con, names)
+        raise
+    return names, bad
 
 
 def _loader(con: duckdb.DuckDBPyConnection, layout: Layout, names: vpc_pairs.TempNames,
-            progress: Progress | None) -> Callable[[int | None], str]:
+            progress: Progress | None, hmin: bool = False) -> Callable[[int | None], str]:
     """Step 1 of the SQL pipeline with DuckDB errors turned into an InputError; returns how it ran."""
     def load(split_at: int | None) -> str:
         how: list[str] = []
         try:
             L.run_query(con, lambda: how.append(vpc_pairs.load_pairs(
-                con, names, layout.csv_path, layout.fields, layout.header_lines, _TYPED, split_at=split_at)),
+                con, names, layout.csv_path, layout.fields, layout.header_lines, _TYPED, split_at=split_at,
+                hmin=hmin)),
                 progress, layout.csv_path)
         except duckdb.Error as exc:
             raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None

@@ -137,9 +137,13 @@ SELECT lo_ip, lo_port, hi_ip, hi_port, proto, status, valid, CAST(sum(CASE WHEN 
        -- where a min() over structs spilled)
        arg_min(n, iface) FILTER (WHERE a) AS rn_a, arg_min(n, iface) FILTER (WHERE NOT a) AS rn_b,
        arg_min(packets, iface) FILTER (WHERE a) AS pk_a, arg_min(packets, iface) FILTER (WHERE NOT a) AS pk_b,
-       arg_min(bytes, iface) FILTER (WHERE a) AS by_a, arg_min(bytes, iface) FILTER (WHERE NOT a) AS by_b
+       arg_min(bytes, iface) FILTER (WHERE a) AS by_a, arg_min(bytes, iface) FILTER (WHERE NOT a) AS by_b{hmin}
 FROM views GROUP BY lo_ip, lo_port, hi_ip, hi_port, proto, status, valid
 """
+# Reading several files together (``vpc_files``) merges their pairs: each direction's view must then say
+# which interface it is, the smallest hash of all files being the view of the whole.
+_HMIN_EXACT = ", min(iface) FILTER (WHERE a) AS hmin_a, min(iface) FILTER (WHERE NOT a) AS hmin_b"
+_HMIN_FAST = ", hmin_a, hmin_b"
 
 # Per direction (a: records written lo → hi, b: hi → lo), the sums that recover the view of the interface with
 # the smallest hash without grouping by interface (see _FAST_VIEW). Products stay within UBIGINT (cheap);
@@ -219,14 +223,14 @@ SELECT lo_ip, CAST((k >> 30) - 1 AS INTEGER) AS lo_port, hi_ip, CAST(((k >> 13) 
        CASE (k >> 1) & 3 WHEN 0 THEN 'OK' WHEN 1 THEN 'NODATA' WHEN 2 THEN 'SKIPDATA' END AS status,
        k & 1 = 1 AS valid, CAST((ev_a >> 32) - n AS BIGINT) AS e,
        fl & 1 <> 0 AS rej, fl & 2 <> 0 AS acc_a, fl & 4 <> 0 AS acc_b, n, t0, t1, rn, n_a, n_b,
-       {view_a},{view_b}
+       {view_a},{view_b}{hmin}
 FROM split
 """
 
 
-def _fast_sql(pairs: str, records: str) -> str:
+def _fast_sql(pairs: str, records: str, hmin: bool) -> str:
     return _PAIRS_FAST.format(
-        pairs=pairs, records=records, key=_KEY, flags=_FLAGS,
+        pairs=pairs, records=records, key=_KEY, flags=_FLAGS, hmin=_HMIN_FAST if hmin else "",
         **{f"{part}_{d}": template.format(d=d, w="a" if d == "a" else "NOT a")
            for d in "ab" for part, template in (("dir", _FAST_DIRECTION), ("bounds", _FAST_BOUNDS),
                                                 ("split", _FAST_SPLIT), ("view", _FAST_VIEW))})
@@ -239,20 +243,21 @@ USED = "status = 'OK' AND valid"
 
 def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, fields: tuple[str, ...],
                header_lines: int, typed: dict[str, tuple[str, str]], *, fast: bool = True,
-               split_at: int | None = None) -> str:
+               split_at: int | None = None, hmin: bool = False) -> str:
     """Step 1: the streaming pass over the file; returns how it ran: "fast", "fast-split" or "exact".
 
     The fast one-level aggregation falls back to the exact two-level one when any pair is not exactly
     recoverable (see ``_FAST_VIEW``) or the fast statement fails (an overflow, or bad input that the exact
     statement then reports in its own words). ``split_at`` reads the file in two parts (``all_records_sql``);
-    when that fails, the file is read in one.
+    when that fails, the file is read in one. ``hmin`` keeps each direction's smallest interface hash
+    (``hmin_a``/``hmin_b``), which merging the pairs of several files needs.
     """
     attempts = (([split_at] if split_at else []) + [None]) if fast else []   # split_at: two parts; None: one
     for at in attempts:
         records = _RECORDS.format(records=all_records_sql(csv_path, fields, header_lines, typed, names, at),
                                   valid=ROW_VALID)
         try:
-            con.execute(_fast_sql(names.pairs, records))
+            con.execute(_fast_sql(names.pairs, records, hmin))
             inexact = con.execute(f"SELECT count(*) FROM {names.pairs} WHERE {USED} AND NOT (exact_a AND exact_b)"
                                   ).fetchone()[0]
         except duckdb.Error:
@@ -264,7 +269,7 @@ def load_pairs(con: duckdb.DuckDBPyConnection, names: TempNames, csv_path: str, 
             break               # not recoverable however the file is read
     records = _RECORDS.format(records=all_records_sql(csv_path, fields, header_lines, typed, names, None),
                               valid=ROW_VALID)
-    con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records))
+    con.execute(_PAIRS_EXACT.format(pairs=names.pairs, records=records, hmin=_HMIN_EXACT if hmin else ""))
     return "exact"
 
 

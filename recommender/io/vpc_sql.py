@@ -106,11 +106,11 @@ class BadInput:
     def line_of(self, rn: int) -> int:
         return rn + self.header_lines + sum(1 for k in self._skips() if k < rn)
 
-    def line_sql(self) -> str:
-        """SQL turning column ``rn`` into a file line once parse rejects were set aside."""
+    def line_sql(self, rn: str = "rn") -> str:
+        """SQL turning the record number ``rn`` into a file line once parse rejects were set aside."""
         if not self.reject_lines and not self.blank:
-            return f"rn + {self.header_lines}"
-        return f"rn + {self.header_lines} + (SELECT count(*) FROM {self.names.rejk} k WHERE k.k < rn)"
+            return f"{rn} + {self.header_lines}"
+        return f"{rn} + {self.header_lines} + (SELECT count(*) FROM {self.names.rejk} k WHERE k.k < {rn})"
 
     def invalid_lines(self, con: duckdb.DuckDBPyConnection, csv_path: str, fields: tuple[str, ...],
                       typed: dict[str, tuple[str, str]], first_only: bool) -> list[int]:
@@ -160,8 +160,7 @@ def insert_rejected(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, s
 # Orientation and de-duplication per pair, aggregated at once into one row per output connection (plus the
 # reply and duplicate counts), so that the 5-tuple level is never stored a second time. `decided` is read once:
 # pairs that keep each record's direction (no flag evidence, and equal ports or no ports) are taken from `ok`.
-_CONNECTIONS = """
-CREATE TEMP TABLE {conns} AS
+ORIENT_SQL = """
 WITH ok AS NOT MATERIALIZED (
   SELECT * FROM {pairs} WHERE {used}
 ),
@@ -193,7 +192,8 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
 ), oriented AS (
   -- prim: the direction whose records are the initiator's view (the reply direction when only it was seen)
   SELECT *, CASE WHEN lo_client THEN n_a > 0 OR n_b = 0 ELSE n_b = 0 END AS prim_a FROM decided
-), conns AS (
+)"""
+_CONNECTIONS = "CREATE TEMP TABLE {conns} AS" + ORIENT_SQL + """, conns AS (
   SELECT CASE WHEN lo_client THEN lo_ip ELSE hi_ip END AS cip, CASE WHEN lo_client THEN hi_ip ELSE lo_ip END AS sip,
          CASE WHEN lo_client THEN hi_port ELSE lo_port END AS sport, proto,
          rej AND NOT (CASE WHEN prim_a THEN acc_b ELSE acc_a END) AS rej, t0, t1, rn,
@@ -220,7 +220,7 @@ SELECT make_timestamp(CAST(t0 AS BIGINT) * 1000000), make_timestamp(CAST(t1 AS B
        cip, 'network', sip, 'network', {proto_name}, CASE WHEN sport < 0 THEN NULL ELSE sport END,
        CASE WHEN rej THEN 'deny' ELSE 'allow' END, flows, packets, bytes,
        make_timestamp(CAST(t0 AS BIGINT) * 1000000), make_timestamp(CAST(t1 AS BIGINT) * 1000000),
-       'vpc', ?, {line_sql}, accepted
+       'vpc', {file_sql}, {line_sql}, accepted
 FROM {conns}
 ORDER BY cip, sip, proto, sport, rej
 """
@@ -229,17 +229,23 @@ _COUNTS = ("SELECT count(*), coalesce(sum(accepted), 0), coalesce(sum(replies), 
            " FROM {conns}")
 
 
-def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, target: str, file: str,
-                      stats: ReadStats, line_sql: str) -> None:
-    """Steps 2–4: orientation, de-duplication, aggregation into ``target``; fills ``stats``."""
+def count_statuses(con: duckdb.DuckDBPyConnection, pairs: str, stats: ReadStats) -> None:
+    """The valid records of a 5-tuple table, and those skipped for their log-status (NODATA, SKIPDATA)."""
     for status, count in con.execute(
-            f"SELECT status, sum(n) FROM {names.pairs} WHERE valid GROUP BY status ORDER BY status").fetchall():
+            f"SELECT status, sum(n) FROM {pairs} WHERE valid GROUP BY status ORDER BY status").fetchall():
         stats.records += int(count)
         if status != "OK":
             stats.skip(status, int(count))
+
+
+def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, target: str, file: str | None,
+                      stats: ReadStats, line_sql: str, file_sql: str = "?") -> None:
+    """Steps 2–4: orientation, de-duplication, aggregation into ``target``; fills ``stats``. ``file`` names
+    the rows' file; several files read together (``vpc_files``) give ``file_sql`` instead."""
+    count_statuses(con, names.pairs, stats)
     con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED))
     con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
-                               line_sql=line_sql), [file])
+                               line_sql=line_sql, file_sql=file_sql), [file] if file_sql == "?" else [])
     rows, accepted, replies, dups = con.execute(_COUNTS.format(conns=names.conns)).fetchone()
     stats.connections += int(rows)
     stats.accepted += int(accepted)

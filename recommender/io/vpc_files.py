@@ -1,0 +1,129 @@
+"""Several VPC flow-log files read as one: the records of one connection pair up across files.
+
+Why this exists: AWS writes one log object per network interface and interval, so the client's and the
+server's records of one connection are usually in different files. Read one by one, such a connection was
+counted once per file, and a ``REJECT`` that the server's interface logged in one file did not turn the
+client's ``ACCEPT`` in another into ``deny`` — a policy would then open what the cluster blocked.
+
+Each file is read to its 5-tuple table exactly as on its own (``vpc.load_file``, bad input and all), keeping
+each direction's smallest interface hash. The tables are merged per 5-tuple — counts summed, flags OR-ed, and
+each direction's view is that of the interface with the smallest hash over all files, whose per-file views
+add up (a file without that interface has a larger smallest hash) — and oriented once with the one-file
+rules (``vpc_sql``): the result is what one file holding every record gives, but for provenance (a property
+test checks this). Per-file counts come from joining each file's rows to the merged decisions.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import duckdb
+
+from recommender.io import vpc, vpc_pairs, vpc_sql
+from recommender.io.readers import Progress, ReadStats
+from recommender.io.sqlexpr import sql_str
+
+POS = 1 << 40   # a record's position in the merged table: file index * POS + its record number in the file
+_KEY = "lo_ip, lo_port, hi_ip, hi_port, proto, status, valid"
+_COLUMNS = (f"{_KEY}, e, rej, acc_a, acc_b, n, t0, t1, rn, n_a, n_b, rn_a, rn_b, pk_a, pk_b, by_a, by_b, "
+            "hmin_a, hmin_b")
+_VIEWS = ("rn_a", "rn_b", "pk_a", "pk_b", "by_a", "by_b")
+
+# Per file and 5-tuple, whether its view of each direction is the whole's (its interface has the smallest hash).
+_MINE = f"""SELECT *, hmin_a = min(hmin_a) OVER k AS mine_a, hmin_b = min(hmin_b) OVER k AS mine_b
+FROM {{files}} WINDOW k AS (PARTITION BY {_KEY})"""
+
+_MERGED = f"""CREATE TEMP TABLE {{pairs}} AS
+SELECT {_KEY}, CAST(sum(e) AS BIGINT) AS e, bool_or(rej) AS rej, bool_or(acc_a) AS acc_a, bool_or(acc_b) AS acc_b,
+       CAST(sum(n) AS BIGINT) AS n, min(t0) AS t0, max(t1) AS t1, min(fi * {POS} + rn) AS rn,
+       CAST(sum(n_a) AS BIGINT) AS n_a, CAST(sum(n_b) AS BIGINT) AS n_b,
+       {", ".join(f"CAST(sum({v}) FILTER (WHERE mine_{v[-1]}) AS BIGINT) AS {v}" for v in _VIEWS)}
+FROM ({_MINE}) GROUP BY {_KEY}"""
+
+# The merged orientation per used 5-tuple, and the connection(s) its records count in.
+_DECISIONS = "CREATE TEMP TABLE {dec} AS" + vpc_sql.ORIENT_SQL + f"""
+SELECT {_KEY}, prim_a, FALSE AS own,
+       {{{{'c': CASE WHEN lo_client THEN lo_ip ELSE hi_ip END, 's': CASE WHEN lo_client THEN hi_ip ELSE lo_ip END,
+         'p': proto, 'o': CASE WHEN lo_client THEN hi_port ELSE lo_port END,
+         'r': rej AND NOT (CASE WHEN prim_a THEN acc_b ELSE acc_a END)}}}} AS ka, NULL AS kb
+FROM oriented
+UNION ALL
+SELECT {_KEY}, NULL, TRUE, {{{{'c': lo_ip, 's': hi_ip, 'p': proto, 'o': hi_port, 'r': rej}}}},
+       {{{{'c': hi_ip, 's': lo_ip, 'p': proto, 'o': lo_port, 'r': rej}}}}
+FROM own"""
+
+_PER_FILE = f"""WITH v AS (
+  SELECT m.fi, m.n_a, m.n_b, d.prim_a, d.own, d.ka, d.kb,
+         coalesce(CASE WHEN m.mine_a THEN m.rn_a END, 0) AS va, coalesce(CASE WHEN m.mine_b THEN m.rn_b END, 0) AS vb
+  FROM ({_MINE}) m JOIN {{dec}} d USING ({_KEY})
+), counts AS (
+  SELECT fi, sum(CASE WHEN own THEN va + vb WHEN prim_a THEN va ELSE vb END) AS accepted,
+         sum(CASE WHEN own THEN 0 WHEN prim_a THEN n_b ELSE n_a END) AS replies,
+         sum(CASE WHEN own THEN n_a + n_b - va - vb WHEN prim_a THEN n_a - va ELSE n_b - vb END) AS dups
+  FROM v GROUP BY fi
+), conns AS (
+  SELECT fi, count(DISTINCT k) AS connections FROM (
+    SELECT fi, ka AS k FROM v WHERE CASE WHEN own THEN va > 0 WHEN prim_a THEN va > 0 ELSE vb > 0 END
+    UNION ALL SELECT fi, kb FROM v WHERE own AND vb > 0) GROUP BY fi
+)
+SELECT fi, accepted, replies, dups, coalesce(connections, 0) FROM counts LEFT JOIN conns USING (fi) ORDER BY fi"""
+
+
+def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, target: str, skip_bad: bool,
+               progress: Progress | None = None) -> list[ReadStats]:
+    """Read the VPC files ``paths`` into ``target`` together; one ``ReadStats`` per file, in order."""
+    if len(paths) == 1:
+        return [vpc.read(con, paths[0], target=target, skip_bad=skip_bad, progress=progress)]
+    stats = [ReadStats(file=str(p), format=vpc.FORMAT) for p in paths]
+    loaded: list[tuple[int, vpc_pairs.TempNames, vpc_sql.BadInput]] = []
+    with ExitStack() as stack:
+        try:
+            for i, path in enumerate(paths):
+                tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="recommender-vpc-"))
+                layout = vpc.layout_of(con, Path(path), tmpdir)
+                if layout is None:
+                    continue
+                with vpc.settings(con, preserve_insertion_order=True, enable_progress_bar_print=False):
+                    names, bad = vpc.load_file(con, layout, skip_bad=skip_bad, stats=stats[i], progress=progress,
+                                               hmin=True)
+                loaded.append((i, names, bad))
+            if loaded:
+                _orient(con, loaded, stats, target)
+        finally:
+            for _, names, _ in loaded:
+                vpc_pairs.drop(con, names)
+    return stats
+
+
+def _orient(con: duckdb.DuckDBPyConnection, loaded: list[tuple[int, vpc_pairs.TempNames, vpc_sql.BadInput]],
+            stats: list[ReadStats], target: str) -> None:
+    """Merge the files' 5-tuple tables, orient once, insert; fill each file's counts."""
+    merged = vpc_pairs.TempNames()
+    files, dec = f"_vpc_files_{merged.n}", f"_vpc_dec_{merged.n}"
+    try:
+        con.execute(f"CREATE TEMP TABLE {files} AS " + " UNION ALL ".join(
+            f"SELECT {_COLUMNS}, {i} AS fi FROM {names.pairs}" for i, names, _ in loaded))
+        for i, names, _ in loaded:
+            vpc_sql.count_statuses(con, names.pairs, stats[i])
+        con.execute(_MERGED.format(pairs=merged.pairs, files=files))
+        line_sql = "CASE rn // {pos} {whens} END".format(pos=POS, whens=" ".join(
+            f"WHEN {i} THEN {bad.line_sql(f'(rn % {POS})')}" for i, _, bad in loaded))
+        file_sql = f"[{', '.join(sql_str(s.file) for s in stats)}][rn // {POS} + 1]"
+        total = ReadStats(file="", format=vpc.FORMAT)
+        vpc_sql.orient_and_insert(con, merged, target=target, file=None, stats=total, line_sql=line_sql,
+                                  file_sql=file_sql)
+        con.execute(_DECISIONS.format(dec=dec, pairs=merged.pairs, used=vpc_pairs.USED))
+        for fi, accepted, replies, dups, connections in con.execute(_PER_FILE.format(files=files, dec=dec)).fetchall():
+            st = stats[fi]
+            st.accepted += int(accepted)
+            st.skip("reply", int(replies))
+            st.skip("duplicate ENI", int(dups))
+            st.connections += int(connections)
+        if sum(s.accepted for s in stats) != total.accepted:   # every accepted record is some file's
+            raise RuntimeError(f"vpc: the files accepted {sum(s.accepted for s in stats)} records, "
+                               f"the connections hold {total.accepted}")
+    finally:
+        vpc_pairs.drop(con, merged)
+        con.execute(f"DROP TABLE IF EXISTS {files}; DROP TABLE IF EXISTS {dec}")
