@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from recommender.errors import InputError
-from recommender.io import schema, vpc
+from recommender.io import schema, store, vpc
 
 V3 = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status"
 CLIENT, SERVER = "10.0.1.5", "10.0.2.9"
@@ -135,6 +135,23 @@ def test_listening_port_found_by_many_peers(tmp_path: Path) -> None:
     assert sorted((r["src_ip"], r["dst_ip"], r["dst_port"]) for r in rows) == [
         ("10.0.1.10", SERVER, 50000), ("10.0.1.11", SERVER, 50000), ("10.0.1.12", SERVER, 50000),
         ("10.0.3.4", "10.0.3.3", 40000)]
+
+
+def test_a_port_the_inventory_declares_is_the_server(tmp_path: Path) -> None:
+    # one client, no flags, both ports ephemeral: without more the lower port (the client's 40000) would be
+    # taken for the server; the inventory says the pod at SERVER listens on TCP 50051 (not UDP)
+    lines = [rec("eni-a", CLIENT, SERVER, 40000, 50051), rec("eni-a", SERVER, CLIENT, 50051, 40000),
+             rec("eni-a", CLIENT, SERVER, 40000, 50051, proto=17)]
+    _, rows, _ = ingest(tmp_path, lines)
+    assert sorted(conn(rows)) == [(SERVER, CLIENT, "TCP", 40000, "allow"), (SERVER, CLIENT, "UDP", 40000, "allow")]
+    inv = tmp_path / "pods.json"
+    inv.write_text(json.dumps({"kind": "List", "items": [{
+        "kind": "Pod", "metadata": {"name": "grpc-0", "namespace": "shop"},
+        "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 50051}]}]},
+        "status": {"podIPs": [{"ip": SERVER}]}}]}))
+    s = store.load_flows([tmp_path / "flows.log"], inventory=[inv])
+    got = s.con.execute("SELECT src_ip, dst_ip, protocol, dst_port FROM connections ORDER BY ALL").fetchall()
+    assert got == [(CLIENT, SERVER, "TCP", 50051), (SERVER, CLIENT, "UDP", 40000)]
 
 
 def test_udp_dns_and_equal_ports(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def _orient(con: duckdb.DuckDBPyConnection, loaded: list[tuple[int, vpc_pairs.Te
         total = ReadStats(file="", format=vpc.FORMAT)
         vpc_sql.orient_and_insert(con, merged, target=target, file=None, stats=total, line_sql=line_sql,
                                   file_sql=file_sql)
-        con.execute(_DECISIONS.format(dec=dec, pairs=merged.pairs, used=vpc_pairs.USED))
+        con.execute(_DECISIONS.format(dec=dec, pairs=merged.pairs, used=vpc_pairs.USED, listen=vpc_sql.listen_sql(con)))
         for fi, accepted, replies, dups, connections in con.execute(_PER_FILE.format(files=files, dec=dec)).fetchall():
             st = stats[fi]
             st.accepted += int(accepted)

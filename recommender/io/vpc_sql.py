@@ -28,7 +28,8 @@ Pipeline (two statements over the data, temp tables dropped at the end):
       above, Linux' default range) is the server — so a reply never becomes a
       connection to an ephemeral port, even when a client reused its source
       port towards several servers; then, with both ports in the same range,
-      the endpoint (address, port) that talks to more distinct peers (at
+      the endpoint (address, port, protocol) an inventory pod declares as a
+      container port; then the endpoint that talks to more distinct peers (at
       least 2) is the server; then the lower port. Equal ports and port-less protocols (ICMP…) keep
       each record's own direction (both directions become connections).
 3. De-duplication: in the initiator's direction, the records of one interface
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 import duckdb
 
 from recommender.io.readers import ReadStats
+from recommender.io.schema import table_exists
 from recommender.io.vpc_pairs import ROW_VALID, USED, TempNames, csv_sql, records_sql
 
 _IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -174,6 +176,9 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
   SEMI JOIN (SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided
              UNION SELECT hi_ip, hi_port, proto FROM undecided) w USING (ip, port, proto)
   GROUP BY ip, port, proto
+), listen AS MATERIALIZED (  -- the undecided pairs' ends that an inventory pod declares as a container port
+  SELECT * FROM {listen} l SEMI JOIN (SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided
+                                      UNION SELECT hi_ip, hi_port, proto FROM undecided) w USING (ip, port, proto)
 ), own AS NOT MATERIALIZED (  -- no direction to decide: every record keeps its own
   SELECT * FROM ok WHERE e = 0 AND (lo_port < 0 OR hi_port < 0 OR lo_port = hi_port)
 ), decided AS (
@@ -182,12 +187,16 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
       WHEN o.lo_port < 1024 AND o.hi_port >= 1024 THEN FALSE
       WHEN o.hi_port < 1024 AND o.lo_port >= 1024 THEN TRUE
       WHEN (o.lo_port < 32768) <> (o.hi_port < 32768) THEN o.hi_port < 32768
+      WHEN ll.ip IS NOT NULL AND lh.ip IS NULL THEN FALSE       -- an inventory pod declares it listens there
+      WHEN lh.ip IS NOT NULL AND ll.ip IS NULL THEN TRUE
       WHEN pl.peers > ph.peers AND pl.peers >= 2 THEN FALSE
       WHEN ph.peers > pl.peers AND ph.peers >= 2 THEN TRUE
       ELSE o.lo_port > o.hi_port END AS lo_client
   FROM ok o
   LEFT JOIN peers pl ON pl.ip = o.lo_ip AND pl.port = o.lo_port AND pl.proto = o.proto
   LEFT JOIN peers ph ON ph.ip = o.hi_ip AND ph.port = o.hi_port AND ph.proto = o.proto
+  LEFT JOIN listen ll ON ll.ip = o.lo_ip AND ll.port = o.lo_port AND ll.proto = o.proto
+  LEFT JOIN listen lh ON lh.ip = o.hi_ip AND lh.port = o.hi_port AND lh.proto = o.proto
   WHERE NOT (e = 0 AND (o.lo_port < 0 OR o.hi_port < 0 OR o.lo_port = o.hi_port))
 ), oriented AS (
   -- prim: the direction whose records are the initiator's view (the reply direction when only it was seen)
@@ -229,6 +238,16 @@ _COUNTS = ("SELECT count(*), coalesce(sum(accepted), 0), coalesce(sum(replies), 
            " FROM {conns}")
 
 
+def listen_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The (address, port, protocol number) the inventory's pods declare as container ports, as a subquery:
+    in a pair no flag or port class orients, that end is the server."""
+    if not table_exists(con, "pods"):
+        return "(SELECT NULL::VARCHAR AS ip, NULL::INTEGER AS port, NULL::INTEGER AS proto WHERE FALSE)"
+    return ("(SELECT DISTINCT ip, p.port AS port, CASE upper(p.protocol) WHEN 'UDP' THEN 17 WHEN 'SCTP' THEN 132 "
+            "ELSE 6 END AS proto FROM (SELECT ip, unnest(ports) AS p FROM (SELECT unnest(ips) AS ip, ports FROM pods "
+            "WHERE NOT coalesce(host_network, FALSE))) WHERE p.port IS NOT NULL)")
+
+
 def count_statuses(con: duckdb.DuckDBPyConnection, pairs: str, stats: ReadStats) -> None:
     """The valid records of a 5-tuple table, and those skipped for their log-status (NODATA, SKIPDATA)."""
     for status, count in con.execute(
@@ -243,7 +262,7 @@ def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, targe
     """Steps 2–4: orientation, de-duplication, aggregation into ``target``; fills ``stats``. ``file`` names
     the rows' file; several files read together (``vpc_files``) give ``file_sql`` instead."""
     count_statuses(con, names.pairs, stats)
-    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED))
+    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED, listen=listen_sql(con)))
     con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
                                line_sql=line_sql, file_sql=file_sql), [file] if file_sql == "?" else [])
     rows, accepted, replies, dups = con.execute(_COUNTS.format(conns=names.conns)).fetchone()
