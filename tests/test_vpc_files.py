@@ -7,12 +7,15 @@ connection are in different files. Read together, they pair up exactly as in one
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recommender.errors import InputError
 from recommender.io import schema, store, vpc_files
 
 HEADER = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status"
@@ -98,3 +101,24 @@ def test_one_ingest_reads_its_vpc_files_together(tmp_path: Path) -> None:
     s = store.load_flows(paths)
     assert s.con.execute("SELECT action, flows, records FROM connections").fetchall() == [("deny", 1, 1)]
     assert [(f.file, f.accepted) for f in s.summary.files] == [(str(paths[0]), 1), (str(paths[1]), 0)]
+
+
+def test_files_of_different_layouts_and_bad_lines_keep_their_own_names(tmp_path: Path) -> None:
+    """Each file keeps its own header, compression and line numbers; a bad line names its own file."""
+    v2 = tmp_path / "cloudwatch.log"       # default v2 format, no header: the client's interface
+    v2.write_text("2 123456789012 eni-client 10.0.1.5 10.0.2.9 40000 443 6 10 1000 1700000000 1700000060 ACCEPT OK\n")
+    s3 = tmp_path / "s3.log.gz"            # another field order, gzip: the server's interface rejected it
+    s3.write_bytes(gzip.compress(
+        b"srcaddr dstaddr srcport dstport protocol action log-status interface-id packets bytes start end\n"
+        b"10.0.1.5 10.0.2.9 40000 443 6 REJECT OK eni-server 10 1000 1700000000 1700000060\n"
+        b"10.0.1.5 10.0.2.9 40000 70000 6 ACCEPT OK eni-server 1 1 1700000000 1700000060\n"))
+    con = store.connect(":memory:")
+    con.execute(schema.connections_ddl("stage"))
+    with pytest.raises(InputError) as bad:
+        vpc_files.read_files(con, [str(v2), str(s3)], target="stage", skip_bad=False)
+    assert bad.value.render().startswith(f"{s3}:3: ")
+    con.execute("DELETE FROM stage")
+    stats = vpc_files.read_files(con, [str(v2), str(s3)], target="stage", skip_bad=True)
+    assert con.execute("SELECT action, dst_port, file, line FROM stage").fetchall() == [("deny", 443, str(v2), 1)]
+    assert [(s.records, s.accepted, s.rejected) for s in stats] == [(1, 1, 0), (2, 0, 1)]
+    assert con.execute("SELECT file, line FROM rejected").fetchall() == [(str(s3), 3)]
