@@ -107,6 +107,7 @@ def _orient(con: duckdb.DuckDBPyConnection, loaded: list[tuple[int, vpc_pairs.Te
             f"SELECT {_COLUMNS}, {i} AS fi FROM {names.pairs}" for i, names, _ in loaded))
         for i, names, _ in loaded:
             vpc_sql.count_statuses(con, names.pairs, stats[i])
+            con.execute(f"DROP TABLE {names.pairs}")   # copied into `files`: hold the 5-tuples once
         con.execute(_MERGED.format(pairs=merged.pairs, files=files))
         line_sql = "CASE rn // {pos} {whens} END".format(pos=POS, whens=" ".join(
             f"WHEN {i} THEN {bad.line_sql(f'(rn % {POS})')}" for i, _, bad in loaded))
