@@ -78,16 +78,27 @@ def test_verification_failure_exits_1_and_writes_nothing(cli, tmp_path: Path) ->
     assert "of which 1 assume a public address" in r.stderr and "0.0.0.0/0" in (out / "shop.yaml").read_text()
 
 
-def test_a_private_address_calico_aggregated_away_says_what_would_help(cli, tmp_path: Path) -> None:
-    flows = tmp_path / "flows.log"
+def calico_egress(tmp_path: Path, **dest: object) -> Path:
+    """One Calico record: shop/web-0 to a destination ``dest`` describes (the reporter is the source)."""
     rec = {"start_time": 1, "end_time": 2, "source_ip": "10.244.1.5", "source_name": "web-0", "source_name_aggr": "web-*",
            "source_namespace": "shop", "source_type": "wep", "source_labels": {"labels": ["app=web"]}, "dest_ip": None,
-           "dest_name": "-", "dest_name_aggr": "pvt", "dest_namespace": "-", "dest_type": "net", "dest_port": 443,
-           "proto": "tcp", "action": "allow", "reporter": "src"}
+           "dest_name": "-", "dest_port": 443, "proto": "tcp", "action": "allow", "reporter": "src", **dest}
+    flows = tmp_path / "flows.log"
     flows.write_text(json.dumps(rec) + "\n")
+    return flows
+
+
+def test_a_private_address_calico_aggregated_away_says_what_would_help(cli, tmp_path: Path) -> None:
+    flows = calico_egress(tmp_path, dest_name_aggr="pvt", dest_namespace="-", dest_type="net")
     r = cli("generate", flows, "--allow-any-external")      # 0.0.0.0/0 excepts the private ranges: no help here
     assert r.exit_code == 1
     assert "Calico aggregated a private address away" in r.stderr and "flowLogsFileAggregationKindForAllowed" in r.stderr
+
+
+def test_a_pod_calico_named_by_nothing_says_so(cli, tmp_path: Path) -> None:
+    flows = calico_egress(tmp_path, dest_name_aggr="", dest_namespace="shop", dest_type="wep")
+    r = cli("generate", flows)
+    assert r.exit_code == 1 and "no name, address or labels: aggregated away" in r.stderr
 
 
 def test_allow_any_external(cli, tmp_path: Path) -> None:

@@ -154,6 +154,9 @@ def _no_address(ident: Identity) -> str:
     what = f"{ident.endpoint_kind} endpoint{f' {ident.workload}' if ident.workload else ''} without an address"
     if is_unknown_public(ident):
         return f"{what}: the exporter hid a public address; only --allow-any-external (0.0.0.0/0) admits it"
+    if ident.endpoint_kind == "pod":
+        return (f"{what}: the exporter named this pod by nothing a selector or ipBlock can use (no name, address "
+                "or labels: aggregated away); keep pod names in the flow logs or exclude the namespace")
     if ident.workload == "pvt":
         return (f"{what}: Calico aggregated a private address away, and no ipBlock may span the private ranges; "
                 "keep addresses (FelixConfiguration flowLogsFileAggregationKindForAllowed) or exclude the namespace")
