@@ -281,6 +281,10 @@ def test_widening_never_holds_a_cluster_address() -> None:
     assert cidrs(observed, {"203.0.113.5"}) == [f"{a}/32" for a in observed]     # .5 is a pod: no /28, and below K
     assert cidrs(observed, {"203.0.113.2"}) == ["203.0.113.0/28"]                # observed itself: no harm
     assert cidrs(observed, {"2001:db8::1", "198.51.100.1"}) == ["203.0.113.0/28"]  # elsewhere: no effect
+    # 0.0.0.0/0 (--allow-any-external) excepts them as it excepts the private ranges, in as few CIDRs as exact
+    [anyv4] = aggregate_addresses(["8.8.8.8"], allow_any=True,
+                                  keep_out=frozenset({"203.0.113.100", "203.0.113.101", "10.0.0.1", "8.8.8.8"}))
+    assert anyv4.cidr == "0.0.0.0/0" and anyv4.except_[-1] == "203.0.113.100/31" and len(anyv4.except_) == 5
     # in generate, the inventory's pod addresses are kept out: without them this would be 203.0.113.96/29
     pods_out = [{"namespace": "shop", "name": f"edge-{i}", "labels": {"app": "edge"}, "ips": [f"203.0.113.{100 + i}"]}
                 for i in range(2)]

@@ -117,7 +117,8 @@ def aggregate_addresses(
     observed addresses per CIDR. ``any_without_address`` says some peer had no
     address at all (Cilium ``reserved:world``); with ``allow_any`` it becomes
     ``0.0.0.0/0`` too. No aggregate holds an address of ``keep_out`` (the cluster's
-    pod and node addresses) unless that address is one of its observed ones.
+    pod and node addresses) unless that address is one of its observed ones; ``0.0.0.0/0``
+    and ``::/0`` except them.
     """
     unique = set(ips)
     if not unique and not (allow_any and any_without_address):
@@ -129,7 +130,7 @@ def aggregate_addresses(
                                                (6, ANY_V6, CLUSTER_RANGES_V6, max_prefix6)):
         members = public[version]
         if allow_any and (members or (version == 4 and any_without_address)):
-            out.append(Aggregated(any_cidr, tuple(members), except_))
+            out.append(Aggregated(any_cidr, tuple(members), except_ + _public_cluster(keep_out, version, members)))
         elif bound is not None:
             out.extend(_bucketed(members, version, bound, min_addresses or 2, _sorted_ints(keep_out, version)))
         else:
@@ -137,6 +138,14 @@ def aggregate_addresses(
     taken = set(public[4]) | set(public[6])
     out.extend(Aggregated(host_cidr(a), (a,)) for a in addrs if a not in taken)
     return sorted(out, key=lambda a: _sort_key(a.cidr))
+
+
+def _public_cluster(keep_out: frozenset[str], version: int, observed: list[str]) -> tuple[str, ...]:
+    """The cluster's own addresses outside the never-aggregated ranges (public pod ranges), as few CIDRs as
+    cover exactly them: ``any`` must except them too, or it would admit pods as "external" addresses."""
+    hosts = [_network(host_cidr(a)) for a in keep_out
+             if _address(a).version == version and is_external(a) and a not in observed]
+    return tuple(str(n) for n in ipaddress.collapse_addresses(sorted(hosts)))
 
 
 def _sorted_ints(ips: frozenset[str], version: int) -> list[int]:
