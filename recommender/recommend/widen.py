@@ -140,19 +140,33 @@ def aggregate_addresses(
     return sorted(out, key=lambda a: _sort_key(a.cidr))
 
 
+# A rule is aggregated per (workload, port set), thousands per run, against the one set of cluster addresses
+# (``IdentityMap.cluster_addresses``, a frozenset that hashes once): what is derived from it is derived once.
+@lru_cache(maxsize=8)
+def _public_cluster_all(keep_out: frozenset[str], version: int) -> tuple[frozenset[str], tuple[str, ...]]:
+    public = frozenset(a for a in keep_out if _address(a).version == version and is_external(a))
+    return public, _collapsed(public)
+
+
+def _collapsed(hosts: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(n) for n in ipaddress.collapse_addresses(sorted(_network(host_cidr(a)) for a in hosts)))
+
+
 def _public_cluster(keep_out: frozenset[str], version: int, observed: list[str]) -> tuple[str, ...]:
-    """The cluster's own addresses outside the never-aggregated ranges (public pod ranges), as few CIDRs as
-    cover exactly them: ``any`` must except them too, or it would admit pods as "external" addresses."""
-    hosts = [_network(host_cidr(a)) for a in keep_out
-             if _address(a).version == version and is_external(a) and a not in observed]
-    return tuple(str(n) for n in ipaddress.collapse_addresses(sorted(hosts)))
+    """The cluster's own addresses outside the never-aggregated ranges (public pod ranges), but for the
+    ``observed`` ones, as few CIDRs as cover exactly them: ``any`` must except them too, or it would
+    admit pods as "external" addresses."""
+    public, collapsed = _public_cluster_all(keep_out, version)
+    seen = public.intersection(observed)
+    return _collapsed(public - seen) if seen else collapsed
 
 
-def _sorted_ints(ips: frozenset[str], version: int) -> list[int]:
-    return sorted(int(a) for a in map(_address, ips) if a.version == version)
+@lru_cache(maxsize=8)
+def _sorted_ints(ips: frozenset[str], version: int) -> tuple[int, ...]:
+    return tuple(sorted(int(a) for a in map(_address, ips) if a.version == version))
 
 
-def _bucketed(addrs: list[str], version: int, max_prefix: int, min_addresses: int, keep_out: list[int]
+def _bucketed(addrs: list[str], version: int, max_prefix: int, min_addresses: int, keep_out: Sequence[int]
               ) -> list[Aggregated]:
     network = _NETWORK[version]
     buckets: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, list[int]] = {}
