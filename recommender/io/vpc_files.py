@@ -42,20 +42,23 @@ SELECT {_KEY}, CAST(sum(e) AS BIGINT) AS e, bool_or(rej) AS rej, bool_or(acc_a) 
        {", ".join(f"CAST(sum({v}) FILTER (WHERE mine_{v[-1]}) AS BIGINT) AS {v}" for v in _VIEWS)}
 FROM ({_MINE}) GROUP BY {_KEY}"""
 
-# The merged orientation per used 5-tuple, and the connection(s) its records count in.
-_DECISIONS = "CREATE TEMP TABLE {dec} AS" + vpc_sql.ORIENT_SQL + f"""
-SELECT {_KEY}, prim_a, FALSE AS own,
-       {{{{'c': CASE WHEN lo_client THEN lo_ip ELSE hi_ip END, 's': CASE WHEN lo_client THEN hi_ip ELSE lo_ip END,
-         'p': proto, 'o': CASE WHEN lo_client THEN hi_port ELSE lo_port END,
-         'r': rej AND NOT (CASE WHEN prim_a THEN acc_b ELSE acc_a END)}}}} AS ka, NULL AS kb
-FROM oriented
-UNION ALL
-SELECT {_KEY}, NULL, TRUE, {{{{'c': lo_ip, 's': hi_ip, 'p': proto, 'o': hi_port, 'r': rej}}}},
-       {{{{'c': hi_ip, 's': lo_ip, 'p': proto, 'o': lo_port, 'r': rej}}}}
-FROM own"""
+# The merged orientation per used 5-tuple, made once: the connection rows (``vpc_sql.CONNS_SQL``) and the
+# per-file counts are both read from it.
+_DECISIONS = ("CREATE TEMP TABLE {dec} AS" + vpc_sql.ORIENT_SQL
+              + " SELECT *, FALSE AS own_row FROM oriented UNION ALL BY NAME SELECT *, TRUE AS own_row FROM own")
+_DECIDED = ("WITH oriented AS (SELECT * EXCLUDE (own_row) FROM {dec} WHERE NOT own_row), "
+            "own AS (SELECT * EXCLUDE (own_row, lo_client, prim_a) FROM {dec} WHERE own_row)")
+
+# The connection(s) a 5-tuple's records count in: the oriented one, or each direction's own.
+_TO = ("{{'c': CASE WHEN d.lo_client THEN d.lo_ip ELSE d.hi_ip END, 's': CASE WHEN d.lo_client THEN d.hi_ip ELSE d.lo_ip END, "
+       "'p': d.proto, 'o': CASE WHEN d.lo_client THEN d.hi_port ELSE d.lo_port END, "
+       "'r': d.rej AND NOT (CASE WHEN d.prim_a THEN d.acc_b ELSE d.acc_a END)}}")
+_OWN_A = "{{'c': d.lo_ip, 's': d.hi_ip, 'p': d.proto, 'o': d.hi_port, 'r': d.rej}}"
+_OWN_B = "{{'c': d.hi_ip, 's': d.lo_ip, 'p': d.proto, 'o': d.lo_port, 'r': d.rej}}"
 
 _PER_FILE = f"""WITH v AS (
-  SELECT m.fi, m.n_a, m.n_b, d.prim_a, d.own, d.ka, d.kb,
+  SELECT m.fi, m.n_a, m.n_b, d.prim_a, d.own_row AS own,
+         CASE WHEN d.own_row THEN {_OWN_A} ELSE {_TO} END AS ka, CASE WHEN d.own_row THEN {_OWN_B} END AS kb,
          coalesce(CASE WHEN m.mine_a THEN m.rn_a END, 0) AS va, coalesce(CASE WHEN m.mine_b THEN m.rn_b END, 0) AS vb
   FROM ({_MINE}) m JOIN {{dec}} d USING ({_KEY})
 ), counts AS (
@@ -112,10 +115,10 @@ def _orient(con: duckdb.DuckDBPyConnection, loaded: list[tuple[int, vpc_pairs.Te
         line_sql = "CASE rn // {pos} {whens} END".format(pos=POS, whens=" ".join(
             f"WHEN {i} THEN {bad.line_sql(f'(rn % {POS})')}" for i, _, bad in loaded))
         file_sql = f"[{', '.join(sql_str(s.file) for s in stats)}][rn // {POS} + 1]"
+        con.execute(_DECISIONS.format(dec=dec, pairs=merged.pairs, used=vpc_pairs.USED, listen=vpc_sql.listen_sql(con)))
         total = ReadStats(file="", format=vpc.FORMAT)
         vpc_sql.orient_and_insert(con, merged, target=target, file=None, stats=total, line_sql=line_sql,
-                                  file_sql=file_sql)
-        con.execute(_DECISIONS.format(dec=dec, pairs=merged.pairs, used=vpc_pairs.USED, listen=vpc_sql.listen_sql(con)))
+                                  file_sql=file_sql, decided=_DECIDED.format(dec=dec))
         for fi, accepted, replies, dups, connections in con.execute(_PER_FILE.format(files=files, dec=dec)).fetchall():
             st = stats[fi]
             st.accepted += int(accepted)

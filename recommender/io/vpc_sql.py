@@ -166,19 +166,19 @@ ORIENT_SQL = """
 WITH ok AS NOT MATERIALIZED (
   SELECT * FROM {pairs} WHERE {used}
 ),
-undecided AS (  -- pairs only the peer count can orient: no flags, both ports in the same range
+undecided AS (  -- pairs neither flags nor port classes orient: both ports in the same range
   SELECT * FROM ok WHERE e = 0 AND lo_port >= 1024 AND hi_port >= 1024 AND lo_port <> hi_port
                      AND (lo_port < 32768) = (hi_port < 32768)
+), ends AS MATERIALIZED (  -- the undecided pairs' ends, which the peer count and the inventory look at
+  SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided UNION SELECT hi_ip, hi_port, proto FROM undecided
 ), peers AS (
   SELECT ip, port, proto, count(DISTINCT (pip, pport)) AS peers FROM (
     SELECT lo_ip AS ip, lo_port AS port, proto, hi_ip AS pip, hi_port AS pport FROM ok
     UNION ALL SELECT hi_ip, hi_port, proto, lo_ip, lo_port FROM ok) x
-  SEMI JOIN (SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided
-             UNION SELECT hi_ip, hi_port, proto FROM undecided) w USING (ip, port, proto)
+  SEMI JOIN ends USING (ip, port, proto)
   GROUP BY ip, port, proto
-), listen AS MATERIALIZED (  -- the undecided pairs' ends that an inventory pod declares as a container port
-  SELECT * FROM {listen} l SEMI JOIN (SELECT lo_ip AS ip, lo_port AS port, proto FROM undecided
-                                      UNION SELECT hi_ip, hi_port, proto FROM undecided) w USING (ip, port, proto)
+), listen AS MATERIALIZED (  -- the ends an inventory pod declares as a container port
+  SELECT * FROM {listen} l SEMI JOIN ends USING (ip, port, proto)
 ), own AS NOT MATERIALIZED (  -- no direction to decide: every record keeps its own
   SELECT * FROM ok WHERE e = 0 AND (lo_port < 0 OR hi_port < 0 OR lo_port = hi_port)
 ), decided AS (
@@ -202,7 +202,8 @@ undecided AS (  -- pairs only the peer count can orient: no flags, both ports in
   -- prim: the direction whose records are the initiator's view (the reply direction when only it was seen)
   SELECT *, CASE WHEN lo_client THEN n_a > 0 OR n_b = 0 ELSE n_b = 0 END AS prim_a FROM decided
 )"""
-_CONNECTIONS = "CREATE TEMP TABLE {conns} AS" + ORIENT_SQL + """, conns AS (
+# From the `oriented` and `own` pairs to connection rows; ``vpc_files`` feeds it the decisions it keeps.
+CONNS_SQL = """, conns AS (
   SELECT CASE WHEN lo_client THEN lo_ip ELSE hi_ip END AS cip, CASE WHEN lo_client THEN hi_ip ELSE lo_ip END AS sip,
          CASE WHEN lo_client THEN hi_port ELSE lo_port END AS sport, proto,
          rej AND NOT (CASE WHEN prim_a THEN acc_b ELSE acc_a END) AS rej, t0, t1, rn,
@@ -220,6 +221,7 @@ SELECT cip, sip, proto, sport, rej, min(t0) AS t0, max(t1) AS t1, count(*) AS fl
        sum(bytes) AS bytes, min(rn) AS rn, sum(accepted) AS accepted, sum(replies) AS replies, sum(dups) AS dups
 FROM conns GROUP BY cip, sip, proto, sport, rej
 """
+_CONNECTIONS = "CREATE TEMP TABLE {conns} AS" + ORIENT_SQL + CONNS_SQL
 
 # A record's file line grows with its number (``line_sql``), so the first line of a row is that of its min(rn).
 _INSERT = """
@@ -258,11 +260,15 @@ def count_statuses(con: duckdb.DuckDBPyConnection, pairs: str, stats: ReadStats)
 
 
 def orient_and_insert(con: duckdb.DuckDBPyConnection, names: TempNames, *, target: str, file: str | None,
-                      stats: ReadStats, line_sql: str, file_sql: str = "?") -> None:
+                      stats: ReadStats, line_sql: str, file_sql: str = "?", decided: str | None = None) -> None:
     """Steps 2–4: orientation, de-duplication, aggregation into ``target``; fills ``stats``. ``file`` names
-    the rows' file; several files read together (``vpc_files``) give ``file_sql`` instead."""
+    the rows' file; several files read together (``vpc_files``) give ``file_sql`` instead, and the
+    orientation they already decided: ``decided``, a CTE prefix defining ``oriented`` and ``own``."""
     count_statuses(con, names.pairs, stats)
-    con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED, listen=listen_sql(con)))
+    if decided is None:
+        con.execute(_CONNECTIONS.format(pairs=names.pairs, conns=names.conns, used=USED, listen=listen_sql(con)))
+    else:
+        con.execute(f"CREATE TEMP TABLE {names.conns} AS {decided}{CONNS_SQL}")
     con.execute(_INSERT.format(target=target, conns=names.conns, proto_name=PROTOCOL_NAME_SQL,
                                line_sql=line_sql, file_sql=file_sql), [file] if file_sql == "?" else [])
     rows, accepted, replies, dups = con.execute(_COUNTS.format(conns=names.conns)).fetchone()
