@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 
 from recommender.io import hubble_sql as Q
+from recommender.io.hubble_endpoints import endpoints_sql
 from recommender.io import lines as L
 from recommender.io.pipeline import LineFormat, read_line_file
 from recommender.io.readers import Progress, ReadStats
@@ -106,7 +107,7 @@ def _value_errors(con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, 
 
 def _finish(con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int, dict[str, int], int]:
     """Orient and insert the usable events; returns (accepted, skipped by reason, connections)."""
-    con.execute(Q.endpoints_sql(f"{_T}_l1", f"{_T}_eps"))
+    con.execute(endpoints_sql(f"{_T}_l1", f"{_T}_eps"))
     con.execute(Q.oriented_sql(f"{_T}_l1", f"{_T}_eps", f"{_T}_out"))
     inserted = con.execute(Q.insert_sql(f"{_T}_out", f"{_T}_eps", f"{_T}_l1", target, file, FORMAT)).fetchone()
     con.execute(f"DROP TABLE {_T}_eps; DROP TABLE IF EXISTS {_T}_l1_ept")

@@ -12,7 +12,7 @@ DuckDB:
    gets a status: usable (NULL), ``skip:<reason>`` or ``bad:<reason>``;
    addresses and ports are validated on the grouped rows. The endpoint texts
    are collected once per distinct endpoint in the same scan.
-2. ``endpoints_sql`` — parse and normalize each distinct endpoint once
+2. ``hubble_endpoints.endpoints_sql`` — parse and normalize each distinct endpoint once
    (reserved identities → kinds, workloads, Kubernetes labels).
 3. ``oriented_sql`` — orient every usable event: its own signal first
    (``is_reply``, TCP SYN/SYN+ACK, deprecated ``reply``, ICMP type, L7
@@ -38,9 +38,6 @@ AUDIT_MARK = "(audit)"
 
 # Events are grouped on this key of each endpoint's JSON text (64 bits, checked for collisions).
 ENDPOINT_KEY = "hash({})"
-# Endpoints are read as raw JSON text (cheap to group on) and parsed once per distinct endpoint.
-ENDPOINT: dict[str, Any] = {"identity": "BIGINT", "namespace": "VARCHAR", "labels": ["VARCHAR"],
-                            "pod_name": "VARCHAR", "workloads": [{"name": "VARCHAR"}]}
 _PORTS: dict[str, Any] = {"source_port": "BIGINT", "destination_port": "BIGINT"}
 _POLICY: list[Any] = [{"name": "VARCHAR", "namespace": "VARCHAR", "kind": "VARCHAR"}]
 _ICMP: dict[str, Any] = {"type": "BIGINT", "code": "BIGINT"}
@@ -323,61 +320,6 @@ SELECT *,
   CASE WHEN NOT has_req THEN n4 + n7 ELSE 0 END AS orphan,
   CASE WHEN has_req AND n4 > 0 THEN n7 ELSE 0 END AS l7_dup
 FROM c5"""
-
-
-_RESERVED = (("kube-apiserver", 7), ("health", 4), ("host", 1), ("remote-node", 6), ("world", 2),
-             ("world-ipv4", 9), ("world-ipv6", 10), ("ingress", 8), ("init", 5), ("unmanaged", 3))
-_KIND_OF_RESERVED = {"kube-apiserver": "kube-apiserver", "health": "health", "host": "host", "remote-node": "host",
-                     "world": "world", "world-ipv4": "world", "world-ipv6": "world"}
-
-
-def _reserved(e: str) -> str:
-    """The deciding reserved identity of endpoint ``e`` (by label, else by identity number), or NULL."""
-    whens = " ".join(f"WHEN list_contains({e}.labels, 'reserved:{name}') OR {e}.identity = {num} THEN '{name}'"
-                     for name, num in _RESERVED)
-    return (f"CASE {whens} ELSE substr(list_filter({e}.labels, lambda x: starts_with(x, 'reserved:'))[1], 10) END")
-
-
-_KEEP_LABEL = ("starts_with(x, 'k8s:') OR strpos(x, ':') = 0 "
-               "OR (strpos(x, '=') > 0 AND strpos(x, '=') < strpos(x, ':'))")
-
-
-def endpoints_sql(l1: str, table: str) -> str:
-    """CREATE ``table``: every distinct endpoint JSON of the usable events, parsed and normalized once;
-    ``id`` numbers them in text order, ``h`` is the key the events of ``l1`` carry."""
-    kinds = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KIND_OF_RESERVED.items())
-    structure = sql_str(json.dumps(ENDPOINT))
-    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
-WITH p AS (
-  SELECT row_number() OVER (ORDER BY text) AS id, h, text, struct_pack(identity := e.identity,
-    namespace := nullif(e.namespace, ''), labels := e.labels, pod := nullif(e.pod_name, ''),
-    workload := nullif(e.workloads[1].name, '')) AS e
-  FROM (SELECT h, text, from_json(text, {structure}) AS e FROM {l1}_ept)),
-r AS (SELECT *, {_reserved('e')} AS res FROM p),
-k AS (
-  SELECT *, CASE WHEN res IS NOT NULL THEN coalesce(CASE res {kinds} END, 'unknown')
-      WHEN e.namespace IS NOT NULL AND e.pod IS NOT NULL THEN 'pod'
-      WHEN e.identity >= 16777216 OR len(list_filter(e.labels,
-           lambda x: starts_with(x, 'cidr:') OR starts_with(x, 'fqdn:'))) > 0 THEN 'world'
-      ELSE 'unknown' END AS kind FROM r),
--- Kubernetes labels: `k8s:` (or unprefixed) labels, prefix stripped, Cilium-internal keys dropped;
--- a key given twice keeps its smallest value; MAP entries sorted by key. List functions per
--- endpoint (no unnest and regroup): sorted (key, value) pairs keep the first pair of each key.
-y AS (
-  SELECT *, list_transform(list_filter(e.labels, lambda x: {_KEEP_LABEL}),
-      lambda x: CASE WHEN starts_with(x, 'k8s:') THEN substr(x, 5) ELSE x END) AS ys FROM k),
-kv AS (
-  SELECT *, list_sort(list_transform(list_filter(ys, lambda y: NOT starts_with(y, 'io.cilium.')
-        AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'),
-      lambda y: struct_pack(key := split_part(y, '=', 1),
-                            value := CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END)))
-    AS kvs FROM y)
-SELECT id, h, text, e.namespace AS namespace, e.pod AS pod,
-  CASE WHEN res IS NOT NULL THEN 'reserved:' || res WHEN kind = 'world' THEN 'reserved:world'
-       WHEN kind = 'pod' THEN e.workload END AS workload, kind,
-  CASE WHEN len(kvs) > 0 THEN map_from_entries(list_filter(kvs, lambda x, i: i = 1 OR kvs[i - 1].key <> x.key))
-  END AS labels
-FROM kv"""
 
 
 def insert_sql(c5: str, eps: str, l1: str, target: str, file: str, fmt: str) -> str:
