@@ -287,6 +287,64 @@ def test_verdicts_and_policies(tmp_path: Path) -> None:
     assert stats.skipped == {"dropped for a non-policy reason": 1, "verdict TRACED": 1}
 
 
+def _seen(verdict: str, direction: str | None, **extra: Any) -> dict[str, Any]:
+    """The request (SYN) of one connection as one observation point reports it."""
+    drop = {"drop_reason_desc": "POLICY_DENIED"} if verdict == "DROPPED" else {}
+    where = {"traffic_direction": direction} if direction else {}
+    return flow(flags={"SYN": True}, verdict=verdict, **drop, **where, **extra)
+
+
+# (what the observation points saw of one connection's request) → (its connection rows, records skipped as
+# forwarded by the source but denied by the destination). Hubble Relay shows a cross-node connection at both
+# ends: the source node's egress and the destination node's ingress.
+PATHS = [
+    ([("FORWARDED", "EGRESS"), ("DROPPED", "INGRESS")], ["deny"], 1),
+    ([("FORWARDED", "EGRESS"), ("FORWARDED", "EGRESS"), ("DROPPED", "INGRESS")], ["deny"], 2),
+    # delivered at the destination too (a retransmitted SYN after a policy change): the connection worked
+    ([("FORWARDED", "EGRESS"), ("DROPPED", "INGRESS"), ("FORWARDED", "INGRESS")], ["allow", "deny"], 0),
+    ([("AUDIT", "EGRESS"), ("DROPPED", "INGRESS"), ("AUDIT", "INGRESS")], ["allow", "deny"], 0),
+    # dropped at the source's egress: the forwarded attempt went out, so it stays allowed
+    ([("FORWARDED", "EGRESS"), ("DROPPED", "EGRESS")], ["allow", "deny"], 0),
+    # without traffic_direction nothing says where the drop happened: both rows stay
+    ([("FORWARDED", None), ("DROPPED", None)], ["allow", "deny"], 0),
+    ([("FORWARDED", "EGRESS"), ("DROPPED", "TRAFFIC_DIRECTION_UNKNOWN")], ["allow", "deny"], 0),
+    ([("FORWARDED", "EGRESS"), ("FORWARDED", "INGRESS")], ["allow"], 0),
+    ([("DROPPED", "INGRESS")], ["deny"], 0),
+]
+
+
+@pytest.mark.parametrize(("seen", "actions", "lost"), PATHS)
+def test_forwarded_at_the_source_but_denied_at_the_destination_is_denied(
+        tmp_path: Path, seen: list[tuple[str, str | None]], actions: list[str], lost: int) -> None:
+    events = [_seen(v, d) for v, d in seen]
+    stats, con = ingest(write(tmp_path, *events))
+    assert [a for (a,) in conns(con, "action")] == actions
+    assert stats.skipped.get(hubble.DENIED_AT_DESTINATION, 0) == lost
+    assert stats.accepted == len(events) - lost
+
+
+def test_denied_at_the_destination_is_judged_per_connection(tmp_path: Path) -> None:
+    """Another source port of the same client and server (another connection) that got through keeps its
+    allow row; the L7 records of a connection denied at the destination go with its forwarded events."""
+    denied = [_seen("FORWARDED", "EGRESS"), _seen("DROPPED", "INGRESS"),
+              flow(Type="L7", l7={"type": "REQUEST"}, traffic_direction="EGRESS")]
+    other = [_seen("FORWARDED", "EGRESS", l4={"TCP": {"source_port": 40001, "destination_port": 5432,
+                                                      "flags": {"SYN": True}}}),
+             _seen("FORWARDED", "INGRESS", l4={"TCP": {"source_port": 40001, "destination_port": 5432,
+                                                       "flags": {"SYN": True}}})]
+    stats, con = ingest(write(tmp_path, *denied, *other))
+    assert conns(con, "action, flows, records") == [("allow", 1, 2), ("deny", 1, 1)]
+    assert stats.skipped == {hubble.DENIED_AT_DESTINATION: 2}
+
+
+def test_a_connection_denied_at_the_destination_gets_no_rule(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, _seen("FORWARDED", "EGRESS"), _seen("DROPPED", "INGRESS"))
+    out = cli("generate", str(path), "--db", ":memory:", "-o", "-")
+    assert out.exit_code == 0, out.stderr
+    assert "5432" not in out.stdout
+    assert "1 denied" in out.stderr
+
+
 def test_policy_lists_of_each_field_survive_grouping_exactly(tmp_path: Path) -> None:
     """Events are grouped on their four policy lists as one JSON text and the lists are decoded per group:
     names with quotes, backslashes and non-ASCII, empty lists, and fields the verdict ignores come out as

@@ -45,6 +45,7 @@ FORMAT = "hubble"
 DISTINCT_OUTPUT = True   # insert_sql groups on schema.KEY_COLUMNS (plus per-file constants): the store relies on it
 REPLY_WITHOUT_REQUEST = "reply without its request"
 L7_DUPLICATE = "L7 record (its L3/L4 flow is present)"
+DENIED_AT_DESTINATION = "allowed at source, denied at destination"   # the words of the Calico reader's rule
 _T = "_hubble"
 
 
@@ -113,9 +114,10 @@ def _finish(con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int
     con.execute(f"DROP TABLE {_T}_eps; DROP TABLE IF EXISTS {_T}_l1_ept")
     skipped = {str(s)[5:]: int(n) for s, n in con.execute(
         f"SELECT status, sum(n) FROM {_T}_l1 WHERE starts_with(status, 'skip:') GROUP BY ALL ORDER BY ALL").fetchall()}
-    acc, orphan, dup = con.execute(f"SELECT coalesce(sum(accepted), 0), coalesce(sum(orphan), 0), "
-                                   f"coalesce(sum(l7_dup), 0) FROM {_T}_out").fetchone()
-    for why, n in ((REPLY_WITHOUT_REQUEST, int(orphan)), (L7_DUPLICATE, int(dup))):
+    acc, orphan, dup, lost = con.execute(
+        f"SELECT coalesce(sum(accepted), 0), coalesce(sum(orphan), 0), coalesce(sum(l7_dup), 0), "
+        f"coalesce(sum(denied_dst), 0) FROM {_T}_out").fetchone()
+    for why, n in ((REPLY_WITHOUT_REQUEST, int(orphan)), (L7_DUPLICATE, int(dup)), (DENIED_AT_DESTINATION, int(lost))):
         if n:
             skipped[why] = skipped.get(why, 0) + n
     return int(acc), skipped, int(inserted[0]) if inserted else 0

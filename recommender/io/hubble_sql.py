@@ -47,6 +47,7 @@ FLOW: dict[str, Any] = {
     "l4": {"TCP": {**_PORTS, "flags": {"SYN": "BOOLEAN", "ACK": "BOOLEAN"}}, "UDP": _PORTS, "SCTP": _PORTS,
            "ICMPv4": _ICMP, "ICMPv6": _ICMP},
     "source": "JSON", "destination": "JSON", "Type": "VARCHAR", "reply": "BOOLEAN", "is_reply": "VARCHAR",
+    "traffic_direction": "VARCHAR",
     "l7": {"type": "VARCHAR"},
     "egress_allowed_by": _POLICY, "ingress_allowed_by": _POLICY,
     "egress_denied_by": _POLICY, "ingress_denied_by": _POLICY,
@@ -158,7 +159,7 @@ def _leaves(f: Any) -> str:
     ports = ", ".join(f'{l4}."{p}".{c}_port AS {k}_{c[0]}p' for k, p in p4[:3] for c in ("source", "destination"))
     return f"""{f('time')} AS time_text, {f('verdict')} AS verdict_raw, {f('Type')} AS type_raw,
     CAST({f('drop_reason_desc')} AS VARCHAR) AS drop_desc, CAST({f('drop_reason')} AS VARCHAR) AS drop_num,
-    {f('l7')}.type AS l7_type, {f('l7')} IS NOT NULL AS has_l7, {f('IP')} IS NOT NULL AS has_ip,
+    {f('traffic_direction')} AS tdir_raw, {f('l7')}.type AS l7_type, {f('l7')} IS NOT NULL AS has_l7, {f('IP')} IS NOT NULL AS has_ip,
     {f('IP')}.source AS ip_s, {f('IP')}.destination AS ip_d, {f('ethernet')} IS NOT NULL AS has_eth,
     {l4} IS NOT NULL AS has_l4, {", ".join(f'{l4}."{p}" IS NOT NULL AS {k}' for k, p in p4)}, {ports},
     {l4}."TCP".flags."SYN" AS syn_raw, {l4}."TCP".flags."ACK" AS ack_raw, {l4}."ICMPv4".type AS icmp4_type,
@@ -198,7 +199,7 @@ WITH f AS (
 r AS (
   SELECT ord, is_flow, other_shape, ns, le, time_text, TRY_CAST(time_text AS TIMESTAMPTZ) AS ts,
     CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
-    coalesce(drop_desc, drop_num) AS drop_reason, upper(coalesce(type_raw, '')) AS type, l7_type, has_l7,
+    coalesce(drop_desc, drop_num) AS drop_reason, upper(coalesce(tdir_raw, '')) IN ('INGRESS', '1') AS at_in, upper(coalesce(type_raw, '')) AS type, l7_type, has_l7,
     ip_s, ip_d, has_ip, has_eth, has_l4,
     CASE WHEN tcp THEN 'TCP' WHEN udp THEN 'UDP' WHEN sctp THEN 'SCTP' WHEN icmp4 THEN 'ICMP'
          WHEN icmp6 THEN 'ICMPv6' END AS proto,
@@ -245,10 +246,10 @@ SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 's
   {_ok('sp', 'sport')}, {_ok('dp', 'dport')}, dir,
   {_ok('verdict', 'verdict')}, {_ok(_POLICY_KEY, 'pol')}, {_unless_reply(key.format('s_e'), 's_ep')},
   {_unless_reply(key.format('d_e'), 'd_ep')}, {_unless_reply('s_e', 's_text')}, {_unless_reply('d_e', 'd_text')},
-  ord, ts
+  ord, ts, at_in
 FROM d)
 SELECT {group}, {'NULL AS s_text, NULL AS d_text, 3' if per_record else 's_text, d_text, grouping(s_text, d_text)'} AS part,
-  count(*) AS n, min(ord) AS first, min(ts) AT TIME ZONE 'UTC' AS t0, max(ts) AT TIME ZONE 'UTC' AS t1
+  count(*) AS n, count(*) FILTER (WHERE at_in) AS n_in, min(ord) AS first, min(ts) AT TIME ZONE 'UTC' AS t0, max(ts) AT TIME ZONE 'UTC' AS t1
 FROM e GROUP BY GROUPING SETS ({sets});
 CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT *, CASE WHEN starts_with(status, 'bad:') THEN substr(status, 5) END AS err
@@ -307,19 +308,26 @@ p AS (
     CASE WHEN d = 1 THEN sip ELSE dip END AS c_ip, CASE WHEN d = 1 THEN sport ELSE dport END AS c_port,
     CASE WHEN d = 1 THEN dip ELSE sip END AS s_ip, CASE WHEN d = 1 THEN dport ELSE sport END AS s_port,
     CASE WHEN d = 1 THEN src ELSE dst END AS c_ep, CASE WHEN d = 1 THEN dst ELSE src END AS s_ep,
-    pols, n, t0, t1
+    pols, n, n_in, t0, t1
   FROM d),
 c5 AS (
   SELECT proto, c_ip, c_port, s_ip, s_port, action,
     coalesce(sum(n) FILTER (WHERE NOT is_l7), 0) AS n4, coalesce(sum(n) FILTER (WHERE is_l7), 0) AS n7,
-    bool_or(req) AS has_req, min(t0) AS t0, max(t1) AS t1, min({_PICK}).c AS c_ep, min({_PICK}).s AS s_ep,
+    bool_or(req) AS has_req, coalesce(sum(n_in) FILTER (WHERE req AND NOT is_l7), 0) AS n_in, min(t0) AS t0, max(t1) AS t1, min({_PICK}).c AS c_ep, min({_PICK}).s AS s_ep,
     list_sort(list_distinct(flatten(list(pols)))) AS pols
-  FROM p GROUP BY ALL)
+  FROM p GROUP BY ALL),
+-- forwarded by the source but denied by the destination: an L3/L4 request dropped at ingress, none
+-- delivered there (either verdict of one 5-tuple is a row of c5)
+lost AS (
+  SELECT *, action = 'allow' AND has_req
+    AND bool_or(action = 'deny' AND n_in > 0) OVER conn AND NOT bool_or(action = 'allow' AND n_in > 0) OVER conn AS lost
+  FROM c5 WINDOW conn AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port))
 SELECT *,
-  CASE WHEN NOT has_req THEN 0 WHEN n4 > 0 THEN n4 ELSE n7 END AS accepted,
+  CASE WHEN NOT has_req OR lost THEN 0 WHEN n4 > 0 THEN n4 ELSE n7 END AS accepted,
   CASE WHEN NOT has_req THEN n4 + n7 ELSE 0 END AS orphan,
-  CASE WHEN has_req AND n4 > 0 THEN n7 ELSE 0 END AS l7_dup
-FROM c5"""
+  CASE WHEN has_req AND n4 > 0 AND NOT lost THEN n7 ELSE 0 END AS l7_dup,
+  CASE WHEN lost THEN n4 + n7 ELSE 0 END AS denied_dst
+FROM lost"""
 
 
 def insert_sql(c5: str, eps: str, l1: str, target: str, file: str, fmt: str) -> str:
@@ -332,7 +340,7 @@ WITH k AS (
     proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
     CASE WHEN len(pols) > 0 THEN pols END AS policies,
     CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, t0, t1
-  FROM {c5} c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep WHERE has_req)
+  FROM {c5} c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep WHERE has_req AND NOT lost)
 SELECT (SELECT min(t0) FROM {l1}) AS window_start, (SELECT max(t1) FROM {l1}) AS window_end,
   src_ip, src_namespace, src_pod, src_workload, src_kind, src_labels,
   dst_ip, dst_namespace, dst_pod, dst_workload, dst_kind, dst_labels, protocol, dst_port, action, policies,
