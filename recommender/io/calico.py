@@ -53,8 +53,8 @@ from pathlib import Path
 
 import duckdb
 
-from recommender.io import lines as L
 from recommender.io.calico_reporter import reporter_rule
+from recommender.io.pipeline import union_scan
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.schema import COLUMN_NAMES
 from recommender.io.sqlexpr import sql_str
@@ -89,28 +89,14 @@ POS = 1 << 40   # a record's position: file index * POS + its record number in t
 
 
 def _source(files: list[str], numbered: bool = True) -> str:
-    """The ``read_json`` scan of ``files`` with ``fi``, each record's index into ``files``, and
-    ``ordinality``, its record number in its file (NULL unless ``numbered``). Numbering keeps
-    DuckDB's scan on one thread, so numbered files are scanned one after the other; without
-    numbers, one scan per compression reads all its files in parallel."""
+    """The ``read_json`` scan of ``files`` (``pipeline.union_scan``: with ``fi`` and ``ordinality``)."""
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in _COLUMNS.items()) + "}"
 
     def scan(paths: list[str], comp: str) -> str:
         return (f"read_json([{', '.join(map(sql_str, paths))}], format='newline_delimited', records=true, "
                 f"columns={cols}, compression='{comp}')")
 
-    comps = ["gzip" if L.is_gzip(f) else "none" for f in files]
-    if numbered:
-        parts = [f"SELECT *, {i} AS fi FROM {scan([f], c)} WITH ORDINALITY"
-                 for i, (f, c) in enumerate(zip(files, comps, strict=True))]
-    else:
-        parts = []
-        for c in sorted(set(comps)):
-            idx = [i for i, x in enumerate(comps) if x == c]
-            fi = ("file_index::INTEGER" if idx == list(range(len(files)))
-                  else "[" + ", ".join(map(str, idx)) + "][(file_index + 1)::BIGINT]::INTEGER")
-            parts.append(f"SELECT *, {fi} AS fi, NULL::BIGINT AS ordinality FROM {scan([files[i] for i in idx], c)}")
-    return "(" + " UNION ALL ".join(parts) + ")"
+    return union_scan(files, scan, numbered)
 
 
 _ERROR = """CASE

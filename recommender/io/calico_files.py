@@ -33,7 +33,7 @@ import duckdb
 from recommender.errors import InputError
 from recommender.io import calico as C
 from recommender.io import lines as L
-from recommender.io.pipeline import HINT, bad_lines, first_error_line, rejections, unfinished_last_line
+from recommender.io.pipeline import HINT, FileSet, first_error_line, named, rejections
 from recommender.io.readers import Progress, ReadStats
 
 LINE_NUMBERS_MAX_BYTES = 256 * 2**20
@@ -50,43 +50,6 @@ def numbers_lines(files: list[str]) -> bool:
     return sum(os.path.getsize(f) for f in files) <= LINE_NUMBERS_MAX_BYTES
 
 
-class _Input:
-    """What DuckDB reads for each file (the file, or a cleaned copy) and what Python found in it."""
-
-    def __init__(self, files: list[str]) -> None:
-        self.files = files
-        self.data = list(files)
-        self.scans: list[L.ScanResult | None] = [None] * len(files)
-        self.temps: list[str] = []
-
-    def replace(self, i: int, scan: L.ScanResult, write) -> None:  # type: ignore[no-untyped-def]
-        dest = L.temp_path(".jsonl")
-        self.temps.append(dest)
-        write(self.files[i], dest)
-        self.data[i], self.scans[i] = dest, scan
-
-    def drop_truncated_last_lines(self) -> None:
-        for i, f in enumerate(self.files):
-            if (scan := unfinished_last_line(f, C._check_line)) is not None:
-                self.replace(i, scan, L.copy_without_last_line)
-
-    def mask_bad_lines(self, skip_bad: bool, err: duckdb.Error) -> None:
-        """DuckDB refused the input: find the bad lines in Python; mask them (``skip_bad``) or stop."""
-        found = False
-        for i, f in enumerate(self.files):
-            scan, drop = bad_lines(f, C._check_line, skip_bad)
-            if drop or scan.truncated_stream:
-                found = True
-                self.replace(i, scan, lambda src, dest, d=drop: L.write_clean_copy(src, dest, d, _MARKER))
-        if not found:
-            raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(err)}", file=_named(self.files, err))
-
-
-def _named(files: list[str], err: Exception) -> str:
-    """The file a DuckDB error message names, else the first one."""
-    return next((f for f in files if f in str(err)), files[0])
-
-
 def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, target: str, skip_bad: bool,
                progress: Progress | None = None) -> list[ReadStats]:
     """Read Calico ``paths`` together into ``target``; one ``ReadStats`` per path, in order.
@@ -95,7 +58,7 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
     the order in which the store merges provenance across ingests."""
     files = sorted(str(p) for p in paths)
     numbered = numbers_lines(files)
-    inp = _Input(files)
+    inp = FileSet(files, C.FORMAT, C._check_line, _MARKER, ".jsonl")
     bad_rows: list[tuple[int, int, str]] = []
     try:
         inp.drop_truncated_last_lines()
@@ -106,7 +69,7 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
             try:
                 C._aggregate(con, C._source(inp.data, numbered), _T)
             except duckdb.Error as e2:
-                raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(e2)}", file=_named(files, e2)) from None
+                raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(e2)}", file=named(files, e2)) from None
         if con.execute(f"SELECT count(*) FROM {_T}_l1 WHERE err IS NOT NULL").fetchone()[0]:
             bad_rows = C.value_errors(con, C._source(inp.data, True), _T)
             if not skip_bad:
@@ -116,8 +79,7 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
         results = C.finish(con, _T, target, files, numbered)
     finally:   # also after bad input: a notebook session should not keep the files' worth of groups
         con.execute(f"DROP VIEW IF EXISTS {_T}_win; DROP VIEW IF EXISTS {_T}_coarse; " + "; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in _TEMPS))
-        for tmp in inp.temps:
-            Path(tmp).unlink(missing_ok=True)
+        inp.remove_temps()
     out = []
     for i, (f, (valid, accepted, skipped, conns)) in enumerate(zip(files, results, strict=True)):
         scan = inp.scans[i]

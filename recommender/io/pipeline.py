@@ -146,5 +146,66 @@ def _slow_path(con: Con, file: str, fmt: LineFormat, skip_bad: bool, err: duckdb
     return scan, clean
 
 
+class FileSet:
+    """Several files read in one DuckDB scan (``calico_files``, ``hubble_files``): what DuckDB reads for
+    each (the file, or a cleaned copy) and what Python found in it. Steps 1 and 3 above, per file."""
+
+    def __init__(self, files: list[str], fmt: str, check_line: L.Checker, marker: bytes, suffix: str) -> None:
+        self.files, self.fmt, self.check_line, self.marker, self.suffix = files, fmt, check_line, marker, suffix
+        self.data = list(files)
+        self.scans: list[L.ScanResult | None] = [None] * len(files)
+        self.temps: list[str] = []
+
+    def replace(self, i: int, scan: L.ScanResult, write: Callable[[str, str], object]) -> None:
+        dest = L.temp_path(self.suffix)
+        self.temps.append(dest)
+        write(self.files[i], dest)
+        self.data[i], self.scans[i] = dest, scan
+
+    def drop_truncated_last_lines(self) -> None:
+        for i, f in enumerate(self.files):
+            if (scan := unfinished_last_line(f, self.check_line)) is not None:
+                self.replace(i, scan, L.copy_without_last_line)
+
+    def mask_bad_lines(self, skip_bad: bool, err: duckdb.Error) -> None:
+        """DuckDB refused the input: find the bad lines in Python; mask them (``skip_bad``) or stop."""
+        found = False
+        for i, f in enumerate(self.files):
+            scan, drop = bad_lines(f, self.check_line, skip_bad)
+            if drop or scan.truncated_stream:
+                found = True
+                self.replace(i, scan, lambda src, dest, d=drop: L.write_clean_copy(src, dest, d, self.marker))
+        if not found:
+            raise InputError(f"cannot read as {self.fmt}: {first_error_line(err)}", file=named(self.files, err))
+
+    def remove_temps(self) -> None:
+        for tmp in self.temps:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def union_scan(files: list[str], scan: Callable[[list[str], str], str], numbered: bool) -> str:
+    """One relation over ``files`` (``scan(paths, compression)`` is the reader call) with ``fi``, each
+    record's index into ``files``, and ``ordinality``, its record number in its file (NULL unless
+    ``numbered``). Numbering keeps DuckDB's scan on one thread, so numbered files are scanned one after
+    the other; without numbers, one scan per compression reads all its files in parallel."""
+    comps = ["gzip" if L.is_gzip(f) else "none" for f in files]
+    if numbered:
+        parts = [f"SELECT *, {i} AS fi FROM {scan([f], c)} WITH ORDINALITY"
+                 for i, (f, c) in enumerate(zip(files, comps, strict=True))]
+    else:
+        parts = []
+        for c in sorted(set(comps)):
+            idx = [i for i, x in enumerate(comps) if x == c]
+            fi = ("file_index::INTEGER" if idx == list(range(len(files)))
+                  else "[" + ", ".join(map(str, idx)) + "][(file_index + 1)::BIGINT]::INTEGER")
+            parts.append(f"SELECT *, {fi} AS fi, NULL::BIGINT AS ordinality FROM {scan([files[i] for i in idx], c)}")
+    return "(" + " UNION ALL ".join(parts) + ")"
+
+
+def named(files: list[str], err: Exception) -> str:
+    """The file a DuckDB error message names, else the first one."""
+    return next((f for f in files if f in str(err)), files[0])
+
+
 def first_error_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
