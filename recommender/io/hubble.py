@@ -19,6 +19,9 @@ distinct connections seen from the initiator (the rules are in
 * reserved identities become endpoint kinds (world, host, health,
   kube-apiserver, unknown) and workloads ``reserved:<name>``.
 
+All the files of one ingest are one scan (``read_files``): per-node captures
+hold the two ends of a connection in different files.
+
 Fast path: one parallel ``read_json`` scan with explicit column types and no
 record numbers (connections have no ``line``). The file is read again with
 record numbers only when a record failed validation, and Python reads lines
@@ -34,10 +37,11 @@ from typing import Any
 
 import duckdb
 
+from recommender.errors import InputError
 from recommender.io import hubble_sql as Q
-from recommender.io.hubble_endpoints import endpoints_sql
 from recommender.io import lines as L
-from recommender.io.pipeline import LineFormat, read_line_file
+from recommender.io.hubble_endpoints import endpoints_sql
+from recommender.io.pipeline import HINT, FileSet, first_error_line, named, rejections
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 
@@ -61,22 +65,74 @@ def sniff(head: bytes) -> bool:
 
 def read(con: duckdb.DuckDBPyConnection, path: str | Path, *, target: str, skip_bad: bool,
          progress: Progress | None = None) -> ReadStats:
+    return read_files(con, [path], target=target, skip_bad=skip_bad, progress=progress)[0]
+
+
+def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, target: str, skip_bad: bool,
+               progress: Progress | None = None) -> list[ReadStats]:
+    """Read Hubble ``paths`` together into ``target``; one ``ReadStats`` per path, in order.
+
+    Per-node captures put the two ends of a connection in different files: the source node's
+    egress and the destination node's ingress, a request in one and its reply in another. Read
+    together, replies find their requests, L7 records their L3/L4 flows, a drop at the destination
+    decides for the source's forwarded events, and a connection is counted once. Files are read in
+    name order; a connection names the first file its events count in."""
     install_macros(con)
-    return read_line_file(con, path, _FORMAT, target=target, skip_bad=skip_bad, progress=progress)
+    files = sorted(str(p) for p in paths)
+    inp = FileSet(files, FORMAT, _check_line, json.dumps({Q.MARK: True}).encode(), ".json")
+    bad_rows: list[tuple[int, int, str]] = []
+    try:
+        inp.drop_truncated_last_lines()
+        try:
+            L.run_query(con, lambda: _classify(con, inp.data, f"{_T}_l1"), progress, files)
+        except duckdb.Error as err:
+            inp.mask_bad_lines(skip_bad, err)
+            try:
+                _classify(con, inp.data, f"{_T}_l1")
+            except duckdb.Error as e2:
+                raise InputError(f"cannot read as {FORMAT}: {first_error_line(e2)}", file=named(files, e2)) from None
+        first = con.execute(f"SELECT fi, first, err FROM {_T}_l1 WHERE err IS NOT NULL ORDER BY fi, first LIMIT 1"
+                            ).fetchone()
+        if first is not None:
+            if not skip_bad:
+                fi, o, reason = int(first[0]), int(first[1]), str(first[2])
+                line = L.nonblank_line_numbers(files[fi], {o}).get(o, (o, ""))[0]
+                raise InputError(reason, file=files[fi], line=line, hint=HINT)
+            bad_rows = _value_errors(con, inp.data)
+        valid = dict(con.execute(f"SELECT fi, sum(n) FROM {_T}_l1 WHERE err IS NULL GROUP BY fi").fetchall())
+        results = _finish(con, target, files)
+    finally:   # also after bad input: a notebook session should not keep the files' worth of groups
+        con.execute("; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in ("l1", "l1_ept", "out", "eps")))
+        inp.remove_temps()
+    out = []
+    for i, f in enumerate(files):
+        scan = inp.scans[i]
+        rejected = rejections(f, scan, [(o, r) for fi, o, r in bad_rows if fi == i], 0)
+        L.insert_rejected(con, FORMAT, f, rejected)
+        accepted, skipped, conns = results[i]
+        st = ReadStats(file=f, format=FORMAT, accepted=accepted, rejected=len(rejected), connections=conns,
+                       records=int(valid.get(i, 0)) + len(rejected) + (1 if scan and scan.truncated_last_line else 0))
+        for why, count in skipped.items():
+            st.skip(why, count)
+        L.note_truncation(st, scan)
+        out.append(st)
+    given = {str(p): i for i, p in enumerate(paths)}
+    return sorted(out, key=lambda st: given[st.file])
 
 
-def _classify(con: duckdb.DuckDBPyConnection, data: str, table: str, per_record: bool = False) -> None:
-    """Group the events of ``data`` into ``table`` with ``status`` and ``err`` (the validation error).
+def _classify(con: duckdb.DuckDBPyConnection, data: list[str], table: str, per_record: bool = False) -> None:
+    """Group the events of the files ``data`` into ``table`` with ``status`` and ``err`` (the
+    validation error).
 
     The first scan is parallel and numbers no records. It is repeated only when needed: with
-    the ``mixed`` shape when a line of the other shape turned up; with record ordinals (one
-    thread) when a record is malformed, to name its line; keyed on endpoint texts when two
-    texts share a hash."""
-    comp = "gzip" if L.is_gzip(data) else "none"
-    shape = Q.shape_of(L.read_head(data))
+    the ``mixed`` shape when a line of the other shape turned up (or the files differ); with
+    record ordinals (one thread per file) when a record is malformed, to name its line; keyed on
+    endpoint texts when two texts share a hash."""
+    shapes = {Q.shape_of(L.read_head(d)) for d in data}
+    shape = shapes.pop() if len(shapes) == 1 else "mixed"
 
     def run(attempt: str, ordinal: bool = per_record, exact: bool = False) -> None:
-        con.execute(Q.classify_sql(Q.source_sql(data, comp, attempt, ordinal=ordinal), table, attempt,
+        con.execute(Q.classify_sql(Q.source_sql(data, attempt, ordinal=ordinal), table, attempt,
                                    per_record=per_record, exact_endpoints=exact))
 
     def found(sql: str) -> bool:
@@ -94,33 +150,37 @@ def _classify(con: duckdb.DuckDBPyConnection, data: str, table: str, per_record:
         run(shape, ordinal, exact)
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, data: str) -> None:
-    _classify(con, data, f"{_T}_l1")
-
-
-def _value_errors(con: duckdb.DuckDBPyConnection, data: str) -> list[tuple[int, str]]:
-    """Every (record ordinal, reason) that fails validation; only called with skip_bad when some did."""
+def _value_errors(con: duckdb.DuckDBPyConnection, data: list[str]) -> list[tuple[int, int, str]]:
+    """Every (file index, record ordinal, reason) that fails validation; only called with skip_bad
+    when some did."""
     _classify(con, data, f"{_T}_bad", per_record=True)
-    rows = con.execute(f"SELECT ord, err FROM {_T}_bad WHERE err IS NOT NULL ORDER BY ord").fetchall()
+    rows = con.execute(f"SELECT fi, ord, err FROM {_T}_bad WHERE err IS NOT NULL ORDER BY fi, ord").fetchall()
     con.execute(f"DROP TABLE {_T}_bad; DROP TABLE IF EXISTS {_T}_bad_ept")
-    return [(int(o), str(r)) for o, r in rows]
+    return [(int(f), int(o), str(r)) for f, o, r in rows]
 
 
-def _finish(con: duckdb.DuckDBPyConnection, target: str, file: str) -> tuple[int, dict[str, int], int]:
-    """Orient and insert the usable events; returns (accepted, skipped by reason, connections)."""
+def _finish(con: duckdb.DuckDBPyConnection, target: str, files: list[str]) -> list[tuple[int, dict[str, int], int]]:
+    """Orient and insert the usable events; per file (accepted, skipped by reason, connections)."""
     con.execute(endpoints_sql(f"{_T}_l1", f"{_T}_eps"))
     con.execute(Q.oriented_sql(f"{_T}_l1", f"{_T}_eps", f"{_T}_out"))
-    inserted = con.execute(Q.insert_sql(f"{_T}_out", f"{_T}_eps", f"{_T}_l1", target, file, FORMAT)).fetchone()
-    con.execute(f"DROP TABLE {_T}_eps; DROP TABLE IF EXISTS {_T}_l1_ept")
-    skipped = {str(s)[5:]: int(n) for s, n in con.execute(
-        f"SELECT status, sum(n) FROM {_T}_l1 WHERE starts_with(status, 'skip:') GROUP BY ALL ORDER BY ALL").fetchall()}
-    acc, orphan, dup, lost = con.execute(
-        f"SELECT coalesce(sum(accepted), 0), coalesce(sum(orphan), 0), coalesce(sum(l7_dup), 0), "
-        f"coalesce(sum(denied_dst), 0) FROM {_T}_out").fetchone()
-    for why, n in ((REPLY_WITHOUT_REQUEST, int(orphan)), (L7_DUPLICATE, int(dup)), (DENIED_AT_DESTINATION, int(lost))):
-        if n:
-            skipped[why] = skipped.get(why, 0) + n
-    return int(acc), skipped, int(inserted[0]) if inserted else 0
+    conns = Q.connections_sql(f"{_T}_out", f"{_T}_eps", files)
+    inserted = con.execute(Q.insert_sql(conns, f"{_T}_l1", target, FORMAT)).fetchone()
+    per_file = (dict(con.execute(Q.per_file_connections_sql(conns)).fetchall()) if len(files) > 1
+                else {0: int(inserted[0]) if inserted else 0})
+    skipped: list[dict[str, int]] = [{} for _ in files]
+    for fi, status, n in con.execute(f"SELECT fi, status, sum(n) FROM {_T}_l1 WHERE starts_with(status, 'skip:') "
+                                     "GROUP BY ALL ORDER BY ALL").fetchall():
+        skipped[fi][str(status)[5:]] = int(n)
+    sums = {int(fi): (int(a), int(o), int(d), int(x)) for fi, a, o, d, x in con.execute(
+        f"SELECT fi, sum(accepted), sum(orphan), sum(l7_dup), sum(denied_dst) FROM {_T}_out GROUP BY fi").fetchall()}
+    out = []
+    for i in range(len(files)):
+        acc, orphan, dup, lost = sums.get(i, (0, 0, 0, 0))
+        for why, n in ((REPLY_WITHOUT_REQUEST, orphan), (L7_DUPLICATE, dup), (DENIED_AT_DESTINATION, lost)):
+            if n:
+                skipped[i][why] = skipped[i].get(why, 0) + n
+        out.append((acc, skipped[i], int(per_file.get(i, 0))))
+    return out
 
 
 def _check_line(line: bytes) -> str | None:
@@ -160,7 +220,3 @@ def _type_error(value: Any, spec: Any, path: str) -> str | None:
     if spec == "BOOLEAN":
         return None if isinstance(value, bool) else f"{where}: expected true or false, got {json.dumps(value)[:60]}"
     return None   # VARCHAR and JSON: DuckDB takes any JSON value (objects as their JSON text)
-
-
-_FORMAT = LineFormat(name=FORMAT, table=_T, check_line=_check_line, marker=json.dumps({Q.MARK: True}).encode(),
-                     aggregate=_aggregate, value_errors=_value_errors, finish=_finish, suffix=".json")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recommender.io.pipeline import union_scan
 from recommender.io.sqlexpr import sql_str
 
 MARK = "__rejected__"
@@ -88,12 +89,17 @@ def shape_of(head: bytes) -> str:
     return "wrapped"
 
 
-def source_sql(path: str, compression: str, shape: str = "mixed", *, ordinal: bool = False) -> str:
-    """The ``read_json`` scan; ``ordinal`` numbers the records (``ordinality``), which makes
-    DuckDB read the file on one thread, so only the error paths ask for it."""
+def source_sql(paths: list[str], shape: str = "mixed", *, ordinal: bool = False) -> str:
+    """The ``read_json`` scan of ``paths`` with ``fi``, the index of each record's file, and
+    ``ordinality``; ``ordinal`` numbers the records, which makes DuckDB read each file on one
+    thread, so only the error paths ask for it."""
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(sql_type(v))}" for k, v in _SHAPES[shape].items()) + "}"
-    return (f"read_json({sql_str(path)}, format='newline_delimited', records=true, columns={cols}, "
-            f"compression='{compression}', maximum_object_size={MAX_LINE})" + (" WITH ORDINALITY" if ordinal else ""))
+
+    def scan(files: list[str], compression: str) -> str:
+        return (f"read_json([{', '.join(map(sql_str, files))}], format='newline_delimited', records=true, "
+                f"columns={cols}, compression='{compression}', maximum_object_size={MAX_LINE})")
+
+    return union_scan(paths, scan, ordinal)
 
 
 _VERDICTS = {"1": "FORWARDED", "2": "DROPPED", "3": "ERROR", "4": "AUDIT", "5": "REDIRECTED", "6": "TRACED",
@@ -186,18 +192,17 @@ def classify_sql(source: str, table: str, shape: str = "mixed", *, per_record: b
     is_flow, other = {"wrapped": ("flow IS NOT NULL", bare), "bare": (bare, "flow IS NOT NULL"),
                       "mixed": (f"flow IS NOT NULL OR {bare}", "false")}[shape]
     leaves = _leaves(_f)
-    ordinal = "ordinality" if source.endswith("WITH ORDINALITY") else "NULL::BIGINT"
     key = "{}" if exact_endpoints else ENDPOINT_KEY
-    group = "status, is_l7, proto, sip, dip, sport, dport, dir, verdict, pol, s_ep, d_ep"
+    group = "fi, status, is_l7, proto, sip, dip, sport, dport, dir, verdict, pol, s_ep, d_ep"
     group += ", ord" if per_record else ""
     sets = f"({group})" if per_record else f"({group}), (s_text), (d_text)"
     return f"""CREATE OR REPLACE TEMP TABLE {table}_all AS
 WITH f AS (
-  SELECT {ordinal} AS ord, {is_flow} AS is_flow, {other} AS other_shape,
+  SELECT ordinality AS ord, fi, {is_flow} AS is_flow, {other} AS other_shape,
     node_status IS NOT NULL AS ns, lost_events IS NOT NULL AS le, {leaves}
   FROM {source} WHERE {MARK} IS NULL),
 r AS (
-  SELECT ord, is_flow, other_shape, ns, le, time_text, TRY_CAST(time_text AS TIMESTAMPTZ) AS ts,
+  SELECT ord, fi, is_flow, other_shape, ns, le, time_text, TRY_CAST(time_text AS TIMESTAMPTZ) AS ts,
     CASE {verdict} {' '.join(f"WHEN '{k}' THEN '{v}'" for k, v in _VERDICTS.items())} ELSE {verdict} END AS verdict,
     coalesce(drop_desc, drop_num) AS drop_reason, upper(coalesce(tdir_raw, '')) IN ('INGRESS', '1') AS at_in, upper(coalesce(type_raw, '')) AS type, l7_type, has_l7,
     ip_s, ip_d, has_ip, has_eth, has_l4,
@@ -246,7 +251,7 @@ SELECT status, {_ok('is_l7', 'is_l7')}, {_ok('proto', 'proto')}, {_ok('ip_s', 's
   {_ok('sp', 'sport')}, {_ok('dp', 'dport')}, dir,
   {_ok('verdict', 'verdict')}, {_ok(_POLICY_KEY, 'pol')}, {_unless_reply(key.format('s_e'), 's_ep')},
   {_unless_reply(key.format('d_e'), 'd_ep')}, {_unless_reply('s_e', 's_text')}, {_unless_reply('d_e', 'd_text')},
-  ord, ts, at_in
+  ord, fi, ts, at_in
 FROM d)
 SELECT {group}, {'NULL AS s_text, NULL AS d_text, 3' if per_record else 's_text, d_text, grouping(s_text, d_text)'} AS part,
   count(*) AS n, count(*) FILTER (WHERE at_in) AS n_in, min(ord) AS first, min(ts) AT TIME ZONE 'UTC' AS t0, max(ts) AT TIME ZONE 'UTC' AS t1
@@ -289,7 +294,11 @@ _PICK = ("struct_pack(r := NOT req, t := coalesce(t0, 'infinity'::TIMESTAMP), c 
 
 
 def oriented_sql(l1: str, eps: str, table: str) -> str:
-    """CREATE ``table``: one row per oriented 5-tuple and action, with what became of its events."""
+    """CREATE ``table``: one row per oriented 5-tuple, action and file, with what became of its events.
+
+    The files are judged together: a reply in one file counts for its request in another, an L7 record
+    is a duplicate of an L3/L4 flow in any file, and a drop at the destination's ingress (often in
+    another node's file) decides for the source's forwarded events (``lost``)."""
     return f"""CREATE OR REPLACE TEMP TABLE {table} AS
 WITH ok AS (
   SELECT l.* EXCLUDE (eab, iab, edb, idb, s_ep, d_ep), {_CANON}, {POLICIES} AS pols,
@@ -304,47 +313,70 @@ d AS (
   SELECT ok.*, {_ORIENT} AS d
   FROM ok JOIN conv USING (proto, a_ip, a_port, b_ip, b_port)),
 p AS (
-  SELECT proto, action, is_l7, d = 1 AS req,
+  SELECT fi, proto, action, is_l7, d = 1 AS req,
     CASE WHEN d = 1 THEN sip ELSE dip END AS c_ip, CASE WHEN d = 1 THEN sport ELSE dport END AS c_port,
     CASE WHEN d = 1 THEN dip ELSE sip END AS s_ip, CASE WHEN d = 1 THEN dport ELSE sport END AS s_port,
     CASE WHEN d = 1 THEN src ELSE dst END AS c_ep, CASE WHEN d = 1 THEN dst ELSE src END AS s_ep,
     pols, n, n_in, t0, t1
   FROM d),
 c5 AS (
-  SELECT proto, c_ip, c_port, s_ip, s_port, action,
+  SELECT fi, proto, c_ip, c_port, s_ip, s_port, action,
     coalesce(sum(n) FILTER (WHERE NOT is_l7), 0) AS n4, coalesce(sum(n) FILTER (WHERE is_l7), 0) AS n7,
-    bool_or(req) AS has_req, coalesce(sum(n_in) FILTER (WHERE req AND NOT is_l7), 0) AS n_in, min(t0) AS t0, max(t1) AS t1, min({_PICK}).c AS c_ep, min({_PICK}).s AS s_ep,
-    list_sort(list_distinct(flatten(list(pols)))) AS pols
+    bool_or(req) AS req, coalesce(sum(n_in) FILTER (WHERE req AND NOT is_l7), 0) AS n_in, min(t0) AS t0,
+    max(t1) AS t1, min({_PICK}) AS pick, list_sort(list_distinct(flatten(list(pols)))) AS pols
   FROM p GROUP BY ALL),
--- forwarded by the source but denied by the destination: an L3/L4 request dropped at ingress, none
--- delivered there (either verdict of one 5-tuple is a row of c5)
-lost AS (
-  SELECT *, action = 'allow' AND has_req
-    AND bool_or(action = 'deny' AND n_in > 0) OVER conn AND NOT bool_or(action = 'allow' AND n_in > 0) OVER conn AS lost
-  FROM c5 WINDOW conn AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port))
+-- per connection (5-tuple and action, all files): has it a request, has it L3/L4 events; and whether the
+-- source forwarded what the destination denied: an L3/L4 request dropped at ingress, none delivered there
+c AS (
+  SELECT *, bool_or(req) OVER ca AS has_req, sum(n4) OVER ca AS n4_all,
+    action = 'allow' AND bool_or(req) OVER ca AND bool_or(action = 'deny' AND n_in > 0) OVER conn
+      AND NOT bool_or(action = 'allow' AND n_in > 0) OVER conn AS lost
+  FROM c5 WINDOW ca AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port, action),
+                 conn AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port))
 SELECT *,
-  CASE WHEN NOT has_req OR lost THEN 0 WHEN n4 > 0 THEN n4 ELSE n7 END AS accepted,
+  CASE WHEN NOT has_req OR lost THEN 0 WHEN n4_all > 0 THEN n4 ELSE n7 END AS accepted,
   CASE WHEN NOT has_req THEN n4 + n7 ELSE 0 END AS orphan,
-  CASE WHEN has_req AND n4 > 0 AND NOT lost THEN n7 ELSE 0 END AS l7_dup,
+  CASE WHEN has_req AND n4_all > 0 AND NOT lost THEN n7 ELSE 0 END AS l7_dup,
   CASE WHEN lost THEN n4 + n7 ELSE 0 END AS denied_dst
-FROM lost"""
+FROM c"""
 
 
-def insert_sql(c5: str, eps: str, l1: str, target: str, file: str, fmt: str) -> str:
-    """INSERT the connections of ``c5`` into ``target``, grouped on the normalized connection key."""
+def connections_sql(c5: str, eps: str, files: list[str]) -> str:
+    """The connections of ``c5`` (``oriented_sql``), one row per 5-tuple and action over all files, with
+    their normalized endpoint columns; ``file`` is the first file (by name, as ``files`` is sorted) in
+    which the connection's events count, and ``fis`` all of them."""
     side = ", ".join(f"{a}.{c} AS {p}_{c}" for p, a in (("src", "es"), ("dst", "ed"))
                      for c in ("namespace", "pod", "workload", "kind", "labels"))
+    names = "[" + ", ".join(map(sql_str, files)) + "]"
+    return f"""WITH c AS (
+  SELECT proto, c_ip, c_port, s_ip, s_port, action, min(pick).c AS c_ep, min(pick).s AS s_ep,
+    list_sort(list_distinct(flatten(list(pols)))) AS pols, sum(n4) AS n4, sum(accepted) AS accepted,
+    min(t0) AS t0, max(t1) AS t1, list(DISTINCT fi) FILTER (WHERE accepted > 0) AS fis
+  FROM {c5} GROUP BY proto, c_ip, c_port, s_ip, s_port, action HAVING sum(accepted) > 0)
+SELECT c_ip AS src_ip, s_ip AS dst_ip, {side},
+  proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
+  CASE WHEN len(pols) > 0 THEN pols END AS policies,
+  CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, t0, t1, {names}[list_min(fis) + 1] AS file, fis
+FROM c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep"""
+
+
+def insert_sql(conns: str, l1: str, target: str, fmt: str) -> str:
+    """INSERT the connections of ``conns`` (``connections_sql``) into ``target``, grouped on the
+    normalized connection key."""
     return f"""INSERT INTO {target} BY NAME
-WITH k AS (
-  SELECT c_ip AS src_ip, s_ip AS dst_ip, {side},
-    proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
-    CASE WHEN len(pols) > 0 THEN pols END AS policies,
-    CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, t0, t1
-  FROM {c5} c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep WHERE has_req AND NOT lost)
+WITH k AS ({conns})
 SELECT (SELECT min(t0) FROM {l1}) AS window_start, (SELECT max(t1) FROM {l1}) AS window_end,
   src_ip, src_namespace, src_pod, src_workload, src_kind, src_labels,
   dst_ip, dst_namespace, dst_pod, dst_workload, dst_kind, dst_labels, protocol, dst_port, action, policies,
   count(*) AS flows, sum(packets)::BIGINT AS packets, NULL::BIGINT AS bytes, min(t0) AS first_seen,
-  max(t1) AS last_seen, {sql_str(fmt)} AS format, {sql_str(file)} AS file, NULL::BIGINT AS line,
+  max(t1) AS last_seen, {sql_str(fmt)} AS format, min(file) AS file, NULL::BIGINT AS line,
   sum(accepted)::BIGINT AS records
 FROM k GROUP BY ALL"""
+
+
+def per_file_connections_sql(conns: str) -> str:
+    """(file index, distinct connections that file's events count in), for several files."""
+    key = ", ".join(f"{s}_{c}" for s in ("src", "dst") for c in ("ip", "namespace", "pod", "workload", "kind", "labels"))
+    return f"""WITH k AS ({conns})
+SELECT fi, count(*) FROM (SELECT DISTINCT unnest(fis) AS fi, {key}, protocol, dst_port, action, policies FROM k)
+GROUP BY fi"""

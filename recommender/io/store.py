@@ -31,7 +31,7 @@ if TYPE_CHECKING:   # only in annotations: `recommend ingest` should not import 
     import pyarrow as pa
 
 from recommender.errors import InputError, RecommenderError, UsageError
-from recommender.io import calico_files, detect, schema, vpc_files
+from recommender.io import calico_files, detect, hubble, schema, vpc_files
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 from recommender.io.summary import IngestSummary, build_summary
@@ -222,7 +222,7 @@ class FlowStore:
     def _ingest_together(self, fmt: str, paths: list[PathLike], skip_bad: bool, progress: Progress | None,
                          seen: set[str], done: list[tuple], distinct: list[bool]) -> dict[str, ReadStats]:
         """Read every new file of ``paths`` (all of format ``fmt``) together, so that the records of one
-        connection pair up across files (``calico_files``, ``vpc_files``); stats by path. A file given
+        connection pair up across files (``calico_files``, ``vpc_files``, ``hubble.read_files``); stats by path. A file given
         twice, or already in the store, is left to the one-by-one loop, which says so."""
         picked: dict[str, tuple[str, int, float]] = {}
         fps = set(seen)
@@ -242,7 +242,7 @@ class FlowStore:
             seen.add(fp)
             done.append((fp, st.file, size, mtime, fmt, json.dumps(asdict(st), sort_keys=True)))
         if any(st.connections for st in stats):
-            distinct.append(False)
+            distinct.append(fmt in _DISTINCT_TOGETHER)
         return {st.file: st for st in stats}
 
     def _ingest_file(self, path: PathLike, fmt: str | None, skip_bad: bool, progress: Progress | None,
@@ -273,7 +273,8 @@ class FlowStore:
 _ORDER = "file, line, src_kind, dst_kind, protocol, dst_port, action"
 # Formats whose files are read together: the two ends' (or interfaces') records of a connection sit in
 # different files (one per node, per interface), and only read together do they pair up.
-_TOGETHER = {"calico": calico_files.read_files, "vpc": vpc_files.read_files}
+_TOGETHER = {"calico": calico_files.read_files, "vpc": vpc_files.read_files, "hubble": hubble.read_files}
+_DISTINCT_TOGETHER = {"hubble"}   # its files' rows are grouped on the connection key together (hubble_sql.insert_sql)
 
 
 def _format_of(path: PathLike, fmt: str | None) -> str | None:
