@@ -337,6 +337,18 @@ def test_denied_at_the_destination_is_judged_per_connection(tmp_path: Path) -> N
     assert stats.skipped == {hubble.DENIED_AT_DESTINATION: 2}
 
 
+def test_l7_verdicts_at_the_destination(tmp_path: Path) -> None:
+    """An L7 drop at ingress is an L7 policy's verdict on a connection that was let in; an L7 request
+    forwarded at ingress shows the connection was delivered."""
+    l7 = {"Type": "L7", "l7": {"type": "REQUEST"}, "traffic_direction": "INGRESS"}
+    _, con = ingest(write(tmp_path, _seen("FORWARDED", "EGRESS"), flow(verdict="DROPPED", **l7)))
+    assert conns(con, "action, records") == [("allow", 1), ("deny", 1)]
+    stats, con = ingest(write(tmp_path, _seen("FORWARDED", "EGRESS"), _seen("DROPPED", "INGRESS"),
+                              flow(**l7), name="delivered.json"))
+    assert [a for (a,) in conns(con, "action")] == ["allow", "deny"]
+    assert hubble.DENIED_AT_DESTINATION not in stats.skipped
+
+
 def test_a_connection_denied_at_the_destination_gets_no_rule(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     path = write(tmp_path, _seen("FORWARDED", "EGRESS"), _seen("DROPPED", "INGRESS"))
     out = cli("generate", str(path), "--db", ":memory:", "-o", "-")

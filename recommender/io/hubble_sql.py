@@ -322,14 +322,16 @@ p AS (
 c5 AS (
   SELECT fi, proto, c_ip, c_port, s_ip, s_port, action,
     coalesce(sum(n) FILTER (WHERE NOT is_l7), 0) AS n4, coalesce(sum(n) FILTER (WHERE is_l7), 0) AS n7,
-    bool_or(req) AS req, coalesce(sum(n_in) FILTER (WHERE req AND NOT is_l7), 0) AS n_in, min(t0) AS t0,
+    bool_or(req) AS req, coalesce(sum(n_in) FILTER (WHERE req AND NOT is_l7), 0) AS n_in4,
+    coalesce(sum(n_in) FILTER (WHERE req), 0) AS n_in, min(t0) AS t0,
     max(t1) AS t1, min({_PICK}) AS pick, list_sort(list_distinct(flatten(list(pols)))) AS pols
   FROM p GROUP BY ALL),
 -- per connection (5-tuple and action, all files): has it a request, has it L3/L4 events; and whether the
--- source forwarded what the destination denied: an L3/L4 request dropped at ingress, none delivered there
+-- source forwarded what the destination denied: an L3/L4 request dropped at ingress (an L7 drop is an L7
+-- policy's, on a connection that was let in), and no request delivered there (L3/L4 or L7)
 c AS (
   SELECT *, bool_or(req) OVER ca AS has_req, sum(n4) OVER ca AS n4_all,
-    action = 'allow' AND bool_or(req) OVER ca AND bool_or(action = 'deny' AND n_in > 0) OVER conn
+    action = 'allow' AND bool_or(req) OVER ca AND bool_or(action = 'deny' AND n_in4 > 0) OVER conn
       AND NOT bool_or(action = 'allow' AND n_in > 0) OVER conn AS lost
   FROM c5 WINDOW ca AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port, action),
                  conn AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port))
