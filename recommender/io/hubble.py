@@ -164,7 +164,7 @@ def _finish(con: duckdb.DuckDBPyConnection, target: str, files: list[str]) -> li
     con.execute(endpoints_sql(f"{_T}_l1", f"{_T}_eps"))
     con.execute(Q.oriented_sql(f"{_T}_l1", f"{_T}_eps", f"{_T}_out"))
     conns = Q.connections_sql(f"{_T}_out", f"{_T}_eps", files)
-    inserted = con.execute(Q.insert_sql(conns, f"{_T}_l1", target, FORMAT)).fetchone()
+    inserted = con.execute(Q.insert_sql(conns, f"{_T}_eps", f"{_T}_l1", target, FORMAT)).fetchone()
     per_file = (dict(con.execute(Q.per_file_connections_sql(conns)).fetchall()) if len(files) > 1
                 else {0: int(inserted[0]) if inserted else 0})
     skipped: list[dict[str, int]] = [{} for _ in files]

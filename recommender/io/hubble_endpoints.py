@@ -36,7 +36,8 @@ _KEEP_LABEL = ("starts_with(x, 'k8s:') OR strpos(x, ':') = 0 "
 
 def endpoints_sql(l1: str, table: str) -> str:
     """CREATE ``table``: every distinct endpoint JSON of the usable events, parsed and normalized once;
-    ``id`` numbers them in text order, ``h`` is the key the events of ``l1`` carry."""
+    ``id`` numbers them in text order, ``h`` is the key the events of ``l1`` carry, and ``cid`` is the
+    same for endpoints that normalize alike (a connection key can then be grouped without its labels)."""
     kinds = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KIND_OF_RESERVED.items())
     structure = sql_str(json.dumps(ENDPOINT))
     return f"""CREATE OR REPLACE TEMP TABLE {table} AS
@@ -63,10 +64,13 @@ kv AS (
         AND split_part(y, '=', 1) <> 'io.kubernetes.pod.namespace'),
       lambda y: struct_pack(key := split_part(y, '=', 1),
                             value := CASE WHEN strpos(y, '=') = 0 THEN '' ELSE substr(y, strpos(y, '=') + 1) END)))
-    AS kvs FROM y)
+    AS kvs FROM y),
+n AS (
 SELECT id, h, text, e.namespace AS namespace, e.pod AS pod,
   CASE WHEN res IS NOT NULL THEN 'reserved:' || res WHEN kind = 'world' THEN 'reserved:world'
        WHEN kind = 'pod' THEN e.workload END AS workload, kind,
   CASE WHEN len(kvs) > 0 THEN map_from_entries(list_filter(kvs, lambda x, i: i = 1 OR kvs[i - 1].key <> x.key))
   END AS labels
-FROM kv"""
+FROM kv)
+-- ``cid``: the first id of the endpoints that normalize alike (texts differing only in what is dropped)
+SELECT *, min(id) OVER (PARTITION BY namespace, pod, workload, kind, labels) AS cid FROM n"""

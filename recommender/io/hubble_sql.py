@@ -345,40 +345,39 @@ FROM c"""
 
 def connections_sql(c5: str, eps: str, files: list[str]) -> str:
     """The connections of ``c5`` (``oriented_sql``), one row per 5-tuple and action over all files, with
-    their normalized endpoint columns; ``file`` is the first file (by name, as ``files`` is sorted) in
+    the normalized endpoints' ``cid``; ``file`` is the first file (by name, as ``files`` is sorted) in
     which the connection's events count, and ``fis`` all of them."""
-    side = ", ".join(f"{a}.{c} AS {p}_{c}" for p, a in (("src", "es"), ("dst", "ed"))
-                     for c in ("namespace", "pod", "workload", "kind", "labels"))
     names = "[" + ", ".join(map(sql_str, files)) + "]"
     return f"""WITH c AS (
   SELECT proto, c_ip, c_port, s_ip, s_port, action, min(pick).c AS c_ep, min(pick).s AS s_ep,
     list_sort(list_distinct(flatten(list(pols)))) AS pols, sum(n4) AS n4, sum(accepted) AS accepted,
     min(t0) AS t0, max(t1) AS t1, list(DISTINCT fi) FILTER (WHERE accepted > 0) AS fis
   FROM {c5} GROUP BY proto, c_ip, c_port, s_ip, s_port, action HAVING sum(accepted) > 0)
-SELECT c_ip AS src_ip, s_ip AS dst_ip, {side},
+SELECT c_ip AS src_ip, s_ip AS dst_ip, es.cid AS src_cid, ed.cid AS dst_cid,
   proto AS protocol, CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE s_port END AS dst_port, action,
   CASE WHEN len(pols) > 0 THEN pols END AS policies,
   CASE WHEN n4 > 0 THEN n4 END AS packets, accepted, t0, t1, {names}[list_min(fis) + 1] AS file, fis
 FROM c JOIN {eps} es ON es.id = c.c_ep JOIN {eps} ed ON ed.id = c.s_ep"""
 
 
-def insert_sql(conns: str, l1: str, target: str, fmt: str) -> str:
+_KEY = "src_ip, dst_ip, src_cid, dst_cid, protocol, dst_port, action, policies"
+
+
+def insert_sql(conns: str, eps: str, l1: str, target: str, fmt: str) -> str:
     """INSERT the connections of ``conns`` (``connections_sql``) into ``target``, grouped on the
-    normalized connection key."""
+    normalized connection key (endpoints by ``cid``: no label maps to group on)."""
+    side = ", ".join(f"{a}.{c} AS {p}_{c}" for p, a in (("src", "es"), ("dst", "ed"))
+                     for c in ("namespace", "pod", "workload", "kind", "labels"))
     return f"""INSERT INTO {target} BY NAME
-WITH k AS ({conns})
+WITH g AS (
+  SELECT {_KEY}, count(*) AS flows, sum(packets)::BIGINT AS packets, min(t0) AS first_seen,
+    max(t1) AS last_seen, min(file) AS file, sum(accepted)::BIGINT AS records
+  FROM ({conns}) GROUP BY {_KEY})
 SELECT (SELECT min(t0) FROM {l1}) AS window_start, (SELECT max(t1) FROM {l1}) AS window_end,
-  src_ip, src_namespace, src_pod, src_workload, src_kind, src_labels,
-  dst_ip, dst_namespace, dst_pod, dst_workload, dst_kind, dst_labels, protocol, dst_port, action, policies,
-  count(*) AS flows, sum(packets)::BIGINT AS packets, NULL::BIGINT AS bytes, min(t0) AS first_seen,
-  max(t1) AS last_seen, {sql_str(fmt)} AS format, min(file) AS file, NULL::BIGINT AS line,
-  sum(accepted)::BIGINT AS records
-FROM k GROUP BY ALL"""
+  g.* EXCLUDE (src_cid, dst_cid), {side}, NULL::BIGINT AS bytes, {sql_str(fmt)} AS format, NULL::BIGINT AS line
+FROM g JOIN {eps} es ON es.id = g.src_cid JOIN {eps} ed ON ed.id = g.dst_cid"""
 
 
 def per_file_connections_sql(conns: str) -> str:
     """(file index, distinct connections that file's events count in), for several files."""
-    key = ", ".join(f"{s}_{c}" for s in ("src", "dst") for c in ("ip", "namespace", "pod", "workload", "kind", "labels"))
-    return f"""WITH k AS ({conns})
-SELECT fi, count(*) FROM (SELECT DISTINCT unnest(fis) AS fi, {key}, protocol, dst_port, action, policies FROM k)
-GROUP BY fi"""
+    return f"""SELECT fi, count(*) FROM (SELECT DISTINCT unnest(fis) AS fi, {_KEY} FROM ({conns})) GROUP BY fi"""
