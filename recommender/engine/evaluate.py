@@ -67,11 +67,12 @@ def _merge_inventory(*groups: Iterable[Any], key) -> list[Any]:  # type: ignore[
 
 
 def _labels_text(value: Any) -> str | None:
+    """Canonical text of a row's labels; None (ask the inventory) when the row carries none: an
+    empty map is "no labels recorded", as for a Flow, never "a pod without labels"."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    if isinstance(value, Mapping):
-        return labels_key(value)
-    return labels_key(dict(value))  # a sequence of (key, value) pairs
+    labels = value if isinstance(value, Mapping) else dict(value)  # or a sequence of (key, value) pairs
+    return labels_key(labels) if len(labels) else None
 
 
 def _frame_from_flows(flows: Sequence[Flow]) -> pd.DataFrame:
@@ -158,6 +159,14 @@ def _arrow_nested(t: pa.DataType) -> pd.ArrowDtype | None:
     return pd.ArrowDtype(t) if pa.types.is_list(t) or pa.types.is_map(t) else None
 
 
+def _empty_maps_null(schema: pa.Schema) -> str:
+    """A ``REPLACE`` clause that reads an empty label MAP as NULL (no labels recorded, so the inventory
+    pod's labels apply), as ``_labels_text`` does for a DataFrame; the store's ingest already does so."""
+    maps = [c for c in ("src_labels", "dst_labels") if c in schema.names and pa.types.is_map(schema.field(c).type)]
+    cases = [f"CASE WHEN cardinality({c}) > 0 THEN {c} END AS {c}" for c in maps]
+    return f" REPLACE ({', '.join(cases)})" if cases else ""
+
+
 def _flow_frames(flows: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(input columns + canonical label text, key columns for the output) of a DataFrame or Flow list."""
     if isinstance(flows, pd.DataFrame):
@@ -212,7 +221,7 @@ def evaluate(policies: PolicyInput, flows: Any, *, pods: Iterable[Pod] | None = 
     try:
         if frame is None:  # read into DuckDB once: it is scanned three times, and Arrow MAPs convert per scan
             con.register("_evarrow", flows.append_column("cid", pa.array(np.arange(flows.num_rows))))
-            con.execute("CREATE TEMP TABLE _evsrc AS SELECT * FROM _evarrow")
+            con.execute(f"CREATE TEMP TABLE _evsrc AS SELECT *{_empty_maps_null(flows.schema)} FROM _evarrow")
             con.unregister("_evarrow")
             keys = [c for c in KEY_COLUMNS if c in flows.column_names]
         else:

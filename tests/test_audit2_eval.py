@@ -1,0 +1,72 @@
+"""Audit findings on the evaluator's input plumbing, pinned so they stay fixed.
+
+Each case names the Kubernetes rule it protects. The semantics are those of
+test_semantics_truth.py; here the same connection must get the same verdict
+whatever shape it is handed to ``recommender.evaluate`` in (Flow list,
+DataFrame, Arrow table) and through ``explain_flow``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+import recommender
+from recommender.engine.explain import explain_flow
+from recommender.io.policies import parse_policy
+from recommender.model import Endpoint, EndpointKind, Flow, Labels, Namespace, Pod
+
+# db-0 carries app=db in the inventory, so the `db` policy selects it (isolated for ingress) and
+# admits only web on 5432: 9999 is denied by Kubernetes.
+POLICY = parse_policy(yaml.safe_load("""
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: db, namespace: shop}, spec: {
+ podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]}}
+"""))
+PODS = [Pod("shop", "web-0", Labels.of(app="web"), ("10.0.0.1",)), Pod("shop", "db-0", Labels.of(app="db"), ("10.0.0.2",))]
+NAMESPACES = [Namespace("shop")]
+MAP = pa.map_(pa.string(), pa.string())
+
+
+def _row(port: int, labels: dict[str, str] | None) -> dict[str, object]:
+    return {"src_kind": "pod", "src_namespace": "shop", "src_pod": "web-0", "src_ip": "10.0.0.1", "src_labels": labels,
+            "dst_kind": "pod", "dst_namespace": "shop", "dst_pod": "db-0", "dst_ip": "10.0.0.2", "dst_labels": labels,
+            "protocol": "TCP", "dst_port": port, "action": "allow"}
+
+
+def _flow(port: int) -> Flow:
+    return Flow(Endpoint(EndpointKind.POD, "10.0.0.1", "shop", "web-0"),
+                Endpoint(EndpointKind.POD, "10.0.0.2", "shop", "db-0"), "TCP", port)
+
+
+@pytest.mark.parametrize("labels", [None, {}], ids=["null labels", "empty label map"])
+def test_empty_flow_labels_fall_back_to_the_inventory_in_a_dataframe(labels: dict[str, str] | None) -> None:
+    """An empty label map carries no labels: the pod keeps its inventory labels (and so its isolation),
+    as for a Flow without labels. Read as "this pod has no labels", db-0 escaped the `db` policy and
+    9999 was admitted although Kubernetes denies it."""
+    frame = pd.DataFrame([_row(5432, labels), _row(9999, labels)])
+    verdicts = recommender.evaluate([POLICY], frame, pods=PODS, namespaces=NAMESPACES)
+    assert verdicts["allowed"].tolist() == [True, False]
+    assert verdicts["ingress_isolated"].tolist() == [True, True]
+
+
+def test_empty_label_maps_in_an_arrow_table_fall_back_to_the_inventory() -> None:
+    rows = [_row(5432, None), _row(9999, None)]
+    table = pa.Table.from_pylist(rows).drop_columns(["src_labels", "dst_labels"])
+    empty = pa.array([[], []], MAP)
+    table = table.append_column("src_labels", empty).append_column("dst_labels", empty)
+    verdicts = recommender.evaluate([POLICY], table, pods=PODS, namespaces=NAMESPACES)
+    assert verdicts["allowed"].tolist() == [True, False]
+    assert verdicts["ingress_isolated_by"].tolist() == [["shop/db"], ["shop/db"]]
+
+
+def test_every_input_shape_agrees_with_explain_flow() -> None:
+    flows = [_flow(5432), _flow(9999)]
+    expected = [explain_flow([POLICY], f, pods=PODS, namespaces=NAMESPACES).allowed for f in flows]
+    assert expected == [True, False]
+    by_flows = recommender.evaluate([POLICY], flows, pods=PODS, namespaces=NAMESPACES)
+    by_frame = recommender.evaluate([POLICY], pd.DataFrame([_row(5432, {}), _row(9999, {})]), pods=PODS,
+                                    namespaces=NAMESPACES)
+    assert by_flows["allowed"].tolist() == expected == by_frame["allowed"].tolist()
+    assert by_flows["reason"].tolist() == by_frame["reason"].tolist()
