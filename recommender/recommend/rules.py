@@ -17,7 +17,7 @@ from typing import Any
 
 from recommender.model import IPBlock, LabelSelector, Peer, PortSpec, Rule
 from recommender.recommend.identity import Identity, IdentityMap, is_unknown_public
-from recommender.recommend.synthesis import KUBE_DNS_KEY, NS_LABEL, Options, PortKey, Stats, total
+from recommender.recommend.synthesis import KUBE_DNS_KEY, NS_LABEL, PORT_PROTOCOLS, Options, PortKey, Stats, total
 from recommender.recommend.widen import aggregate_addresses, compress_ports
 
 
@@ -108,11 +108,14 @@ def build_rules(
         if not all_peers:
             continue
         rule = Rule(peers=tuple(all_peers), ports=port_specs, protocol_ports=protocol_ports)
+        peers_text = f"{', '.join(sorted(keys)[:3])}{', …' * (len(keys) > 3)} (namespace {own_ns})"
         if port_specs is None:
-            portless = sorted({p for p, port in portset if port is None})
-            unexpressed.append(f"{'/'.join(portless)} with {', '.join(sorted(keys)[:3])}{', …' * (len(keys) > 3)} "
-                               f"(namespace {own_ns}): no NetworkPolicy port can name it, so the rule that admits it "
-                               "admits every port and protocol of these peers")
+            portless = sorted({p for p, port in portset if port is None and p not in PORT_PROTOCOLS})
+            unexpressed.append(f"{'/'.join(portless)} with {peers_text}: no NetworkPolicy port can name it, so the rule "
+                               "that admits it admits every port and protocol of these peers")
+        else:
+            unexpressed.extend(f"{p} without a recorded port with {peers_text}: the rule that admits it admits every "
+                               f"{p} port of these peers" for p in sorted({p for p, port in portset if port is None}))
         six = sum(1 for a in implied if ":" in a) + sum(b.extra for b in blocks if ":" in b.cidr)
         order = (_ports_sort_key(port_specs),
                  [e[2] for e in selector_peers] + [_peer_sort_key(p) for p in all_peers[len(selector_peers):]])
@@ -178,13 +181,15 @@ def _port_specs(
     widened = 0
     for proto in sorted({p for p, _ in portset}):
         ports = [port for p, port in portset if p == proto]
-        if None in ports:               # a port-less protocol: every packet of it
+        if None in ports:   # a port-less protocol, or TCP/UDP/SCTP whose port was not recorded: every port of it
             specs.append(PortSpec(protocol=proto))
             continue
         ranges, extra = compress_ports(ports, slack)  # type: ignore[arg-type]
         widened += extra
         specs.extend(PortSpec(protocol=proto, port=start, end_port=end) for start, end in ranges)
-    if any(port is None for _, port in portset):
+    # `protocol: TCP` without `port` names every TCP port; only a protocol no `ports` entry can name
+    # (ICMP…) needs the rule without `ports`, which admits every port of every protocol
+    if any(port is None and p not in PORT_PROTOCOLS for p, port in portset):
         return None, 0, tuple(specs)
     return tuple(specs), widened, None
 
