@@ -9,6 +9,7 @@ from __future__ import annotations
 from recommender.engine.explain import explain_flow
 from recommender.model import Endpoint, EndpointKind, Flow, Labels, Pod, PortSpec
 from recommender.recommend.generate import generate
+from recommender.recommend.report import summary_text
 from tests.test_synthesis import conn, make_store, pod
 
 WEB, DB = pod("shop", "web-0", app="web"), pod("shop", "db-0", app="db")
@@ -43,3 +44,42 @@ def test_icmp_still_needs_a_rule_without_ports() -> None:
     db = next(p for p in rec.policies if p.name == "db")
     assert [r.ports for r in db.ingress] == [None]
     assert _admits(rec.policies, "ICMP", None)
+
+
+def test_denied_connections_the_recommendation_admits_are_disclosed() -> None:
+    """The recommendation may open a connection the exporter saw denied: web-1 shares web-0's labels
+    (one selector, app=web), and ICMP forces a rule without ports, which admits web-0 → db 5433.
+    Applying the policies would newly allow both; the summary must say so, not list them as if they
+    stayed denied."""
+    web1 = pod("shop", "web-1", app="web")
+    rows = [conn(WEB, DB, 5432), conn(WEB, DB, None, protocol="ICMP"),
+            conn(web1, DB, 5432, action="deny"), conn(WEB, DB, 5433, action="deny"),
+            conn(pod("shop", "cache-0", app="cache"), DB, 5432, action="deny")]
+    rec = generate(make_store(rows))
+    assert rec.ok
+    by_pair = {(d["source"], d["port"]): d for d in rec.summary["denied"]}
+    assert by_pair[("shop/web-1", 5432)]["admitted"] is True
+    assert by_pair[("shop/web-1", 5432)]["admitted_by"] == ["shop/db ingress[0]", "shop/web egress[0]"]
+    assert by_pair[("shop/web-0", 5433)]["admitted"] is True
+    assert by_pair[("shop/cache-0", 5432)]["admitted"] is False
+    assert by_pair[("shop/cache-0", 5432)]["admitted_by"] == []
+    assert rec.summary["input"]["denied_admitted"] == 2
+    text = summary_text(rec.summary)
+    assert "3 denied (excluded), 2 of them admitted by the recommended policies" in text
+    assert "denied, admitted by shop/db ingress[0], shop/web egress[0]: shop/web-1 → shop/db-0 TCP/5432" in text
+    assert any("the exporter saw denied" in w for w in rec.summary["warnings"])
+    assert "| admitted by the recommendation |" in rec.report("md")
+
+
+def test_denied_connections_stay_listed_as_not_admitted_when_nothing_opens_them() -> None:
+    rows = [conn(WEB, DB, 5432), conn(WEB, DB, 5433, action="deny")]
+    rec = generate(make_store(rows))
+    assert [d["admitted"] for d in rec.summary["denied"]] == [False]
+    assert rec.summary["input"]["denied_admitted"] == 0
+    assert not any("the exporter saw denied" in w for w in rec.summary["warnings"])
+
+
+def test_include_denied_counts_the_opened_denied_connections_without_warning() -> None:
+    rec = generate(make_store([conn(WEB, DB, 5432), conn(WEB, DB, 5433, action="deny")]), include_denied=True)
+    assert rec.summary["input"]["denied_admitted"] == 1
+    assert not any("the exporter saw denied" in w for w in rec.warnings)

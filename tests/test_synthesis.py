@@ -335,7 +335,8 @@ def test_denied_connections_are_listed_with_the_policies_that_denied_them() -> N
     assert rec.summary["input"]["denied"] == 2
     assert rec.summary["denied"] == [{
         "source": "monitoring/prometheus-0", "destination": "shop/db-0", "protocol": "TCP", "port": 5432,
-        "connections": 2, "flows": 4, "policies": ["shop/knp.default.db-ingress"], "sample": "hand.csv:2"}]
+        "connections": 2, "flows": 4, "policies": ["shop/knp.default.db-ingress"], "sample": "hand.csv:2",
+        "admitted": False, "admitted_by": []}]
     assert ("denied by shop/knp.default.db-ingress: monitoring/prometheus-0 → shop/db-0 TCP/5432, 4 flow(s) (hand.csv:2)"
             in summary_text(rec.summary))
     assert "## Denied by the exporter" in rec.report("md") and '"denied": [' in rec.report("json")

@@ -201,8 +201,16 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         syn.existing_cover,
     )
     summary["over_permission"] = overperm.summarize(cands, judged_cands, list(syn.edges))
-    summary["warnings"], summary["denied"] = syn.warnings, report.denied_connections(con)
-    rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, syn.warnings, tier)
+    denied = verify.denied_verdicts(con, judged, ids) if syn.counts["denied"] else None
+    try:
+        summary["denied"] = report.denied_connections(con, denied)
+        summary["input"]["denied_admitted"] = report.denied_admitted_count(con, denied)
+    finally:
+        if denied is not None:
+            con.execute(f"DROP TABLE IF EXISTS {denied}")
+    opened = 0 if opts.include_denied else summary["input"]["denied_admitted"]   # asked for: no warning
+    summary["warnings"] = sorted(syn.warnings + report.denied_admitted_warning(opened))
+    rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, summary["warnings"], tier)
     rec._rendered.update(drafts)
     for ns, text in rec.by_namespace().items():
         summary["namespaces"][ns]["yaml_lines"] = text.count("\n")

@@ -80,21 +80,41 @@ def summarize(
 DENIED_LISTED = 1000     # the summary lists this many denied (source, destination, protocol, port); the count is exact
 
 
-def denied_connections(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def denied_connections(con: duckdb.DuckDBPyConnection, verdicts: str | None = None) -> list[dict[str, Any]]:
     """The connections the exporter marked denied, per (source, destination, protocol, port), most flows first:
-    what the current policies block, which the recommendation does not open unless ``--include-denied``."""
+    what the current policies block. ``verdicts`` (``verify.denied_verdicts``: those rows with ``_admitted``
+    and ``_admitted_by``) says which of them the recommended policies would admit all the same (``admitted``:
+    any connection of the group; ``admitted_by``: the rules); without it both are None."""
     def who(side: str) -> str:
         name = f"coalesce({side}_pod, {side}_workload)"
         return (f"CASE WHEN {side}_namespace IS NOT NULL AND {name} IS NOT NULL THEN {side}_namespace || '/' || {name} "
                 f"ELSE coalesce({name}, {side}_ip, {side}_kind) END || coalesce('[' || {side}_ip || ']', '')")
+    source = "connections WHERE lower(action) = 'deny'" if verdicts is None else verdicts
+    admitted = ("NULL::BOOLEAN, NULL::VARCHAR[]" if verdicts is None else
+                "bool_or(_admitted), list_sort(list_distinct(flatten(list(_admitted_by))))")
     rows = con.execute(f"""
         SELECT {who('src')} AS src, {who('dst')} AS dst, upper(protocol) AS protocol, dst_port, count(*) AS connections,
                sum(flows)::BIGINT AS flows, list_sort(list_distinct(flatten(list(coalesce(policies, []))))) AS policies,
-               min(coalesce(file, '?') || coalesce(':' || line, '')) AS sample
-        FROM connections WHERE lower(action) = 'deny' GROUP BY ALL
+               min(coalesce(file, '?') || coalesce(':' || line, '')) AS sample, {admitted}
+        FROM {source} GROUP BY ALL
         ORDER BY flows DESC NULLS LAST, src, dst, protocol, dst_port NULLS FIRST LIMIT {DENIED_LISTED}""").fetchall()
-    keys = ("source", "destination", "protocol", "port", "connections", "flows", "policies", "sample")
+    keys = ("source", "destination", "protocol", "port", "connections", "flows", "policies", "sample", "admitted",
+            "admitted_by")
     return [dict(zip(keys, r)) for r in rows]
+
+
+def denied_admitted_count(con: duckdb.DuckDBPyConnection, verdicts: str | None) -> int:
+    """How many connections the exporter marked denied the recommended policies admit (exact, not capped)."""
+    if verdicts is None:
+        return 0
+    return int(con.execute(f"SELECT count(*) FILTER (WHERE _admitted) FROM {verdicts}").fetchall()[0][0])
+
+
+def denied_admitted_warning(count: int) -> list[str]:
+    if not count:
+        return []
+    return [f"{count} connection(s) the exporter saw denied would be admitted by the recommended policies (their "
+            "peers share a selector or a rule's ports with allowed traffic): see 'denied' in the summary or --report"]
 
 
 def summary_text(summary: dict[str, Any]) -> str:
@@ -120,9 +140,12 @@ def summary_text(summary: dict[str, Any]) -> str:
                  f"{w['ports_beyond_observed']} ports admitted beyond the observed ones")
     inp = summary["input"]
     denied = "included" if inp["denied_included"] else "excluded"
-    lines.append(f"input: {inp['connections']} connections, {inp['denied']} denied ({denied})")
+    opened = f", {inp['denied_admitted']} of them admitted by the recommended policies" if inp.get("denied_admitted") else ""
+    lines.append(f"input: {inp['connections']} connections, {inp['denied']} denied ({denied}){opened}")
     for d in summary.get("denied", [])[:5]:
         by = f" by {', '.join(d['policies'])}" if d["policies"] else ""
+        if d.get("admitted"):
+            by += f", admitted by {', '.join(d['admitted_by']) or 'the recommendation (no isolating policy)'}"
         port = "" if d["port"] is None else f"/{d['port']}"
         lines.append(f"  denied{by}: {d['source']} → {d['destination']} {d['protocol']}{port}, {d['flows']} flow(s) ({d['sample']})")
     if len(summary.get("denied", [])) > 5:
@@ -173,9 +196,10 @@ def render_report(rec: "Recommendation", fmt: str = "json") -> str:
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if rec.summary.get("denied"):
         out += ["", "## Denied by the exporter", "", "| source | destination | protocol | port | connections | flows | "
-                "deciding policies | sample |", "|---|---|---|---|---|---|---|---|"]
+                "deciding policies | sample | admitted by the recommendation |", "|---|---|---|---|---|---|---|---|---|"]
         for d in rec.summary["denied"]:
+            opened = "" if d.get("admitted") is None else ("<br>".join(d["admitted_by"]) or "yes") if d["admitted"] else "no"
             cells = [d["source"], d["destination"], d["protocol"], "" if d["port"] is None else str(d["port"]),
-                     str(d["connections"]), str(d["flows"]), "<br>".join(d["policies"]), d["sample"]]
+                     str(d["connections"]), str(d["flows"]), "<br>".join(d["policies"]), d["sample"], opened]
             out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"

@@ -317,3 +317,37 @@ def describe(row: dict[str, Any]) -> str:
     port_text = "" if port is None else f"/{int(port)}"
     where = f" ({row['file']}:{row['line']})" if _present(row.get("file")) else ""
     return f"{side('src')} → {side('dst')} {row.get('protocol')}{port_text}: {_present(row.get('reason')) or ''}{where}"
+
+
+DENIED_TABLE = "_rec_denied"
+
+
+def denied_verdicts(con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPolicy], ids: IdentityMap) -> str | None:
+    """``DENIED_TABLE``: the connections the exporter marked denied, each with ``_admitted`` (would the
+    ``policies`` admit it?) and ``_admitted_by`` (the admitting rules of both directions); None when
+    there are none. A recommendation opens such a connection when its peers share a selector or a
+    port rule with allowed traffic: the summary must say so instead of listing it as still denied."""
+    from recommender.engine.evaluate import evaluate_in
+    from recommender.io.schema import table_exists
+
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {DENIED_TABLE} AS SELECT row_number() OVER () AS _cid, *
+        FROM connections WHERE lower(action) = 'deny'""")
+    if not con.execute(f"SELECT count(*) FROM {DENIED_TABLE}").fetchall()[0][0]:
+        con.execute(f"DROP TABLE {DENIED_TABLE}")
+        return None
+    pods, namespaces = model_pods(ids)
+    hosts = [Pod(ns, name, host_network=True) for ns, name in con.execute(
+        "SELECT namespace, name FROM pods WHERE host_network").fetchall()] if table_exists(con, "pods") else []
+    result = evaluate_in(con, DENIED_TABLE, _policy_input(policies, ids), pods=[*pods, *hosts],
+                         namespaces=namespaces, cid="_cid")
+    by = [sorted({*_admitters(e), *_admitters(i)}) for e, i in
+          zip(result["egress_admitted_by"].tolist(), result["ingress_admitted_by"].tolist())]
+    con.register("_rec_denied_v", pa.table({"_cid": pa.array(range(1, len(result) + 1), pa.int64()),
+                                            "_admitted": pa.array(result["allowed"].astype(bool).tolist(), pa.bool_()),
+                                            "_admitted_by": pa.array(by, pa.list_(pa.string()))}))
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {DENIED_TABLE} AS SELECT d.*, v._admitted, v._admitted_by
+            FROM {DENIED_TABLE} d JOIN _rec_denied_v v USING (_cid)""")
+    finally:
+        con.unregister("_rec_denied_v")
+    return DENIED_TABLE
