@@ -70,3 +70,19 @@ def test_every_input_shape_agrees_with_explain_flow() -> None:
                                     namespaces=NAMESPACES)
     assert by_flows["allowed"].tolist() == expected == by_frame["allowed"].tolist()
     assert by_flows["reason"].tolist() == by_frame["reason"].tolist()
+
+
+def test_explain_flow_takes_a_policy_set_or_a_path_like_evaluate(tmp_path) -> None:
+    """`evaluate` takes policies as models, a PolicySet or a path; `explain_flow` raised TypeError on the
+    latter two. The set's own Pods and Namespaces count as inventory, as in `evaluate`."""
+    from recommender.io.policies import load_policies
+
+    path = tmp_path / "cluster.yaml"
+    docs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": p.name, "namespace": p.namespace,
+                                                              "labels": p.labels.as_dict()}} for p in PODS]
+    path.write_text(yaml.safe_dump_all([*docs, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                                                 "metadata": {"name": "db", "namespace": "shop"},
+                                                 "spec": {"podSelector": {"matchLabels": {"app": "db"}}}}]))
+    for given in (load_policies(path), path, str(path)):
+        verdict = explain_flow(given, _flow(5432))
+        assert not verdict.allowed and verdict.ingress.isolated_by == ("shop/db",)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from recommender.engine.compile import (
     DIRECTIONS,
@@ -207,14 +209,20 @@ def explain_compiled(compiled: CompiledPolicies, flow: Flow, pods: Mapping[tuple
     return Explanation(Verdict(verdicts[EGRESS], verdicts[INGRESS]), checks, (src, dst))
 
 
-def explain(policies: Iterable[NetworkPolicy] | CompiledPolicies, flow: Flow, *, pods: Iterable[Pod] = (),
+def explain(policies: Iterable[NetworkPolicy] | CompiledPolicies | Any, flow: Flow, *, pods: Iterable[Pod] = (),
             namespaces: Iterable[Namespace] = ()) -> Explanation:
-    """Verdict plus the per-rule checks behind it, for one flow."""
+    """Verdict plus the per-rule checks behind it, for one flow. ``policies`` as ``evaluate`` takes them:
+    models, compiled, a ``PolicySet`` or a path (whose Pods and Namespaces join ``pods``/``namespaces``)."""
+    if isinstance(policies, (str, Path)) or hasattr(policies, "skipped"):
+        from recommender.engine.evaluate import load_policy_input   # pandas/duckdb only for this case
+
+        policies, more_pods, more_namespaces = load_policy_input(policies)
+        pods, namespaces = [*more_pods, *pods], [*more_namespaces, *namespaces]   # the caller's win (last)
     compiled = compile_policies(policies)
     return explain_compiled(compiled, flow, {(p.namespace, p.name): p for p in pods}, namespace_labels(namespaces))
 
 
-def explain_flow(policies: Iterable[NetworkPolicy] | CompiledPolicies, flow: Flow, *, pods: Iterable[Pod] = (),
+def explain_flow(policies: Iterable[NetworkPolicy] | CompiledPolicies | Any, flow: Flow, *, pods: Iterable[Pod] = (),
                  namespaces: Iterable[Namespace] = ()) -> Verdict:
     """The verdict for one ad-hoc flow, with isolating policies, admitting rules and a reason."""
     return explain(policies, flow, pods=pods, namespaces=namespaces).verdict
