@@ -34,7 +34,8 @@ import duckdb
 
 from recommender.errors import InputError
 from recommender.io import lines as L
-from recommender.io import vpc_pairs, vpc_sql
+from recommender.io import vpc_envelope, vpc_pairs, vpc_sql
+from recommender.io.vpc_envelope import CONTROL_MESSAGE
 from recommender.io.readers import Progress, ReadStats
 
 FORMAT = "vpc"
@@ -78,6 +79,7 @@ class Layout:
     header_lines: int          # 1 for S3 files with a header, 0 otherwise
     file: str                  # the user's file, for messages and provenance
     envelope: bool = False     # records came from a CloudWatch JSON envelope
+    control: int = 0           # events of the envelopes' control messages (not flow records)
 
 
 def _first_line(text: str) -> str:
@@ -99,8 +101,7 @@ def sniff(head: bytes) -> bool:
     text = head.decode("utf-8", "replace").lstrip("\ufeff")
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        match = re.search(r'"logEvents"\s*:\s*\[\s*\{.*?"message"\s*:\s*"([^"]*)"', stripped, re.S)
-        return bool(match) and _is_record(match.group(1).split(" "))
+        return vpc_envelope.sniff(stripped, _is_record)
     tokens = _first_line(text).split(" ")
     return _is_header(tokens) or _is_record(tokens)
 
@@ -139,18 +140,14 @@ def layout_of(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout
 
 
 def _envelope_layout(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout:
-    """Unwrap ``logEvents[].message`` into a plain text file of default-format records."""
+    """Unwrap the data events' ``logEvents[].message`` into a plain text file of default-format records."""
     out = os.path.join(tmpdir, "messages.txt")
     try:
-        con.execute(
-            "COPY (SELECT e.message FROM (SELECT unnest(logEvents) AS e FROM read_json(?, format='auto',"
-            " compression=?))) TO ? (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')",
-            [str(path), "gzip" if L.is_gzip(path) else "none", out],
-        )
+        control = vpc_envelope.unwrap(con, path, out)
     except duckdb.Error as exc:
         raise InputError(f"not a CloudWatch Logs subscription envelope: {_first(exc)}", file=str(path),
                          hint="expected JSON objects with a `logEvents` list of `{message: …}`") from None
-    return Layout(V2_FIELDS, out, 0, str(path), envelope=True)
+    return Layout(V2_FIELDS, out, 0, str(path), envelope=True, control=control)
 
 
 def _first(exc: BaseException) -> str:
@@ -283,6 +280,9 @@ def load_file(con: duckdb.DuckDBPyConnection, layout: Layout, *, skip_bad: bool,
               progress: Progress | None, hmin: bool = False) -> tuple[vpc_pairs.TempNames, vpc_sql.BadInput]:
     """Step 1 for one file: its 5-tuple table (``names.pairs``), bad input handled; the caller orients and
     drops the tables (``vpc_files`` merges the tables of several files first, ``hmin`` for that)."""
+    if layout.control:
+        stats.records += layout.control
+        stats.skip(CONTROL_MESSAGE, layout.control)
     unknown = [f for f in layout.fields if f not in KNOWN_FIELDS]
     if unknown:
         stats.notes.append(f"{layout.file}: ignored unknown field(s) {', '.join(unknown)}")
@@ -392,6 +392,6 @@ def _handle_bad(con: duckdb.DuckDBPyConnection, layout: Layout, bad: vpc_sql.Bad
     stats.rejected += len(rows)
     stats.records += len(rows)
     if layout.envelope:
-        stats.notes.append("rejected records are numbered by log event (1-based) in the CloudWatch envelope")
+        stats.notes.append(vpc_envelope.NUMBERING_NOTE)
 
 
