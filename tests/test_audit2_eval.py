@@ -86,3 +86,44 @@ def test_explain_flow_takes_a_policy_set_or_a_path_like_evaluate(tmp_path) -> No
     for given in (load_policies(path), path, str(path)):
         verdict = explain_flow(given, _flow(5432))
         assert not verdict.allowed and verdict.ingress.isolated_by == ("shop/db",)
+
+
+# --- a pod and the node it runs on ------------------------------------------------------------
+# Kubernetes docs (Network Policies, the peer kinds): "traffic to and from the node where a Pod is
+# running is always allowed, regardless of the IP address of the Pod or the node" (kubelet probes,
+# node-local agents). The node is known from the inventory: the pod's spec.nodeName, and the node's
+# address from a hostNetwork pod on it (or a host endpoint the exporter named by its node).
+NODE_PODS = [
+    Pod("shop", "web-0", Labels.of(app="web"), ("10.0.0.1",), node="n1"),
+    Pod("kube-system", "agent-n1", Labels.of(app="agent"), ("192.168.1.1",), host_network=True, node="n1"),
+    Pod("kube-system", "agent-n2", Labels.of(app="agent"), ("192.168.1.2",), host_network=True, node="n2"),
+]
+DENY_ALL = parse_policy(yaml.safe_load("""
+{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny-all, namespace: shop},
+ spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}
+"""))
+WEB0 = Endpoint(EndpointKind.POD, "10.0.0.1", "shop", "web-0")
+NODE_CASES = [
+    (Flow(Endpoint(EndpointKind.HOST, "192.168.1.1"), WEB0, "TCP", 8080), True),                  # own node → pod
+    (Flow(WEB0, Endpoint(EndpointKind.HOST, "192.168.1.1"), "TCP", 10250), True),                 # pod → own node
+    (Flow(Endpoint(EndpointKind.POD, "192.168.1.1", "kube-system", "agent-n1"), WEB0, "TCP", 9100), True),
+    (Flow(Endpoint(EndpointKind.HOST, None, workload="n1"), WEB0, "TCP", 8080), True),            # named by node
+    (Flow(Endpoint(EndpointKind.HOST, "192.168.1.2"), WEB0, "TCP", 8080), False),                 # another node
+    (Flow(WEB0, Endpoint(EndpointKind.HOST, "192.168.1.2"), "TCP", 10250), False),
+    (Flow(Endpoint(EndpointKind.NETWORK, "192.168.1.9"), WEB0, "TCP", 8080), False),              # not a node
+    (Flow(Endpoint(EndpointKind.HOST, None, workload="n2"), WEB0, "TCP", 8080), False),
+]
+
+
+def test_traffic_between_a_pod_and_its_own_node_is_always_allowed() -> None:
+    flows = [f for f, _ in NODE_CASES]
+    expected = [e for _, e in NODE_CASES]
+    single = [explain_flow([DENY_ALL], f, pods=NODE_PODS) for f in flows]
+    assert [v.allowed for v in single] == expected
+    bulk = recommender.evaluate([DENY_ALL], flows, pods=NODE_PODS, namespaces=[])
+    assert bulk["allowed"].tolist() == expected
+    assert bulk["egress_reason"].tolist() == [v.egress.reason for v in single]
+    assert bulk["ingress_reason"].tolist() == [v.ingress.reason for v in single]
+    assert single[0].ingress.reason == "ingress allowed: traffic between a pod and the node it runs on"
+    assert single[1].egress.reason == "egress allowed: traffic between a pod and the node it runs on"
+    assert single[0].ingress.isolated and single[0].ingress.admitted_by == ()

@@ -23,10 +23,11 @@ from recommender.model import (
 
 NAMESPACES = [Namespace("x", Labels.of(team="red")), Namespace("y", Labels.of(team="blue"))]  # z: not in the inventory
 PODS = [
-    Pod("x", "a", Labels.of(app="a", tier="web"), ("10.0.0.1",), (ContainerPort(80, "TCP", "http"), ContainerPort(53, "UDP", "dns"))),
-    Pod("x", "b", Labels.of(app="b"), ("10.0.0.2",), (ContainerPort(8080, "TCP", "http"),)),
+    Pod("x", "a", Labels.of(app="a", tier="web"), ("10.0.0.1",), (ContainerPort(80, "TCP", "http"), ContainerPort(53, "UDP", "dns")),
+        node="n1"),
+    Pod("x", "b", Labels.of(app="b"), ("10.0.0.2",), (ContainerPort(8080, "TCP", "http"),), node="n2"),
     Pod("y", "a", Labels.of(app="a", tier="db"), ("10.0.1.1",), (ContainerPort(53, "TCP", "dns"),)),
-    Pod("y", "h", Labels.of(app="h"), ("192.168.0.5",), (ContainerPort(80, "TCP", "http"),), host_network=True),
+    Pod("y", "h", Labels.of(app="h"), ("192.168.0.5",), (ContainerPort(80, "TCP", "http"),), host_network=True, node="n1"),
     Pod("z", "c", Labels.of(app="c"), ("fd00::3",), (ContainerPort(81, "TCP", "http"),)),
 ]
 ENDPOINTS = [
@@ -35,7 +36,7 @@ ENDPOINTS = [
     Endpoint(EndpointKind.POD, "10.0.1.7", "y", None, "agg", Labels.of(app="a")),               # aggregated pod
     Endpoint(EndpointKind.NETWORK, "8.8.8.8"), Endpoint(EndpointKind.NETWORK, "10.0.0.77"),
     Endpoint(EndpointKind.NETWORK, "2001:db8::1"), Endpoint(EndpointKind.WORLD, None),
-    Endpoint(EndpointKind.HOST, "192.168.0.5"),
+    Endpoint(EndpointKind.HOST, "192.168.0.5"), Endpoint(EndpointKind.HOST, None, workload="n2"),   # x/a's, x/b's node
 ]
 CIDRS = ["10.0.0.0/8", "10.0.0.0/24", "10.0.0.2/32", "0.0.0.0/0", "::/0", "2001:db8::/32", "fd00::/8", "192.168.0.0/16"]
 EXCEPTS = ["10.0.0.0/30", "10.0.1.0/24", "2001:db8::/64", "192.168.0.0/24"]

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from recommender.engine.bulk_tables import arrow_table, inventory_tables, policy_tables, static_tables
 from recommender.engine.compile import (
-    DIRECTIONS, CompiledPolicies, LabelIndex, PeerMatcher, compile_policies, gc_paused, parse_ip,
+    DIRECTIONS, CompiledPolicies, LabelIndex, PeerMatcher, compile_policies, gc_paused, node_addresses, parse_ip,
 )
 from recommender.model import Labels, NetworkPolicy, Pod
 from recommender.model.policy import EGRESS
@@ -58,8 +58,17 @@ def _side_sql(c: str, side: str, inv: str) -> str:
            WHEN {c}.{side}_kind = 'pod' AND {c}.{side}_namespace IS NULL THEN 'unknown'
            ELSE coalesce({c}.{side}_kind, 'unknown') END AS {side[0]}_kind,
       {c}.{side}_namespace AS {side[0]}_ns, {c}.{side}_pod AS {side[0]}_name, {c}.{side}_workload AS {side[0]}_work,
-      {c}.{side}_ip AS {side[0]}_ip,
+      {c}.{side}_ip AS {side[0]}_ip, CASE WHEN {c}.{side}_kind = 'pod' THEN {inv}.node END AS {side[0]}_inode,
       CASE WHEN {c}.{side}_lkey IS NOT NULL THEN hash({c}.{side}_lkey) ELSE coalesce({inv}.lh, 0) END AS {side[0]}_lh"""
+
+
+def _own_node_sql(t: str, o: str, known: bool) -> str:
+    """Side ``t`` is a pod and side ``o`` the node it runs on (mirrors explain.resolve): a hostNetwork
+    pod on that node, or a host endpoint whose address a node's hostNetwork pods hold (``{o}n``, the
+    address row, carries that node), else the node the exporter named it by. ``known``: the inventory
+    names any node at all (else no pod has a known node: constant false)."""
+    node = f"coalesce(e.{o}_inode, CASE WHEN {o}n.node IS NOT NULL THEN {o}n.node ELSE e.{o}_work END)"
+    return f"coalesce(e.{t}_kind = 'pod' AND e.{o}_kind = 'host' AND e.{t}_inode = {node}, false)" if known else "false"
 
 
 _PROTO_SQL = """CASE upper(trim(coalesce(c.protocol, ''))) WHEN '6' THEN 'TCP' WHEN '17' THEN 'UDP' WHEN '132' THEN 'SCTP'
@@ -161,13 +170,14 @@ def _verdict_sql(direction: str) -> str:
     return f"""
       n.{t}_kind = 'pod' AS {d}_applies,
       n.{d}_iso AS {d}_isolated,
-      (n.{t}_kind <> 'pod' OR NOT n.{d}_iso OR n.self_flow OR n.{d}_labels IS NOT NULL) AS {d}_allowed,
+      (n.{t}_kind <> 'pod' OR NOT n.{d}_iso OR n.self_flow OR n.{t}_own_node OR n.{d}_labels IS NOT NULL) AS {d}_allowed,
       coalesce(n.{d}_keys, []) AS {d}_isolated_by,
       coalesce(n.{d}_labels, []) AS {d}_admitted_by,
       CASE WHEN n.{t}_kind <> 'pod' THEN concat('{d} not enforced: {side} is a ', n.{t}_kind, ' endpoint, not a pod')
            WHEN n.self_flow THEN '{d} allowed: traffic of a pod to itself'
            WHEN NOT n.{d}_iso THEN concat('{d} allowed: ', {_desc_sql(f"n.{t}")}, ' is not isolated for {d}')
            WHEN n.{d}_labels IS NOT NULL THEN n.{d}_text
+           WHEN n.{t}_own_node THEN '{d} allowed: traffic between a pod and the node it runs on'
            WHEN coalesce(n.{d}_n_rules, 0) = 0 THEN concat(n.{d}_head, 'they have no {d} rules')
            WHEN n.{d}_n_peer = 0 AND n.{d}_n_port = 0 THEN concat(n.{d}_head, 'no rule matches {role} ', {peer}, ' or port ', {port})
            WHEN n.{d}_n_peer = 0 THEN concat(n.{d}_head, 'no rule matches {role} ', {peer})
@@ -218,7 +228,10 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
     # a million connections against them are on one integer, and each pod's labels are hashed once.
     con.register(f"{p}inv_raw", inv)
     con.register(f"{p}podports_raw", podports)
-    con.execute(f"CREATE TEMP TABLE {p}inv AS SELECT hash(ns, name) AS pk, host_network, lh FROM {p}inv_raw")
+    con.execute(f"CREATE TEMP TABLE {p}inv AS SELECT hash(ns, name) AS pk, host_network, lh, node FROM {p}inv_raw")
+    # The nodes' addresses (hostNetwork pods'), for "a pod and the node it runs on" (always allowed).
+    nodes = node_addresses(pods)
+    con.register(f"{p}nodes", arrow_table({"ip": (pa.string(), list(nodes)), "node": (pa.string(), list(nodes.values()))}))
     con.execute(f"CREATE TEMP TABLE {p}podports AS SELECT hash(ns, name) AS pk, pname, proto, port FROM {p}podports_raw")
     con.execute(f"""CREATE TEMP VIEW {p}ep0 AS SELECT c.cid, {_side_sql('c', 'src', 'si')}, {_side_sql('c', 'dst', 'di')},
         {_PROTO_SQL} AS proto, CAST(c.dst_port AS INTEGER) AS port
@@ -227,10 +240,11 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
     # Addresses: each distinct address is parsed once, IPv4 in SQL and IPv6 (rare) in Python. An
     # unparsable or unknown (NULL) address gets no number: it matches no ipBlock. (Done whether or not
     # ipBlocks exist: the policies are still being compiled, and this is cheap beside it.)
+    # Each distinct address also gets the node whose hostNetwork pods hold it (NULL: none), once.
     con.execute(f"""CREATE TEMP TABLE {p}ipn AS SELECT ip, CAST(CASE WHEN n IS NOT NULL THEN 4 END AS INTEGER) AS fam,
-          CAST(n AS UHUGEINT) AS num FROM (
+          CAST(n AS UHUGEINT) AS num, nd.node FROM (
         SELECT ip, {_ipnum_sql('ip')} AS n FROM (SELECT src_ip AS ip FROM {source} UNION SELECT dst_ip FROM {source})
-        WHERE ip IS NOT NULL)""")
+        WHERE ip IS NOT NULL) LEFT JOIN {p}nodes nd USING (ip)""")
     v6 = [r[0] for r in con.execute(f"SELECT ip FROM {p}ipn WHERE fam IS NULL AND ip LIKE '%:%'").fetchall()]
     if v6:
         parsed = [parse_ip(ip) for ip in v6]
@@ -242,12 +256,14 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
     # pod's); a destination pod by a hash of (namespace, name) for its named ports; every later join
     # is on such integer keys.
     side_cols = ", ".join(f"e.{x}_{c}" for x in "sd" for c in ("kind", "ns", "name", "work", "ip"))
+    known_nodes = bool(nodes) or any(pod.node for pod in pods)
     con.execute(f"""CREATE TEMP TABLE {p}ep AS SELECT e.cid, {side_cols}, e.proto, e.port,
         CASE WHEN e.s_kind = 'pod' THEN hash(e.s_ns, e.s_lh) END AS s_lsid,
         CASE WHEN e.d_kind = 'pod' THEN hash(e.d_ns, e.d_lh) END AS d_lsid,
         CASE WHEN e.d_kind = 'pod' THEN hash(e.d_ns, e.d_name) END AS d_pk,
         sn.fam AS s_fam, sn.num AS s_num, dn.fam AS d_fam, dn.num AS d_num,
-        (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.d_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow
+        (e.s_kind = 'pod' AND e.d_kind = 'pod' AND e.s_name IS NOT NULL AND e.d_name IS NOT NULL AND e.s_ns = e.d_ns AND e.s_name = e.d_name) AS self_flow,
+        {_own_node_sql('s', 'd', known_nodes)} AS s_own_node, {_own_node_sql('d', 's', known_nodes)} AS d_own_node
       FROM {p}ep0 e LEFT JOIN {p}ipn sn ON sn.ip = e.s_ip LEFT JOIN {p}ipn dn ON dn.ip = e.d_ip""")
     # Distinct label sets: one representative row (and side) each, whose labels are read back from
     # the source (only those rows; the inventory pod's labels when the row has none); selectors are
@@ -304,7 +320,7 @@ def _evaluate(con: duckdb.DuckDBPyConnection, p: str, source: str, pool: ThreadP
                             CASE WHEN NOT ingress_allowed THEN ingress_reason END) END AS reason,
         egress_reason, ingress_reason
       FROM (SELECT n.cid, {_verdict_sql(EGRESS)}, {_verdict_sql('Ingress')} FROM (
-        SELECT e.cid, {strings}, e.proto, e.port, e.self_flow, {', '.join(c for c, _ in narrow)}
+        SELECT e.cid, {strings}, e.proto, e.port, e.self_flow, e.s_own_node, e.d_own_node, {', '.join(c for c, _ in narrow)}
         FROM {p}ep e {' '.join(j for _, j in narrow)} ORDER BY e.cid) n)""")
     return f"{p}verdict", side_result
 
@@ -320,7 +336,7 @@ def _load_static(con: duckdb.DuckDBPyConnection, p: str, static: dict[str, pa.Ta
         con.execute(stmt)
 
 
-_REGISTERED = ("inv_raw", "podports_raw", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
+_REGISTERED = ("inv_raw", "podports_raw", "nodes", "ip6", "sel", "rules", "peer_ls", "ipb_raw", "ipx_raw", "portnum", "portname", "keys")
 _CREATED = ("ep", "ipb", "ipx", "ipn", "inv", "podports", "podnames", "rulex") + tuple(
     f"{k}_{d}" for k in ("iso", "selr", "agg", "adm") for d in ("egress", "ingress"))
 

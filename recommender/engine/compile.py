@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from recommender.model import IPBlock, LabelSelector, Labels, Namespace, NetworkPolicy, Peer, PortSpec, Rule
+from recommender.model import IPBlock, LabelSelector, Labels, Namespace, NetworkPolicy, Peer, Pod, PortSpec, Rule
 from recommender.model.policy import EGRESS, INGRESS
 
 DIRECTIONS = (EGRESS, INGRESS)
@@ -293,6 +293,17 @@ def describe_selector(sel: LabelSelector) -> str:
     parts = [f"{k}={v}" for k, v in sel.match_labels]
     parts += [f"{r.key} {r.operator} ({','.join(r.values)})" if r.values else f"{r.key} {r.operator}" for r in sel.match_expressions]
     return "{" + ", ".join(parts) + "}"
+
+
+def node_addresses(pods: Iterable[Pod]) -> dict[str, str]:
+    """Address -> node name, from the inventory's hostNetwork pods (their IPs are their node's); an address
+    two nodes claim is left out. Kubernetes always allows traffic between a pod and the node it runs on."""
+    found: dict[str, str | None] = {}
+    for pod in pods:
+        if pod.host_network and pod.node:
+            for ip in pod.ips:
+                found[ip] = pod.node if found.get(ip, pod.node) == pod.node else None
+    return {ip: node for ip, node in found.items() if node is not None}
 
 
 def namespace_labels(namespaces: Iterable[Namespace], extra: Iterable[str] = ()) -> dict[str, Labels]:

@@ -15,6 +15,11 @@ Semantics decided here (and mirrored in the bulk SQL):
   egress only, IP→pod needs ingress only, pod→pod needs both.
 * Implementation-defined choice (c): a pod's traffic to itself is always
   allowed (it never leaves the pod's network namespace, so CNIs do not police it).
+* Traffic between a pod and the node it runs on is always allowed, both ways (the
+  Kubernetes docs: "traffic to and from the node where a Pod is running is always
+  allowed"): a host endpoint is that node when it is a hostNetwork inventory pod
+  on the pod's node (``Pod.node``), when such a pod holds its address, or, with an
+  address no such pod holds, when the exporter named it by that node (``workload``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from recommender.engine.compile import (
     PortMatcher,
     compile_policies,
     namespace_labels,
+    node_addresses,
     parse_ip,
 )
 from recommender.model import ContainerPort, DirectionVerdict, Endpoint, Flow, Labels, Namespace, NetworkPolicy, Pod, RuleRef, Verdict
@@ -58,6 +64,7 @@ class Side:
     labels: Labels
     ip: str | None
     ports: tuple[ContainerPort, ...] = ()
+    node: str | None = None     # the node a pod runs on, or the node a host endpoint is
 
     @property
     def address(self) -> tuple[int, int] | None:
@@ -69,18 +76,23 @@ class Side:
         return self.ip if self.ip is not None else f"{self.kind} endpoint with unknown address (matches no ipBlock)"
 
 
-def resolve(ep: Endpoint, pods: Mapping[tuple[str, str], Pod]) -> Side:
+def resolve(ep: Endpoint, pods: Mapping[tuple[str, str], Pod], nodes: Mapping[str, str] | None = None) -> Side:
     """Labels come from the flow when it carries any, else from the inventory pod;
-    named ports always from the inventory; hostNetwork pods become ``host`` addresses."""
+    named ports always from the inventory; hostNetwork pods become ``host`` addresses.
+    ``nodes``: ``node_addresses`` of the inventory (computed from ``pods`` when not given)."""
     kind = str(ep.kind.value if hasattr(ep.kind, "value") else ep.kind or "unknown")
     inv = pods.get((ep.namespace, ep.pod)) if kind == "pod" and ep.namespace and ep.pod else None
+    node = inv.node if inv is not None else None
     if kind == "pod" and inv is not None and inv.host_network:
         kind = "host"
     elif kind == "pod" and not ep.namespace:
         kind = "unknown"
+    if kind == "host" and node is None:
+        nodes = node_addresses(pods.values()) if nodes is None else nodes
+        node = nodes[ep.ip] if ep.ip in nodes else ep.workload
     labels = ep.labels if len(ep.labels) else (inv.labels if inv is not None else Labels())
     ports = inv.ports if inv is not None else ()
-    return Side(kind, kind == "pod", ep.namespace, ep.pod, ep.workload, labels, ep.ip, ports)
+    return Side(kind, kind == "pod", ep.namespace, ep.pod, ep.workload, labels, ep.ip, ports, node)
 
 
 def port_text(protocol: str, port: int | None) -> str:
@@ -150,7 +162,7 @@ def check_rule(rule: CompiledRule, compiled: CompiledPolicies, peer: Side, dst: 
 
 def direction_reason(direction: str, *, applies: bool, kind: str, self_flow: bool, isolated_names: list[str],
                      admitted: list[str], n_rules: int, n_peer: int, n_port: int, target: str, peer: str,
-                     port: str) -> str:
+                     port: str, own_node: bool = False) -> str:
     """The sentence for one direction; the bulk SQL renders exactly the same text."""
     d = direction.lower()
     if not applies:
@@ -162,6 +174,8 @@ def direction_reason(direction: str, *, applies: bool, kind: str, self_flow: boo
         return f"{d} allowed: {target} is not isolated for {d}"
     if admitted:
         return f"{d} allowed by {', '.join(admitted)}"
+    if own_node:
+        return f"{d} allowed: traffic between a pod and the node it runs on"
     head = f"isolated for {d} by {', '.join(isolated_names)}; "
     role = "source" if direction == INGRESS else "destination"
     if n_rules == 0:
@@ -196,12 +210,13 @@ def explain_compiled(compiled: CompiledPolicies, flow: Flow, pods: Mapping[tuple
                     found += [check_rule(r, compiled, peer, dst, protocol, port, labels) for r in t.rules(direction)]
         names = sorted({t.name for t in isolating})
         admitted = sorted({c.rule for c in found if c.admits}, key=lambda r: (f"{r.namespace}/{r.policy}", r.index))
-        allowed = not target.is_pod or not isolating or self_flow or bool(admitted)
+        own_node = target.is_pod and peer.kind == "host" and target.node is not None and peer.node == target.node
+        allowed = not target.is_pod or not isolating or self_flow or own_node or bool(admitted)
         reason = direction_reason(
             direction, applies=target.is_pod, kind=target.kind, self_flow=self_flow, isolated_names=names,
             admitted=[str(r) for r in admitted], n_rules=len(found), n_peer=sum(c.peer_ok for c in found),
             n_port=sum(c.port_ok for c in found), target=target.describe(), peer=peer.describe(),
-            port=port_text(protocol, port))
+            port=port_text(protocol, port), own_node=own_node)
         verdicts[direction] = DirectionVerdict(
             direction, target.is_pod, bool(isolating), allowed, tuple(sorted({t.key for t in isolating})),
             tuple(admitted), reason)
