@@ -75,7 +75,7 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     if p.is_dir():
         raise InputError("is a directory, not a flow file", file=str(path), hint="pass the files inside it (e.g. DIR/*.log)")
     try:
-        head = L.read_head(p)
+        head = L.read_head(p).removeprefix(L.UTF8_BOM)   # readers ignore a byte order mark, as DuckDB does
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", file=str(path)) from None
     if not head.strip():

@@ -35,6 +35,7 @@ from recommender.io.readers import Progress, ReadStats
 
 HEAD_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 PARQUET_MAGIC = b"PAR1"
 TRUNCATED_LAST_LINE = "truncated last line"
 TRUNCATED_GZIP = "truncated gzip stream"
@@ -134,6 +135,8 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes, bool]]:
         with open_text(path) as f:
             for raw in f:
                 n += 1
+                if n == 1:   # DuckDB's readers ignore a byte order mark: so do the line checks
+                    raw = raw.removeprefix(UTF8_BOM)
                 nl = raw.endswith(b"\n")
                 yield n, raw.rstrip(b"\r\n") if nl else raw, nl
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
