@@ -83,3 +83,25 @@ def test_include_denied_counts_the_opened_denied_connections_without_warning() -
     rec = generate(make_store([conn(WEB, DB, 5432), conn(WEB, DB, 5433, action="deny")]), include_denied=True)
     assert rec.summary["input"]["denied_admitted"] == 1
     assert not any("the exporter saw denied" in w for w in rec.warnings)
+
+
+def test_a_listener_on_a_high_port_is_not_a_reply_when_the_reader_oriented_the_connection() -> None:
+    """Calico, Hubble and VPC readers make each connection the initiator's (replies are folded into
+    their connection), so namenode → datanode:50010 there is a real connection even though the datanode
+    also calls the namenode's service port: skipped as a "reply", it got no rule, the default deny
+    blocks it, and verification (which leaves replies out) still said 100 %."""
+    nn, dn = pod("hdfs", "namenode-0", app="namenode"), pod("hdfs", "datanode-0", app="datanode")
+    for fmt in ("calico", "hubble", "vpc"):
+        rec = generate(make_store([conn(dn, nn, 8020, format=fmt), conn(nn, dn, 50010, format=fmt)]))
+        datanode = next(p for p in rec.policies if p.name == "datanode")
+        assert [r.ports for r in datanode.ingress] == [(PortSpec("TCP", 50010),)], fmt
+        assert rec.summary["verification"]["replies_skipped"] == 0, fmt
+        assert rec.summary["verification"]["connections"] == 2, fmt
+
+
+def test_normalized_records_keep_the_reply_heuristic() -> None:
+    """The normalized schema may come from exports that keep both directions: there an edge to an
+    ephemeral port answering a service edge is still taken for a reply (unchanged)."""
+    nn, dn = pod("hdfs", "namenode-0", app="namenode"), pod("hdfs", "datanode-0", app="datanode")
+    rec = generate(make_store([conn(dn, nn, 8020), conn(nn, dn, 50010)]))
+    assert rec.summary["verification"]["replies_skipped"] == 1

@@ -183,10 +183,17 @@ def collect_edges(
     return edges
 
 
+# Readers that make every connection the initiator's (replies fold into their connection: Calico reports
+# connections, Hubble orients events by is_reply/SYN, VPC by flags then ports): no edge of theirs is a reply.
+ORIENTED_FORMATS = frozenset({"calico", "hubble", "vpc"})
+
+
 def reply_edges(edges: dict[Edge, Stats]) -> set[Edge]:
-    """Edges to an ephemeral port whose reverse direction talks to a service port: replies."""
+    """Edges to an ephemeral port whose reverse direction talks to a service port: replies, unless every
+    record of the edge comes from a reader that oriented it (then it is a listener on a high port)."""
     service = {(e.src, e.dst) for e in edges if e.port is not None and e.port < EPHEMERAL_MIN}
-    return {e for e in edges if e.port is not None and e.port >= EPHEMERAL_MIN and (e.dst, e.src) in service}
+    return {e for e in edges if e.port is not None and e.port >= EPHEMERAL_MIN and (e.dst, e.src) in service
+            and not (edges[e].formats and edges[e].formats <= ORIENTED_FORMATS)}
 
 
 def unnamed_port_edges(edges: dict[Edge, Stats]) -> set[Edge]:
