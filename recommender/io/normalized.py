@@ -8,12 +8,11 @@ optional (absent or empty → NULL; ``flows`` and ``records`` default to 1 per
 row; ``first_seen``/``last_seen`` default to the window; ``format``/``file``/
 ``line`` default to this file, so an exported store keeps its provenance).
 
-CSV is read as text and checked here: labels are a JSON object
-(``{"app":"web"}``) or ``k=v;k=v``; policies a JSON array (``["ns/a"]``) or
-``a;b``; timestamps ISO 8601 (UTC); ``line`` numbers count the header as line 1.
-Parquet may use native types (MAP labels, LIST policies, TIMESTAMP) or text.
-Values are validated (kind, protocol, port, action, IP, numbers) and reported
-as ``FILE:LINE: reason``. Rows that are equal on the key columns are merged.
+CSV is read as text and checked here: labels are a JSON object (``{"app":"web"}``) or ``k=v;k=v``; policies
+a JSON array (``["ns/a"]``) or ``a;b``; timestamps ISO 8601 (UTC); ``line`` numbers count the header as line 1.
+Parquet may use native types (MAP labels, LIST policies, TIMESTAMP) or text. Values are validated (kind,
+protocol, port, action, IP, numbers) and reported as ``FILE:LINE: reason``; IPv6 addresses are stored in
+canonical form. Rows that are equal on the key columns are merged.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from recommender.io import parquet_labels
 from recommender.io.pipeline import LineFormat, read_line_file
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.schema import COLUMN_NAMES, ENDPOINT_KINDS, KEY_COLUMNS, NORMALIZED_COLUMNS
-from recommender.io.sqlexpr import sql_str
+from recommender.io.sqlexpr import canonical_ip, sql_str
 
 FORMAT = "normalized"
 DISTINCT_OUTPUT = True   # rows written to the target are distinct on schema.KEY_COLUMNS (the store relies on it)
@@ -282,6 +281,7 @@ SELECT g.*, coalesce({errors}, row_err) AS err FROM g {checked}""")
         conv = {c: _conv(c, t.get(c)) for c in KEY_COLUMNS}
         joins, values = self._nested_values(con, conv)
         conv["dst_port"] = f"rec_port(rec_protocol(protocol), {conv['dst_port']})"
+        conv.update({c: canonical_ip(con, f"{_T}_l1", c, conv[c]) for c in ("src_ip", "dst_ip") if t.get(c) is not None})
         normalized = ", ".join(f"{conv[c]} AS {c}" for c in KEY_COLUMNS)
         agg = {"window_start": "min(window_start)", "window_end": "max(window_end)",
                "first_seen": "coalesce(min(first_seen), min(window_start))",

@@ -16,10 +16,13 @@ Conventions (documented in the README):
 * protocol: ``TCP``/``UDP``/``SCTP``/``ICMP``/``ICMPv6`` from names (any case)
   or IANA numbers; other numbers 0–255 stay as text; anything else is NULL
   (the reader then rejects the record as "unknown protocol");
-* ports: NULL for ICMP/ICMPv6; 1–65535 for TCP/UDP/SCTP.
+* ports: NULL for ICMP/ICMPv6; 1–65535 for TCP/UDP/SCTP;
+* addresses: IPv6 in canonical text (RFC 5952), as the inventory stores them (``canonical_ip``).
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 import duckdb
 
@@ -103,3 +106,23 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 def sql_str(s: str) -> str:
     """Quote a Python string as a SQL literal."""
     return "'" + s.replace("'", "''") + "'"
+
+
+def canonical_ip(con: duckdb.DuckDBPyConnection, table: str, column: str, expr: str) -> str:
+    """``expr``, the SQL of an address in ``column`` of ``table``'s rows, with IPv6 in canonical text (lower case,
+    longest zero run compressed), the one spelling enrichment can join with the inventory's. Each distinct IPv6
+    text is converted once (Python's ``ipaddress``); when none needs it, ``expr`` itself is returned."""
+    rewrites = []
+    for (raw,) in con.execute(f"SELECT DISTINCT {expr} FROM {table} WHERE strpos({column}, ':') > 0").fetchall():
+        try:
+            norm = ipaddress.ip_address(raw).compressed
+        except ValueError:
+            continue   # the reader's own check reports it
+        if norm != raw:
+            rewrites.append((raw, norm))
+    if not rewrites:
+        return expr
+    name = f"_rec_ipmap_{column}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (raw VARCHAR, norm VARCHAR)")
+    con.executemany(f"INSERT INTO {name} VALUES (?, ?)", rewrites)
+    return f"coalesce((SELECT norm FROM {name} WHERE raw = {expr}), {expr})"
