@@ -32,7 +32,7 @@ def test_bad_input_exit_2_one_line(cli, tmp_path: Path) -> None:
     f = write(tmp_path / "f.log", [rec(), rec(dest_port=70000)])
     r = cli("ingest", f, "--db", ":memory:")
     assert r.exit_code == 2 and r.stdout == ""
-    assert r.stderr == (f"{f}:2: invalid port 70000 for TCP (expected 1-65535)"
+    assert r.stderr == (f"{f}:2: invalid port 70000 for TCP (expected 0-65535)"
                         " (hint: fix the record, or use --skip-bad to reject bad records and continue)\n")
 
 

@@ -62,8 +62,8 @@ def test_equal_rows_merge(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("row", "reason"),
     [
-        ("pod,shop,,pod,10.0.0.2,tcp,70000,allow,", "invalid port 70000 for TCP (expected 1-65535)"),
-        ("pod,shop,,pod,10.0.0.2,tcp,0,allow,", "invalid port 0 for TCP"),
+        ("pod,shop,,pod,10.0.0.2,tcp,70000,allow,", "invalid port 70000 for TCP (expected 0-65535)"),
+        ("pod,shop,,pod,10.0.0.2,tcp,-1,allow,", "invalid port -1 for TCP"),   # 0 is kept: VPC and Hubble record it
         ("pod,shop,,pod,10.0.0.2,tcp,http,allow,", 'dst_port: not an integer "http"'),
         ("pod,shop,,pod,10.0.0.2,gre2,80,allow,", 'unknown protocol "gre2"'),
         ("pod,shop,,pod,10.0.0.2,tcp,80,permit,", 'invalid action "permit"'),

@@ -16,7 +16,7 @@ Conventions (documented in the README):
 * protocol: ``TCP``/``UDP``/``SCTP``/``ICMP``/``ICMPv6`` from names (any case)
   or IANA numbers; other numbers 0–255 stay as text; anything else is NULL
   (the reader then rejects the record as "unknown protocol");
-* ports: NULL for ICMP/ICMPv6; 1–65535 for TCP/UDP/SCTP;
+* ports: NULL for ICMP/ICMPv6; 0–65535 for TCP/UDP/SCTP (0: scans, which VPC and Hubble record);
 * addresses: IPv6 in canonical text (RFC 5952), as the inventory stores them (``canonical_ip``).
 """
 
@@ -80,11 +80,11 @@ MACROS: tuple[str, ...] = (
     """CREATE OR REPLACE TEMP MACRO rec_port(proto, port) AS (
         CASE WHEN proto IN ('ICMP', 'ICMPv6') THEN NULL ELSE CAST(port AS INTEGER) END)""",
     # NULL when valid, else a reason. `port` is BIGINT (or NULL).
+    # Port 0 is kept for TCP/UDP/SCTP too: VPC flow logs and Hubble record scans to it (no rule can name it).
     """CREATE OR REPLACE TEMP MACRO rec_port_error(proto, port) AS (
         CASE WHEN port IS NULL OR proto IN ('ICMP', 'ICMPv6') THEN NULL
-             WHEN rec_ported(proto) AND (port < 1 OR port > 65535)
-               THEN 'invalid port ' || CAST(port AS VARCHAR) || ' for ' || proto || ' (expected 1-65535)'
-             WHEN port < 0 OR port > 65535 THEN 'invalid port ' || CAST(port AS VARCHAR) || ' (expected 0-65535)'
+             WHEN port < 0 OR port > 65535 THEN 'invalid port ' || CAST(port AS VARCHAR)
+               || CASE WHEN rec_ported(proto) THEN ' for ' || proto ELSE '' END || ' (expected 0-65535)'
         END)""",
     f"""CREATE OR REPLACE TEMP MACRO rec_ip_ok(ip) AS (
         ip IS NULL OR regexp_full_match(ip, '{IPV4_RE}')
