@@ -168,15 +168,15 @@ class _Plan:
         return self.types.get("file") is None and self.types.get("line") is None
 
     def _prov(self) -> str:
-        """min(file, line, format) of the group; per record only when the file carries file or line values."""
+        """min(file, line, format) of the group; per record when the file carries file or line values (see README)."""
         t = self.types
         if self._simple_prov():
             fmt = (f"coalesce({_conv('format', t.get('format'), 'arg_min_null(format, ordinality)')}, '{FORMAT}')"
                    if t.get("format") is not None else f"'{FORMAT}'")
             return f"struct_pack(file := {sql_str(self.path)}, line := min(ordinality) + {self.header}, format := {fmt})"
-        fmt = f"coalesce({_conv('format', t.get('format'))}, '{FORMAT}')"
-        return (f"min(struct_pack(file := coalesce({_conv('file', t.get('file'))}, {sql_str(self.path)}), "
-                f"line := coalesce({_conv('line', t.get('line'))}, ordinality + {self.header}), format := {fmt}))")
+        fmt, file, line = f"coalesce({_conv('format', t.get('format'))}, '{FORMAT}')", _conv("file", t.get("file")), _conv("line", t.get("line"))
+        return (f"min(struct_pack(file := coalesce({file}, {sql_str(self.path)}), line := CASE WHEN {file} IS NULL "   # a line of that file, or none
+                f"THEN coalesce({line}, ordinality + {self.header}) ELSE {line} END, format := {fmt}))")
 
     def aggregate(self, con: duckdb.DuckDBPyConnection, data: str) -> None:
         """One scan, grouped on a hash of the raw key values; key validation runs on the groups (label
