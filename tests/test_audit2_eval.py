@@ -127,3 +127,22 @@ def test_traffic_between_a_pod_and_its_own_node_is_always_allowed() -> None:
     assert single[0].ingress.reason == "ingress allowed: traffic between a pod and the node it runs on"
     assert single[1].egress.reason == "egress allowed: traffic between a pod and the node it runs on"
     assert single[0].ingress.isolated and single[0].ingress.admitted_by == ()
+
+
+def test_a_dataframe_read_from_a_normalized_csv_is_evaluated_not_a_traceback() -> None:
+    """`pd.read_csv` of the documented normalized CSV holds labels as text (a JSON object or k=v;k=v) and
+    empty cells as NaN; `evaluate` raised ValueError from dict(). Text labels read like the CSV reader's."""
+    rows = [_row(5432, None), _row(9999, None), _row(9999, None)]
+    frame = pd.DataFrame(rows).assign(src_labels=['{"app": "web"}', "app=web", float("nan")],
+                                      dst_labels=['{"app":"db"}', "app=db;tier=x", ""])
+    verdicts = recommender.evaluate([POLICY], frame, pods=PODS, namespaces=NAMESPACES)
+    assert verdicts["allowed"].tolist() == [True, False, False]
+    assert verdicts["ingress_isolated_by"].tolist() == [["shop/db"]] * 3
+
+
+def test_unreadable_label_text_is_an_input_error() -> None:
+    from recommender.errors import InputError
+
+    frame = pd.DataFrame([_row(5432, None)]).assign(src_labels=["[1, 2]"])
+    with pytest.raises(InputError, match="src_labels"):
+        recommender.evaluate([POLICY], frame, pods=PODS, namespaces=NAMESPACES)

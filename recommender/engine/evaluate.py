@@ -11,6 +11,7 @@ measurements, with the same machinery.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,13 +67,34 @@ def _merge_inventory(*groups: Iterable[Any], key) -> list[Any]:  # type: ignore[
     return list(seen.values())
 
 
-def _labels_text(value: Any) -> str | None:
+def _labels_text(value: Any, column: str = "labels") -> str | None:
     """Canonical text of a row's labels; None (ask the inventory) when the row carries none: an
-    empty map is "no labels recorded", as for a Flow, never "a pod without labels"."""
+    empty map is "no labels recorded", as for a Flow, never "a pod without labels". Text is read
+    as the normalized CSV writes it (a JSON object or ``k=v;k=v``), as ``pd.read_csv`` leaves it."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    labels = value if isinstance(value, Mapping) else dict(value)  # or a sequence of (key, value) pairs
-    return labels_key(labels) if len(labels) else None
+    try:
+        labels = _parse_label_text(value) if isinstance(value, str) else (
+            value if isinstance(value, Mapping) else dict(value))   # or a sequence of (key, value) pairs
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{column}: cannot read labels {value!r} ({exc})",
+                         hint='labels are a mapping, (key, value) pairs, a JSON object or k=v;k=v') from None
+    return labels_key({str(k): str(v) for k, v in labels.items()}) if len(labels) else None
+
+
+def _parse_label_text(text: str) -> dict[str, str]:
+    text = text.strip()
+    if text.startswith("{"):
+        found = json.loads(text)
+        if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+            raise ValueError("not a JSON object of strings")
+        return found
+    if text.startswith("["):
+        raise ValueError("a JSON list is not a label map")
+    pairs = [item.partition("=") for item in text.split(";") if item.strip()]
+    if any(not sep or not k.strip() for k, sep, _ in pairs):
+        raise ValueError("expected k=v;k=v")
+    return {k.strip(): v.strip() for k, _, v in pairs}
 
 
 def _frame_from_flows(flows: Sequence[Flow]) -> pd.DataFrame:
@@ -174,7 +196,7 @@ def _flow_frames(flows: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         src = frame[[c for c in _INPUT if c in frame.columns]].copy()
         for side in ("src", "dst"):
             col = f"{side}_labels"
-            src[f"{side}_lkey"] = frame[col].map(_labels_text) if col in frame.columns else None
+            src[f"{side}_lkey"] = frame[col].map(lambda v, c=col: _labels_text(v, c)) if col in frame.columns else None
         return src, frame[[c for c in KEY_COLUMNS if c in frame.columns]]
     items = list(flows)
     if items and not isinstance(items[0], Flow):
