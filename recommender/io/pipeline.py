@@ -24,7 +24,8 @@ back to exact file lines only for records that are reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,3 +210,24 @@ def named(files: list[str], err: Exception) -> str:
 
 def first_error_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+@contextmanager
+def settings(con: duckdb.DuckDBPyConnection, **wanted: bool) -> Iterator[None]:
+    """Temporarily change connection settings, restoring the caller's values afterwards.
+
+    A setting DuckDB refuses to change (in Jupyter without ipywidgets, the progress bar ones) is left alone.
+    """
+    saved: dict[str, object] = {}
+    for key, value in wanted.items():
+        before = con.execute(f"SELECT current_setting('{key}')").fetchone()[0]
+        try:
+            con.execute(f"SET {key} = {str(value).lower()}")
+        except duckdb.Error:
+            continue
+        saved[key] = before
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            con.execute(f"SET {key} = {str(value).lower()}")

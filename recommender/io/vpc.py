@@ -24,9 +24,8 @@ import ipaddress
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from recommender.errors import InputError
 from recommender.io import lines as L
 from recommender.io import vpc_envelope, vpc_pairs, vpc_sql
 from recommender.io.vpc_envelope import CONTROL_MESSAGE
+from recommender.io.pipeline import settings
 from recommender.io.readers import Progress, ReadStats
 
 FORMAT = "vpc"
@@ -80,6 +80,7 @@ class Layout:
     file: str                  # the user's file, for messages and provenance
     envelope: bool = False     # records came from a CloudWatch JSON envelope
     control: int = 0           # events of the envelopes' control messages (not flow records)
+    tmpdir: str = ""           # scratch space of this read (the readable part of a truncated .gz)
 
 
 def _first_line(text: str) -> str:
@@ -135,8 +136,8 @@ def layout_of(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout
         return _envelope_layout(con, path, tmpdir)
     tokens = _first_line(head).split(" ")
     if tokens and tokens[0] and not tokens[0][0].isdigit() and tokens[0] != "-":
-        return Layout(_check_header(tokens, str(path)), str(path), 1, str(path))
-    return Layout(V2_FIELDS, str(path), 0, str(path))
+        return Layout(_check_header(tokens, str(path)), str(path), 1, str(path), tmpdir=tmpdir)
+    return Layout(V2_FIELDS, str(path), 0, str(path), tmpdir=tmpdir)
 
 
 def _envelope_layout(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout:
@@ -238,27 +239,6 @@ def read(
     return stats
 
 
-@contextmanager
-def settings(con: duckdb.DuckDBPyConnection, **wanted: bool) -> Iterator[None]:
-    """Temporarily change connection settings, restoring the caller's values afterwards.
-
-    A setting DuckDB refuses to change (in Jupyter without ipywidgets, the progress bar ones) is left alone.
-    """
-    saved: dict[str, object] = {}
-    for key, value in wanted.items():
-        before = con.execute(f"SELECT current_setting('{key}')").fetchone()[0]
-        try:
-            con.execute(f"SET {key} = {str(value).lower()}")
-        except duckdb.Error:
-            continue
-        saved[key] = before
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            con.execute(f"SET {key} = {str(value).lower()}")
-
-
 def _read_layout(con: duckdb.DuckDBPyConnection, layout: Layout, *, target: str, skip_bad: bool,
                  stats: ReadStats, progress: Progress | None) -> None:
     # Record numbers come from row_number() OVER () in file order: keep insertion order during the read.
@@ -295,7 +275,10 @@ def load_file(con: duckdb.DuckDBPyConnection, layout: Layout, *, skip_bad: bool,
         with ThreadPoolExecutor(1) as pool:   # look at the lines in Python while DuckDB reads (it releases the GIL)
             blank_scan = pool.submit(vpc_pairs.has_blank_line, layout.csv_path) if plain and split_at else None
             count_scan = pool.submit(L.count_lines, layout.csv_path) if plain and not split_at else None
-            how = load(split_at)
+            try:
+                how = load(split_at)
+            except _TruncatedGzip:   # a .gz cut short (split_at is None): its complete lines, or the error
+                how = _readable_part(layout, skip_bad, stats) or load(None)
             blank_seen = bool(blank_scan and blank_scan.result())
             lines = count_scan.result() if count_scan else 0
         if blank_seen:   # rare: blank lines shift the tail part, so read the file in one part, and count them
@@ -328,9 +311,29 @@ def _loader(con: duckdb.DuckDBPyConnection, layout: Layout, names: vpc_pairs.Tem
                 hmin=hmin)),
                 progress, layout.csv_path)
         except duckdb.Error as exc:
+            if L.is_gzip(layout.csv_path) and L.gzip_truncated(layout.csv_path):
+                raise _TruncatedGzip() from None
             raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
         return how[0]
     return load
+
+
+class _TruncatedGzip(Exception):
+    """DuckDB stopped at the end of a gzip stream cut short."""
+
+
+def _readable_part(layout: Layout, skip_bad: bool, stats: ReadStats) -> None:
+    """A truncated ``.gz``: the error that names it, or (``skip_bad``) its complete lines, copied to a plain file
+    that ``layout`` then reads, with a note (as ``lines.note_truncation`` words it for the other readers)."""
+    copy = os.path.join(layout.tmpdir or tempfile.gettempdir(), f"readable-{os.getpid()}-{id(layout)}.log")
+    L.write_clean_copy(layout.csv_path, copy, set(), b"")
+    last = L.count_lines(copy)
+    if not skip_bad:
+        os.remove(copy)
+        raise InputError(f"{L.TRUNCATED_GZIP} or corrupt compressed data after line {last}", file=layout.file,
+                         line=last + 1, hint="re-copy the file, or use --skip-bad to keep the readable part")
+    stats.notes.append(f"{layout.file}:{last + 1}: {L.TRUNCATED_GZIP}; records after this point are lost")
+    layout.csv_path = copy
 
 
 def _blank_lines(layout: Layout, lines: int, parsed: int) -> frozenset[int]:
