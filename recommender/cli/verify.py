@@ -50,6 +50,7 @@ def verify(
     from recommender.engine.verify import verify as run_verify
 
     report = run_verify(policies, flows or [], inventory=inventory, db=db)
+    _print_notes(report.notes)
     if output is OutputFormat.json:
         sys.stdout.write(to_json({"ok": report.ok, "failures": report.failures, "summary": _records(report.summary),
                                   "denied": _records(integers_as_integers(report.denied))}))
@@ -65,6 +66,13 @@ def verify(
     if not report.ok:
         raise VerificationError(f"{report.failures} observed allowed connection(s) would be denied by the policies",
                                 hint="see the denied connections and their reasons above")
+
+
+def _print_notes(notes: list[str] | tuple[str, ...]) -> None:
+    """What the verdicts leave out (documents not evaluated, loader warnings), on stderr."""
+    console = stderr_console()
+    for note in notes:
+        console.print(f"note: {note}", markup=False)
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, object]]:
@@ -86,4 +94,5 @@ def explain(
     from recommender.engine.verify import explain_connection, explanation_lines
 
     expl = explain_connection(policies, source, destination, port, inventory=inventory)
+    _print_notes(expl.notes)
     sys.stdout.write("\n".join(explanation_lines(expl)) + "\n")

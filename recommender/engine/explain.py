@@ -127,6 +127,7 @@ class Explanation:
     verdict: Verdict
     checks: Mapping[str, tuple[RuleCheck, ...]] = field(default_factory=dict)
     sides: tuple[Side, Side] | None = None
+    notes: tuple[str, ...] = ()      # documents of the policy files that were not evaluated, loader warnings
 
 
 def peer_matches(m: PeerMatcher, side: Side, ns_labels: Mapping[str, Labels]) -> bool:

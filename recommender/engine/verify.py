@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pandas as pd
 
 from recommender.engine.evaluate import evaluate, resolve_policies
 from recommender.engine.explain import Explanation, explain
-from recommender.errors import UsageError
+from recommender.errors import UsageError, location
 from recommender.model import Endpoint, EndpointKind, Flow, Namespace, Pod
 from recommender.model.policy import EGRESS, INGRESS
 
@@ -36,6 +36,7 @@ class VerifyReport:
     summary: pd.DataFrame
     denied: pd.DataFrame
     failures: int
+    notes: list[str] = field(default_factory=list)   # documents not evaluated, loader warnings (``policy_notes``)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,20 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["namespace", "direction"], ignore_index=True)
 
 
+def policy_notes(policies: Any) -> tuple[Any, list[str]]:
+    """``policies`` loaded into a ``PolicySet`` when given as a path, and what the user must be told about
+    them: each document that is not evaluated (another kind, Calico's own policies, staged deletions) and
+    each loader warning, as ``FILE:LINE: …`` lines. Verdicts hold only for the evaluated policies."""
+    if isinstance(policies, (str, Path)):
+        from recommender.io.policies import load_policies
+
+        policies = load_policies(policies)
+    if not hasattr(policies, "skipped"):
+        return policies, []
+    notes = [f"{location(s.file, s.line)}: skipped {s.kind} {s.name}: {s.reason}" for s in policies.skipped]
+    return policies, notes + [str(w) for w in policies.warnings]
+
+
 def verify(policies: Any, flows: Iterable[PathLike] | Any = (), *, inventory: Iterable[PathLike] = (),
            db: PathLike = ":memory:") -> VerifyReport:
     """Evaluate every observed connection in ``flows`` (paths, or a FlowStore) against ``policies``
@@ -84,6 +99,7 @@ def verify(policies: Any, flows: Iterable[PathLike] | Any = (), *, inventory: It
         if not paths and str(db) == ":memory:":
             raise UsageError("no flows to verify", hint="give flow files, or --db PATH of a database made by `recommend ingest`")
         store = load_flows(paths, inventory=inventory, db=db) if paths or inventory else open_store(db)
+    policies, notes = policy_notes(policies)
     results = evaluate(policies, store)
     denied = results[~results["allowed"]]
     listing = pd.DataFrame({
@@ -92,7 +108,7 @@ def verify(policies: Any, flows: Iterable[PathLike] | Any = (), *, inventory: It
         "action": denied["action"] if "action" in denied else None, "reason": denied["reason"]})
     listing = listing.sort_values(["source", "destination", "protocol", "dst_port"], ignore_index=True, na_position="first")
     failures = int((listing["action"].fillna("allow") == "allow").sum()) if len(listing) else 0
-    return VerifyReport(results, summarize(results), listing, failures)
+    return VerifyReport(results, summarize(results), listing, failures, notes)
 
 
 def parse_port(text: str) -> tuple[str, int | None]:
@@ -135,6 +151,7 @@ def explain_connection(policies: Any, source: str, destination: str, port: str, 
     """Explain one connection given as CLI-style text (``NS/POD`` or IP, ``PORT/PROTO``)."""
     from recommender.io.inventory import read_inventory
 
+    policies, notes = policy_notes(policies)
     compiled, ppods, pnss = resolve_policies(policies)
     inventory = list(inventory)
     ipods, inss = read_inventory(inventory) if inventory else ([], [])
@@ -142,7 +159,7 @@ def explain_connection(policies: Any, source: str, destination: str, port: str, 
     nss: list[Namespace] = list({n.name: n for n in [*inss, *pnss]}.values())
     proto, number = parse_port(port)
     flow = Flow(parse_endpoint(source, pods, "--from"), parse_endpoint(destination, pods, "--to"), proto, number)
-    return explain(compiled, flow, pods=pods, namespaces=nss)
+    return replace(explain(compiled, flow, pods=pods, namespaces=nss), notes=tuple(notes))
 
 
 def explanation_lines(expl: Explanation) -> list[str]:
