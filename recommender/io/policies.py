@@ -11,7 +11,9 @@ Accepted input: files and directories (recursively, ``*.yaml``, ``*.yml``,
 ``kubectl get networkpolicies -A -o yaml`` prints), JSON, and Calico
 ``StagedKubernetesNetworkPolicy`` (``stagedAction: Set`` or absent is read as
 the NetworkPolicy it would create; ``Delete``/``Learn``/``Ignore`` are
-skipped). A policy without ``metadata.namespace`` lands in ``default``, as
+skipped). A staged policy and a NetworkPolicy of one name read as the state after
+promotion: a staged ``Set`` supersedes the NetworkPolicy, a staged ``Delete``
+deletes it. A policy without ``metadata.namespace`` lands in ``default``, as
 ``kubectl apply`` would put it there.
 """
 
@@ -191,6 +193,11 @@ class _Loader:
         self.result = PolicySet()
         self.pods: list[Pod] = []
         self.namespaces: list[Namespace] = []
+        # A StagedKubernetesNetworkPolicy previews the NetworkPolicy of its namespace and name: promoting
+        # `Set` creates or updates it, `Delete` deletes it. The result is the state after promotion.
+        self.kinds: dict[tuple[str, str], str] = {}           # the kind of the policy kept per name
+        self.superseded: set[tuple[str, str]] = set()         # names whose NetworkPolicy a staged Set replaced
+        self.deleted: dict[tuple[str, str], SourceRef] = {}   # names a staged Delete deletes
 
     def document(self, doc: Located) -> None:
         value = doc.value
@@ -224,13 +231,23 @@ class _Loader:
     def policy(self, doc: Located, kind: str) -> None:
         self.result.warnings.extend(check_policy(doc.value, file=doc.file, line=doc.line, lines=doc.lines))
         policy = _build(doc.value, SourceRef(doc.file, doc.line))
+        key = (policy.namespace, policy.name)
         if kind == STAGED_POLICY[1]:
             action = (doc.value.get("spec") or {}).get("stagedAction") or "Set"
             if action != "Set":
                 self.skip(doc, kind, f"stagedAction {action}: it creates no policy to evaluate")
+                if action == "Delete":
+                    self.deleted.setdefault(key, policy.source)
                 return
-        key = (policy.namespace, policy.name)
         first = self.policies.get(key)
+        if first is not None and self.kinds[key] != kind and key not in self.superseded:
+            enforced, staged = (first, policy) if kind == STAGED_POLICY[1] else (policy, first)
+            where = location(staged.source.file, staged.source.line)
+            self.result.skipped.append(Skipped(enforced.source.file, enforced.source.line, "NetworkPolicy", policy.key,
+                                               f"superseded by the StagedKubernetesNetworkPolicy at {where} (stagedAction Set)"))
+            self.policies[key], self.kinds[key] = staged, STAGED_POLICY[1]
+            self.superseded.add(key)
+            return
         if first is not None:
             raise PolicyError(
                 f"duplicate policy {policy.key} (also defined at {location(first.source.file, first.source.line)})",
@@ -238,7 +255,17 @@ class _Loader:
                 line=doc.line,
                 hint="a namespace holds one policy per name: remove or rename one of them",
             )
-        self.policies[key] = policy
+        self.policies[key], self.kinds[key] = policy, kind
+
+    def apply_deletes(self) -> None:
+        """Drop each NetworkPolicy a staged Delete of its name deletes (listed in ``skipped``)."""
+        for key, source in sorted(self.deleted.items()):
+            policy = self.policies.get(key)
+            if policy is not None and self.kinds[key] != STAGED_POLICY[1]:
+                del self.policies[key]
+                self.result.skipped.append(Skipped(
+                    policy.source.file, policy.source.line, "NetworkPolicy", policy.key,
+                    f"deleted by the StagedKubernetesNetworkPolicy at {location(source.file, source.line)} (stagedAction Delete)"))
 
 
 def load_policies(paths: Iterable[str | Path] | str | Path) -> PolicySet:
@@ -251,6 +278,7 @@ def load_policies(paths: Iterable[str | Path] | str | Path) -> PolicySet:
         for path in policy_files(paths):
             for doc in load_file(path):
                 loader.document(doc)
+    loader.apply_deletes()
     result = loader.result
     result.policies = tuple(loader.policies[k] for k in sorted(loader.policies))
     result.pods = tuple(sorted(loader.pods, key=lambda p: (p.namespace, p.name)))
