@@ -51,3 +51,12 @@ def test_explain_says_which_documents_it_did_not_evaluate(cli, tmp_path: Path) -
     r = cli("explain", "--policies", policies, "--from", "shop/web-0", "--to", "shop/db-0", "--port", "5432")
     assert r.exit_code == 0 and r.stdout.startswith("allowed\n")
     assert "cluster.yaml:11: skipped NetworkPolicy shop/deny-db" in r.stderr
+
+
+def test_verify_json_carries_the_notes(cli, tmp_path: Path) -> None:
+    import json
+
+    policies, flows = _files(tmp_path)
+    r = cli("verify", "--policies", policies, flows, "-o", "json")
+    notes = json.loads(r.stdout)["notes"]
+    assert len(notes) == 2 and "skipped NetworkPolicy shop/deny-db" in notes[0]

@@ -53,7 +53,7 @@ def verify(
     _print_notes(report.notes)
     if output is OutputFormat.json:
         sys.stdout.write(to_json({"ok": report.ok, "failures": report.failures, "summary": _records(report.summary),
-                                  "denied": _records(integers_as_integers(report.denied))}))
+                                  "denied": _records(integers_as_integers(report.denied)), "notes": report.notes}))
     elif output is OutputFormat.csv:
         render_frame(report.denied, output)
     else:
