@@ -105,3 +105,13 @@ def test_normalized_records_keep_the_reply_heuristic() -> None:
     nn, dn = pod("hdfs", "namenode-0", app="namenode"), pod("hdfs", "datanode-0", app="datanode")
     rec = generate(make_store([conn(dn, nn, 8020), conn(nn, dn, 50010)]))
     assert rec.summary["verification"]["replies_skipped"] == 1
+
+
+def test_existing_documents_that_are_not_evaluated_are_warned_about(tmp_path) -> None:
+    """--existing files may hold Calico's own policies or staged deletions: they are not evaluated, so
+    the rules they would make unnecessary are still generated; the summary must say they were left out."""
+    path = tmp_path / "existing.yaml"
+    path.write_text("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: allow-db, namespace: shop}\n"
+                    "spec: {selector: app == 'db'}\n")
+    rec = generate(make_store([conn(WEB, DB, 5432)]), existing=path)
+    assert any(w.startswith(f"--existing: {path}:1: skipped NetworkPolicy shop/allow-db") for w in rec.warnings)

@@ -166,16 +166,16 @@ def generate(
     opts = Options(tuple(namespaces), tuple(exclude_namespaces), include_system, default_deny, include_denied,
                    port_range_slack, cidr_max_prefix, cidr_min_addresses, allow_any_external, cidr6_max_prefix)
     con = _open_store(flows, inventory, db)
-    existing_policies = verify.load_existing(existing)
+    existing_policies, existing_notes = verify.load_existing(existing)
     # Synthesis and verification allocate a few million small acyclic objects (labels, edges, stats,
     # peers, rendered documents); with the cyclic collector running, its repeated passes over every
     # live object cost ~1 CPU-s of the ~5 on 66k connections and 3,500 workloads. It runs again after.
     with gc_paused():
-        return _generate(con, opts, existing_policies, kind, tier)
+        return _generate(con, opts, existing_policies, kind, tier, [f"--existing: {n}" for n in existing_notes])
 
 
 def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: tuple[NetworkPolicy, ...], kind: str,
-              tier: str) -> Recommendation:
+              tier: str, notes: list[str] = []) -> Recommendation:   # noqa: B006 (read only)
     """Synthesis, verification, over-permission, validation and the YAML line counts."""
     syn = synthesize(con, opts, existing_policies, prepare_verification=True)
     ids, policies = syn.ids, syn.policies
@@ -209,7 +209,7 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         if denied is not None:
             con.execute(f"DROP TABLE IF EXISTS {denied}")
     opened = 0 if opts.include_denied else summary["input"]["denied_admitted"]   # asked for: no warning
-    summary["warnings"] = sorted(syn.warnings + report.denied_admitted_warning(opened))
+    summary["warnings"] = sorted(syn.warnings + report.denied_admitted_warning(opened) + notes)
     rec = Recommendation(tuple(policies), kind, summary, verification, syn.provenance, summary["warnings"], tier)
     rec._rendered.update(drafts)
     for ns, text in rec.by_namespace().items():

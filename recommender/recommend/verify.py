@@ -27,20 +27,24 @@ CHECK_TABLE = "_rec_check"
 EVAL_VIEW = "_rec_eval"
 
 
-def load_existing(existing: Any) -> tuple[NetworkPolicy, ...]:
-    """``existing`` as policies: None, a PolicySet, policies, or paths to policy files."""
+def load_existing(existing: Any) -> tuple[tuple[NetworkPolicy, ...], list[str]]:
+    """``existing`` as policies (None, a PolicySet, policies, or paths to policy files), and the notes
+    on what of it is not evaluated (``engine.verify.policy_notes``: skipped documents, loader warnings)."""
+    from recommender.engine.verify import policy_notes
+
     if existing is None:
-        return ()
-    if hasattr(existing, "policies"):
-        return tuple(existing.policies)
+        return (), []
     if isinstance(existing, (str, Path)):
         existing = [existing]
-    items = list(existing)
-    if all(isinstance(p, NetworkPolicy) for p in items):
-        return tuple(items)
-    from recommender.io.policies import load_policies
+    if not hasattr(existing, "policies"):
+        items = list(existing)
+        if all(isinstance(p, NetworkPolicy) for p in items):
+            return tuple(items), []
+        from recommender.io.policies import load_policies
 
-    return tuple(load_policies([str(p) for p in items]).policies)
+        existing = load_policies([str(p) for p in items])
+    loaded, notes = policy_notes(existing)
+    return tuple(loaded.policies), notes
 
 
 def check_table(
