@@ -23,6 +23,7 @@ from types import ModuleType
 
 from recommender.errors import InputError, UsageError
 from recommender.io import lines as L
+from recommender.io.vpc_delivery import parquet_columns
 
 # Most specific first: the normalized reader accepts any CSV/Parquet with the right header.
 READER_MODULES: tuple[str, ...] = ("calico", "hubble", "vpc", "gcp", "normalized")
@@ -82,6 +83,8 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
         _refuse_truncated_gzip(path)
         return EMPTY
     binary = L.looks_binary(head) and not head.startswith(L.PARQUET_MAGIC)
+    if head.startswith(L.PARQUET_MAGIC) and fmt in (None, "vpc") and vpc_parquet(p):
+        return "vpc"   # column names are in the footer, which no sniffer sees
     if fmt:
         forced = reader_for(fmt)
         if binary:   # line readers would try to read it as one huge line
@@ -115,3 +118,8 @@ def _refuse_other_format(path: str | Path, head: bytes, fmt: str) -> None:
         raise InputError("not a VPC flow log: JSON, but not a CloudWatch Logs envelope with `logEvents`",
                          file=str(path), hint="VPC flow logs are space-separated text, or CloudWatch Logs "
                                               "subscription JSON with a `logEvents` list")
+
+
+def vpc_parquet(path: Path) -> bool:
+    """An AWS VPC flow log delivered as Parquet (its columns say so; normalized Parquet has ``src_kind``)."""
+    return parquet_columns(path) is not None

@@ -33,8 +33,8 @@ import duckdb
 
 from recommender.errors import InputError
 from recommender.io import lines as L
-from recommender.io import vpc_envelope, vpc_pairs, vpc_sql
-from recommender.io.vpc_envelope import CONTROL_MESSAGE
+from recommender.io import vpc_delivery, vpc_pairs, vpc_sql
+from recommender.io.vpc_delivery import CONTROL_MESSAGE
 from recommender.io.pipeline import settings
 from recommender.io.readers import Progress, ReadStats
 
@@ -102,7 +102,7 @@ def sniff(head: bytes) -> bool:
     text = head.decode("utf-8", "replace").lstrip("\ufeff")
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        return vpc_envelope.sniff(stripped, _is_record)
+        return vpc_delivery.sniff(stripped, _is_record)
     tokens = _first_line(text).split(" ")
     return _is_header(tokens) or _is_record(tokens)
 
@@ -134,6 +134,10 @@ def layout_of(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) -> Layout
         return None
     if head.lstrip("\ufeff").lstrip().startswith("{"):
         return _envelope_layout(con, path, tmpdir)
+    if head.startswith("PAR1") and (columns := vpc_delivery.parquet_columns(path)) is not None:
+        out = os.path.join(tmpdir, "rows.txt")   # records numbered by row; file:row names a bad one
+        fields = _check_header(list(vpc_delivery.parquet_to_text(con, path, columns, out)), str(path))
+        return Layout(fields, out, 0, str(path), tmpdir=tmpdir)
     tokens = _first_line(head).split(" ")
     if tokens and tokens[0] and not tokens[0][0].isdigit() and tokens[0] != "-":
         return Layout(_check_header(tokens, str(path)), str(path), 1, str(path), tmpdir=tmpdir)
@@ -144,7 +148,7 @@ def _envelope_layout(con: duckdb.DuckDBPyConnection, path: Path, tmpdir: str) ->
     """Unwrap the data events' ``logEvents[].message`` into a plain text file of default-format records."""
     out = os.path.join(tmpdir, "messages.txt")
     try:
-        control = vpc_envelope.unwrap(con, path, out)
+        control = vpc_delivery.unwrap(con, path, out)
     except duckdb.Error as exc:
         raise InputError(f"not a CloudWatch Logs subscription envelope: {_first(exc)}", file=str(path),
                          hint="expected JSON objects with a `logEvents` list of `{message: …}`") from None
@@ -277,8 +281,9 @@ def load_file(con: duckdb.DuckDBPyConnection, layout: Layout, *, skip_bad: bool,
             count_scan = pool.submit(L.count_lines, layout.csv_path) if plain and not split_at else None
             try:
                 how = load(split_at)
-            except _TruncatedGzip:   # a .gz cut short (split_at is None): its complete lines, or the error
-                how = _readable_part(layout, skip_bad, stats) or load(None)
+            except vpc_delivery.TruncatedGzip:   # a .gz cut short (split_at is None): its complete lines, or the error
+                layout.csv_path = vpc_delivery.readable_part(layout.csv_path, layout.file, layout.tmpdir, skip_bad, stats)
+                how = load(None)
             blank_seen = bool(blank_scan and blank_scan.result())
             lines = count_scan.result() if count_scan else 0
         if blank_seen:   # rare: blank lines shift the tail part, so read the file in one part, and count them
@@ -312,28 +317,10 @@ def _loader(con: duckdb.DuckDBPyConnection, layout: Layout, names: vpc_pairs.Tem
                 progress, layout.csv_path)
         except duckdb.Error as exc:
             if L.is_gzip(layout.csv_path) and L.gzip_truncated(layout.csv_path):
-                raise _TruncatedGzip() from None
+                raise vpc_delivery.TruncatedGzip() from None
             raise InputError(f"cannot read as a VPC flow log: {_first(exc)}", file=layout.file, hint=_HINT) from None
         return how[0]
     return load
-
-
-class _TruncatedGzip(Exception):
-    """DuckDB stopped at the end of a gzip stream cut short."""
-
-
-def _readable_part(layout: Layout, skip_bad: bool, stats: ReadStats) -> None:
-    """A truncated ``.gz``: the error that names it, or (``skip_bad``) its complete lines, copied to a plain file
-    that ``layout`` then reads, with a note (as ``lines.note_truncation`` words it for the other readers)."""
-    copy = os.path.join(layout.tmpdir or tempfile.gettempdir(), f"readable-{os.getpid()}-{id(layout)}.log")
-    L.write_clean_copy(layout.csv_path, copy, set(), b"")
-    last = L.count_lines(copy)
-    if not skip_bad:
-        os.remove(copy)
-        raise InputError(f"{L.TRUNCATED_GZIP} or corrupt compressed data after line {last}", file=layout.file,
-                         line=last + 1, hint="re-copy the file, or use --skip-bad to keep the readable part")
-    stats.notes.append(f"{layout.file}:{last + 1}: {L.TRUNCATED_GZIP}; records after this point are lost")
-    layout.csv_path = copy
 
 
 def _blank_lines(layout: Layout, lines: int, parsed: int) -> frozenset[int]:
@@ -395,6 +382,6 @@ def _handle_bad(con: duckdb.DuckDBPyConnection, layout: Layout, bad: vpc_sql.Bad
     stats.rejected += len(rows)
     stats.records += len(rows)
     if layout.envelope:
-        stats.notes.append(vpc_envelope.NUMBERING_NOTE)
+        stats.notes.append(vpc_delivery.NUMBERING_NOTE)
 
 
