@@ -60,3 +60,17 @@ def test_verify_json_carries_the_notes(cli, tmp_path: Path) -> None:
     r = cli("verify", "--policies", policies, flows, "-o", "json")
     notes = json.loads(r.stdout)["notes"]
     assert len(notes) == 2 and "skipped NetworkPolicy shop/deny-db" in notes[0]
+
+
+def test_explain_refuses_a_protocol_it_does_not_know(cli, tmp_path: Path) -> None:
+    """`--port 5432/TPC` (a typo) answered "denied" with exit 0: no rule names protocol TPC. A protocol
+    is one the flow schema knows (TCP, UDP, SCTP, ICMP, ICMPv6, or an IANA number); a port needs TCP,
+    UDP or SCTP; `/TCP` has no port."""
+    policies, _ = _files(tmp_path)
+    base = ("explain", "--policies", policies, "--from", "shop/web-0", "--to", "shop/db-0", "--port")
+    for bad in ("5432/TPC", "/TCP", "80/ICMP", "70000", "ICMP/"):
+        r = cli(*base, bad)
+        assert r.exit_code == 2 and "--port" in r.stderr, bad
+    for good, first in (("5432/tcp", "allowed"), ("53/17", "allowed"), ("ICMPv6", "allowed"), ("47", "allowed")):
+        r = cli(*base, good)
+        assert r.exit_code == 0 and r.stdout.startswith(first), good

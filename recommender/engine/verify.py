@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.engine.evaluate import evaluate, resolve_policies
-from recommender.engine.explain import Explanation, explain
+from recommender.engine.explain import Explanation, explain, norm_protocol
 from recommender.errors import UsageError, location
 from recommender.model import Endpoint, EndpointKind, Flow, Namespace, Pod
 from recommender.model.policy import EGRESS, INGRESS
@@ -111,14 +111,26 @@ def verify(policies: Any, flows: Iterable[PathLike] | Any = (), *, inventory: It
     return VerifyReport(results, summarize(results), listing, failures, notes)
 
 
+# The protocol names the flow schema reads (ingest's rec_protocol), as the evaluator spells them.
+_PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP", "ICMP": "ICMP", "ICMPV4": "ICMP", "ICMPV6": "ICMPV6",
+              "ICMP6": "ICMPV6", "IPV6-ICMP": "ICMPV6"}
+
+
 def parse_port(text: str) -> tuple[str, int | None]:
-    """``5432/TCP``, ``5432`` (TCP), ``53/udp``, or a bare protocol (``ICMP``)."""
+    """``5432/TCP``, ``5432`` (TCP), ``53/udp``, or a bare protocol (``ICMP``, an IANA number 0-255). A
+    protocol the schema does not know (a typo such as ``TPC``) or a port on a port-less protocol is a usage
+    error: no rule could name it, so the answer would be a silent "denied"."""
     number, sep, proto = text.strip().partition("/")
     if not sep:
         number, proto = (number, "TCP") if number.isdigit() else ("", number)
-    if (number and not number.isdigit()) or not proto.isalnum() or (number and not 0 < int(number) < 65536):
-        raise UsageError(f"--port {text!r} is not PORT[/PROTOCOL] or PROTOCOL", hint="e.g. --port 5432/TCP, --port 53/UDP, --port ICMP")
-    return proto.upper(), int(number) if number else None
+    name = proto.strip().upper()
+    name = _PROTOCOLS.get(name) or (name if name.isdigit() and int(name) <= 255 else "")
+    bad_port = (sep and not number) or (number and (not number.isdigit() or not 0 < int(number) < 65536
+                                                    or norm_protocol(name) not in ("TCP", "UDP", "SCTP")))
+    if not name or bad_port:
+        raise UsageError(f"--port {text!r} is not PORT[/PROTOCOL] or PROTOCOL",
+                         hint="e.g. --port 5432/TCP, --port 53/UDP, --port ICMP; a port (1-65535) needs TCP, UDP or SCTP")
+    return name, int(number) if number else None
 
 
 def parse_endpoint(text: str, pods: list[Pod], option: str) -> Endpoint:
