@@ -74,3 +74,16 @@ def test_explain_refuses_a_protocol_it_does_not_know(cli, tmp_path: Path) -> Non
     for good, first in (("5432/tcp", "allowed"), ("53/17", "allowed"), ("ICMPv6", "allowed"), ("47", "allowed")):
         r = cli(*base, good)
         assert r.exit_code == 0 and r.stdout.startswith(first), good
+
+
+def test_explain_refuses_an_address_several_inventory_pods_claim(cli, tmp_path: Path) -> None:
+    """`kubectl get pods -A` keeps completed pods, whose status still holds an address a running pod
+    now has. Picking the first pod by name gave the verdict of the wrong pod (other labels)."""
+    policies, _ = _files(tmp_path)
+    (tmp_path / "more.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a-job-1, namespace: shop, labels: {app: job}}\n"
+        "status: {podIP: 10.0.0.2, phase: Succeeded}\n")
+    base = ("explain", "--policies", policies, "--inventory", tmp_path / "more.yaml", "--to", "shop/db-0", "--port", "5432")
+    r = cli(*base[:-4], "--from", "10.0.0.2", *base[-4:])
+    assert r.exit_code == 2 and "shop/a-job-1, shop/db-0" in r.stderr and "NAMESPACE/POD" in r.stderr
+    assert cli(*base[:-4], "--from", "10.0.0.1", *base[-4:]).exit_code == 0

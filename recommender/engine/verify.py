@@ -141,11 +141,15 @@ def parse_endpoint(text: str, pods: list[Pod], option: str) -> Endpoint:
     except ValueError:
         ip = None
     if ip is not None:
-        owner = next((p for p in pods if ip in p.ips and not p.host_network), None)
-        if owner is None:
+        owners = [p for p in pods if ip in p.ips and not p.host_network]
+        if len(owners) > 1:   # a completed pod keeps its address in status: never guess which pod it is
+            names = ", ".join(sorted(f"{p.namespace}/{p.name}" for p in owners))
+            raise UsageError(f"{option} {text}: the address of several inventory pods ({names})",
+                             hint=f"give the pod as NAMESPACE/POD, e.g. {option} {names.split(', ')[0]}")
+        if not owners:
             host = any(ip in p.ips for p in pods)
             return Endpoint(EndpointKind.HOST if host else EndpointKind.NETWORK, ip)
-        return Endpoint(EndpointKind.POD, ip, owner.namespace, owner.name)
+        return Endpoint(EndpointKind.POD, ip, owners[0].namespace, owners[0].name)
     ns, sep, name = text.partition("/")
     if not sep or not ns or not name:
         raise UsageError(f"{option} {text!r} is neither NAMESPACE/POD nor an IP address", hint=f"e.g. {option} shop/web-0 or {option} 10.0.0.7")
