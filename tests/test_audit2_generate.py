@@ -36,6 +36,7 @@ def test_tcp_without_a_recorded_port_gets_every_tcp_port_not_every_protocol() ->
     # the warning says what the rule admits: every TCP port, not every protocol
     text = " ".join(rec.warnings)
     assert "every TCP port" in text and "every port and protocol" not in text
+    assert {r.ports for r in rec.provenance} == {"TCP/all"}
 
 
 def test_icmp_still_needs_a_rule_without_ports() -> None:

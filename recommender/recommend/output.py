@@ -86,8 +86,9 @@ def workload_policy(name: str, group: "Group", ingress: tuple[Rule, ...], egress
 def ports_text(ports: tuple[PortSpec, ...] | None) -> str:
     if ports is None:
         return "all"
-    return ",".join(
-        f"{p.protocol or 'TCP'}/{p.port}" + (f"-{p.end_port}" if p.end_port else "") for p in ports
+    return ",".join(   # a protocol without a port: every port of it ("TCP/all"), never "TCP/None"
+        f"{p.protocol or 'TCP'}/{'all' if p.port is None else p.port}" + (f"-{p.end_port}" if p.end_port else "")
+        for p in ports
     )
 
 
