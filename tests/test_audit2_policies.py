@@ -56,3 +56,21 @@ def test_two_policies_of_one_kind_and_name_are_still_an_error(tmp_path: Path) ->
     path.write_text(STAGED % "Set" + "---\n" + STAGED % "Set")
     with pytest.raises(PolicyError, match="duplicate policy shop/db"):
         load_policies(path)
+
+
+@pytest.mark.parametrize(("body", "where", "what"), [
+    ("  ingress:\n  -\n", "spec.ingress[0]", "a rule that admits every source on every port"),
+    ("  egress:\n  - # to: [{podSelector: {}}]\n", "spec.egress[0]", "a rule that admits every destination on every port"),
+    ("  ingress:\n  - ports:\n    -\n", "spec.ingress[0].ports[0]", "every TCP port"),
+])
+def test_a_null_rule_or_port_says_it_would_be_the_widest_one(tmp_path: Path, body: str, where: str, what: str) -> None:
+    """Go decodes a null list entry as the zero value, so the API server stores `ingress: [{}]`: allow all.
+    An entry whose content was commented out is that. The error said the API server would reject it."""
+    path = tmp_path / "p.yaml"
+    path.write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: a, namespace: shop}\n"
+                    "spec:\n  podSelector: {}\n" + body)
+    with pytest.raises(PolicyError) as err:
+        load_policies(path)
+    text = f"{err.value} (hint: {err.value.hint})"
+    assert f"{where}: null: the API server reads it as {{}}, {what}" in text
+    assert "would reject" not in text and "write {} if that is meant" in text

@@ -130,7 +130,7 @@ INVALID = [
     ("podSelector: {}\negress:\n- from: []", "9 spec.egress[0].from: unknown field 'from' (expected one of: ports, to)"),
     ("podSelector: {}\ningres: []", "8 spec.ingres: unknown field 'ingres' (expected one of: egress, ingress, podSelector, policyTypes)"),
     ("podSelector: {}\ningress: {from: []}", "8 spec.ingress: must be a list, not a mapping"),
-    ("podSelector: {}\ningress:\n- null", "9 spec.ingress[0]: must be a mapping, not null"),
+    ("podSelector: {}\ningress:\n- null", "9 spec.ingress[0]: null: the API server reads it as {}, a rule that admits every source on every port"),
     ("podSelector: []", "7 spec.podSelector: must be a mapping, not a list"),
 ]
 

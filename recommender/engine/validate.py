@@ -40,6 +40,8 @@ _SPEC = {"podSelector", "ingress", "egress", "policyTypes"}
 _SELECTOR = {"matchLabels", "matchExpressions"}
 _PEER = {"podSelector", "namespaceSelector", "ipBlock"}
 _MAX_ANNOTATIONS_BYTES = 256 * 1024
+_NULL_HINT = ("the API server accepts it and stores {}, but a null entry is usually a rule whose content was "
+              "commented out: write {} if that is meant, else remove the entry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class Problem:
     file: str | None = None
     line: int | None = None
     severity: str = "error"  # "error" (the API server rejects it) or "warning" (it accepts it, but…)
+    hint: str | None = None  # for an error the API server would not reject, what the user must know instead
 
     def __str__(self) -> str:
         suffix = " (warning)" if self.severity == "warning" else ""
@@ -85,8 +88,8 @@ class _Walk:
                 return found
         return self.line
 
-    def add(self, path: FieldPath, reason: str, severity: str = "error") -> None:
-        self.problems.append(Problem(render_path(path), reason, self.file, self.line_of(path), severity))
+    def add(self, path: FieldPath, reason: str, severity: str = "error", hint: str | None = None) -> None:
+        self.problems.append(Problem(render_path(path), reason, self.file, self.line_of(path), severity, hint))
 
     def mapping(self, value: Any, path: FieldPath, fields: set[str] | None) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -275,12 +278,20 @@ def _rules(w: _Walk, spec: dict[str, Any], direction: str, peer_key: str) -> Non
         return
     for i, value in enumerate(w.sequence(spec[direction], ("spec", direction))):
         path: FieldPath = ("spec", direction, i)
+        if value is None:   # Go decodes a null list entry as the zero value: {}, the widest rule there is
+            peers = "source" if peer_key == "from" else "destination"
+            w.add(path, f"null: the API server reads it as {{}}, a rule that admits every {peers} on every port",
+                  hint=_NULL_HINT)
+            continue
         rule = w.mapping(value, path, {peer_key, "ports"})
         if rule is None:
             continue
         for j, peer in enumerate(w.sequence(rule.get(peer_key), path + (peer_key,))):
             _peer(w, peer, path + (peer_key, j))
         for j, port in enumerate(w.sequence(rule.get("ports"), path + ("ports",))):
+            if port is None:
+                w.add(path + ("ports", j), "null: the API server reads it as {}, every TCP port", hint=_NULL_HINT)
+                continue
             _port(w, port, path + ("ports", j))
 
 
@@ -360,6 +371,6 @@ def check_policy(
             file=first.file,
             line=first.line,
             path=first.path or None,
-            hint=f"{more}the Kubernetes API server would reject this policy",
+            hint=f"{more}{first.hint or 'the Kubernetes API server would reject this policy'}",
         )
     return problems
