@@ -116,3 +116,18 @@ def test_existing_documents_that_are_not_evaluated_are_warned_about(tmp_path) ->
                     "spec: {selector: app == 'db'}\n")
     rec = generate(make_store([conn(WEB, DB, 5432)]), existing=path)
     assert any(w.startswith(f"--existing: {path}:1: skipped NetworkPolicy shop/allow-db") for w in rec.warnings)
+
+
+def test_a_pod_talking_to_itself_needs_no_rule() -> None:
+    """Kubernetes: a pod cannot block access to itself (hairpin traffic through its own Service shows in flow
+    logs as pod → same pod). A rule web → web:8080 for it admitted web-1 → web-0:8080, never observed, and
+    the over-permission count could not show it (the identity edge web → web looked observed)."""
+    web1 = pod("shop", "web-1", app="web")
+    rec = generate(make_store([conn(WEB, WEB, 8080), conn(web1, DB, 5432)]))
+    assert rec.ok and rec.summary["verification"]["connections"] == 2
+    web = next(p for p in rec.policies if p.name == "web")
+    assert web.ingress == () and [r.ports for r in web.egress] == [(PortSpec("TCP", 5432),)]
+    # replicas that really talk to each other still get their rule
+    rec = generate(make_store([conn(WEB, WEB, 8080), conn(WEB, web1, 8080)]))
+    web = next(p for p in rec.policies if p.name == "web")
+    assert [r.ports for r in web.ingress] == [(PortSpec("TCP", 8080),)]

@@ -146,6 +146,13 @@ class Edge:
     port: int | None
 
 
+# A pod's connection to itself (hairpin through its own Service): Kubernetes never blocks a pod's access to
+# itself (the evaluator's self_flow), so it needs no rule, and a rule from the workload to itself would also
+# admit its other replicas to each other, which nobody observed.
+SELF_SQL = ("coalesce(lower(c.src_kind) = 'pod' AND lower(c.dst_kind) = 'pod' AND c.src_pod IS NOT NULL "
+            "AND c.src_namespace = c.dst_namespace AND c.src_pod = c.dst_pod, false)")
+
+
 def collect_edges(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], keys: list[tuple[int, str]] | None = None,
 ) -> dict[Edge, Stats]:
@@ -169,6 +176,7 @@ def collect_edges(
                             WHEN c.first_seen IS NOT NULL THEN ' @ ' || strftime(c.first_seen, '%Y-%m-%dT%H:%M:%S.%fZ')
                             ELSE ':?' END, 3)
             FROM c JOIN _rec_ep s ON c.sk = s.ekey JOIN _rec_ep d ON c.dk = d.ekey
+            WHERE NOT {SELF_SQL}
             GROUP BY ALL
             """
         ).fetchall()
