@@ -1,4 +1,4 @@
-"""Audit findings on the evaluator's input plumbing, pinned so they stay fixed.
+"""The evaluator's inputs (DataFrame, Arrow, CSV label text, PolicySet) agree with explain_flow; a pod and its own node.
 
 Each case names the Kubernetes rule it protects. The semantics are those of
 test_semantics_truth.py; here the same connection must get the same verdict

@@ -1,4 +1,4 @@
-"""Audit findings on `recommend generate`, pinned so they stay fixed.
+"""`recommend generate`: ports the exporter did not record, denied connections the recommendation opens, replies, hairpins.
 
 Each test names the Kubernetes rule it relies on and checks the generated policies with the
 evaluator, the same judge the generator's own verification uses.

@@ -1,4 +1,4 @@
-"""Audit findings on loading policy files, pinned so they stay fixed.
+"""Loading policy files: staged Calico policies beside the NetworkPolicy they preview, and null rule entries.
 
 Calico's StagedKubernetesNetworkPolicy previews the Kubernetes NetworkPolicy of the same namespace
 and name: promoting `stagedAction: Set` creates or updates it, `Delete` deletes it. A cluster dump

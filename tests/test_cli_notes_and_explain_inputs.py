@@ -1,4 +1,4 @@
-"""Audit findings on `recommend verify` / `recommend explain`, pinned so they stay fixed."""
+"""`recommend verify` / `recommend explain`: what they did not evaluate is said, and bad explain inputs are usage errors."""
 
 from __future__ import annotations
 
