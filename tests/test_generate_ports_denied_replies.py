@@ -131,3 +131,38 @@ def test_a_pod_talking_to_itself_needs_no_rule() -> None:
     rec = generate(make_store([conn(WEB, WEB, 8080), conn(WEB, web1, 8080)]))
     web = next(p for p in rec.policies if p.name == "web")
     assert [r.ports for r in web.ingress] == [(PortSpec("TCP", 8080),)]
+
+
+def test_traffic_between_a_pod_and_its_own_node_needs_no_rule() -> None:
+    """Kubernetes: traffic to and from the node where a pod runs is always allowed. A kubelet probe
+    (node-1 → web-0 on node-1) and a pod calling its node's agent need no rule; a rule for node-1's
+    address would also admit node-1 to web-1 on node-2 and change with every node replacement. The
+    same node's address reaching a pod on another node still gets its rule."""
+    node1, node2 = "10.0.0.11", "10.0.0.12"
+    pods = [{"namespace": "shop", "name": "web-0", "labels": {"app": "web"}, "node": "node-1", "ips": ["10.1.0.5"]},
+            {"namespace": "shop", "name": "web-1", "labels": {"app": "web"}, "node": "node-2", "ips": ["10.1.0.6"]},
+            {"namespace": "kube-system", "name": "agent-a", "labels": {"app": "agent"}, "node": "node-1",
+             "ips": [node1], "host_network": True}]
+    web0, web1 = pod("shop", "web-0", app="web"), pod("shop", "web-1", app="web")
+    host1 = {"ip": node1, "kind": "host", "workload": "node-1"}
+    probe, agent = conn(host1, web0, 8080), conn(web0, host1, 10250)
+    rec = generate(make_store([probe, agent], pods))
+    assert rec.ok and rec.summary["verification"]["coverage"] == 1.0
+    assert rec.summary["input"]["always_allowed"] == 2
+    # web still gets its policy, without rules: isolated (also with --no-default-deny), its node traffic allowed
+    web = next(p for p in rec.policies if p.name == "web")
+    assert (web.ingress, web.egress, web.policy_types) == ((), (), ("Ingress", "Egress"))
+    assert [p.name for p in rec.policies if p.namespace == "shop"] == ["default-deny", "web"]
+    assert "2 always allowed" in summary_text(rec.summary)
+    # node-1 reaching web-1, which runs on node-2: a rule, for exactly that address
+    rec = generate(make_store([probe, agent, conn(host1, web1, 8080)], pods))
+    web = next(p for p in rec.policies if p.name == "web")
+    assert [(tuple(str(q.ip_block.cidr) for q in r.peers), r.ports) for r in web.ingress] == [
+        (("10.0.0.11/32",), (PortSpec("TCP", 8080),))]
+    assert rec.summary["input"]["always_allowed"] == 2
+    # without the pods' nodes nothing is known to be local: every connection gets its rule
+    bare = [{k: v for k, v in p.items() if k != "node"} for p in pods]
+    rec = generate(make_store([probe, agent], bare))
+    assert rec.summary["input"]["always_allowed"] == 0
+    web = next(p for p in rec.policies if p.name == "web")
+    assert len(web.ingress) == 1 and len(web.egress) == 1

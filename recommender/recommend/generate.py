@@ -201,6 +201,7 @@ def _generate(con: duckdb.DuckDBPyConnection, opts: Options, existing_policies: 
         syn.existing_cover,
     )
     summary["over_permission"] = overperm.summarize(cands, judged_cands, list(syn.edges))
+    summary["input"]["always_allowed"] = syn.always_allowed
     denied = verify.denied_verdicts(con, judged, ids) if syn.counts["denied"] else None
     try:
         summary["denied"] = report.denied_connections(con, denied)
@@ -275,6 +276,7 @@ class Synthesis:
     existing_cover: dict[str, list[str]]
     prepared: pd.DataFrame | None = None      # ``verify.prepare``'s result, when asked for
     unnamed: dict[Edge, synthesis.Stats] = field(default_factory=dict)   # to a port no rule can name (0)
+    always_allowed: int = 0     # connections Kubernetes always allows (a pod to itself, or to its own node)
 
 
 def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence[NetworkPolicy] = (),
@@ -285,7 +287,8 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     counts, found, keys = resolve_source(con, opts.include_denied)
     ids, ep_map = identity.resolve(con, found)
     ids.cache["endpoint_keys"] = keys   # which hashes key SOURCE_VIEW's endpoints (verify.check_table)
-    edges = synthesis.collect_edges(con, SOURCE_VIEW, ep_map, keys)
+    verify.node_facts(con, ids)
+    edges, always_allowed, quiet = synthesis.collect_edges(con, SOURCE_VIEW, ep_map, keys)
     replies = synthesis.reply_edges(edges)
     unnamed = {e: edges[e] for e in synthesis.unnamed_port_edges(edges)}
     for e in (*replies, *unnamed):
@@ -294,7 +297,7 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     with ThreadPoolExecutor(max_workers=1) as pool:
         checked = (pool.submit(verify.prepare, con, SOURCE_VIEW, ep_map, ids, replies | set(unnamed))
                    if prepare_verification else None)
-        targets, notes = synthesis.gather_items(ids, edges, opts, skip)
+        targets, notes = synthesis.gather_items(ids, edges, opts, skip, quiet)
         groups = group_targets(ids, targets)
         existing_names = {(p.namespace, p.name) for p in existing}
         policies, provenance, widening, unexpressed = _assemble(ids, targets, groups, opts, existing_names)
@@ -303,7 +306,7 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
                       | set(synthesis.unnamed_port_warnings(unnamed))
                       | set(synthesis.unknown_namespace_warnings(ids, opts)))
     return Synthesis(ids, ep_map, counts, edges, replies, groups, policies, provenance, widening, warnings,
-                     existing_cover, prepared, unnamed)
+                     existing_cover, prepared, unnamed, always_allowed)
 
 
 def _assemble(

@@ -141,7 +141,9 @@ def summary_text(summary: dict[str, Any]) -> str:
     inp = summary["input"]
     denied = "included" if inp["denied_included"] else "excluded"
     opened = f", {inp['denied_admitted']} of them admitted by the recommended policies" if inp.get("denied_admitted") else ""
-    lines.append(f"input: {inp['connections']} connections, {inp['denied']} denied ({denied}){opened}")
+    free = (f", {inp['always_allowed']} always allowed (a pod to itself or to its own node: no rule needed)"
+            if inp.get("always_allowed") else "")
+    lines.append(f"input: {inp['connections']} connections, {inp['denied']} denied ({denied}){opened}{free}")
     for d in summary.get("denied", [])[:5]:
         by = f" by {', '.join(d['policies'])}" if d["policies"] else ""
         if d.get("admitted"):

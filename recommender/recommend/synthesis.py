@@ -151,13 +151,29 @@ class Edge:
 # admit its other replicas to each other, which nobody observed.
 SELF_SQL = ("coalesce(lower(c.src_kind) = 'pod' AND lower(c.dst_kind) = 'pod' AND c.src_pod IS NOT NULL "
             "AND c.src_namespace = c.dst_namespace AND c.src_pod = c.dst_pod, false)")
+# Traffic between a pod and the node it runs on is always allowed (the Kubernetes docs; the evaluator's
+# own-node check, which this mirrors): kubelet probes and node-local agents need no rule, and a rule for the
+# node's address would also admit that node to the workload's replicas on other nodes (and change with every
+# node replacement). The pod's node is its inventory ``spec.nodeName``; a host endpoint's node is the node
+# whose hostNetwork pods hold its address, else the node the exporter named it by (its workload).
+_NODE_TABLES = """pod_node AS (SELECT namespace, name, min(node) AS node FROM pods WHERE node IS NOT NULL GROUP BY ALL),
+            node_ip AS (SELECT ip, min(node) AS node FROM (SELECT DISTINCT unnest(ips) AS ip, node FROM pods
+                        WHERE host_network AND node IS NOT NULL) GROUP BY ip HAVING count(*) = 1)"""
+_NODE_JOINS = """LEFT JOIN pod_node ps ON ps.namespace = c.src_namespace AND ps.name = c.src_pod
+            LEFT JOIN pod_node pd ON pd.namespace = c.dst_namespace AND pd.name = c.dst_pod
+            LEFT JOIN node_ip ns ON ns.ip = c.src_ip LEFT JOIN node_ip nd ON nd.ip = c.dst_ip"""
+OWN_NODE_SQL = ("coalesce((lower(c.src_kind) = 'host' AND lower(c.dst_kind) = 'pod' "
+                "AND pd.node = coalesce(ns.node, c.src_workload)) OR (lower(c.dst_kind) = 'host' "
+                "AND lower(c.src_kind) = 'pod' AND ps.node = coalesce(nd.node, c.dst_workload)), false)")
 
 
 def collect_edges(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], keys: list[tuple[int, str]] | None = None,
-) -> dict[Edge, Stats]:
+) -> tuple[dict[Edge, Stats], int, set[str]]:
     """Aggregate the ``source`` table (connections schema plus the endpoint keys ``_sk``/``_dk``: the text
-    keys of ``identity.endpoint_key_sql``, or the hashes ``keys`` maps to them) to identity edges."""
+    keys of ``identity.endpoint_key_sql``, or the hashes ``keys`` maps to them) to identity edges; and the
+    connections that make none because Kubernetes always allows them (``SELF_SQL``, ``OWN_NODE_SQL``): how
+    many, and their ends' identities (still workloads to isolate)."""
     if keys is None:
         frame = pa.table({"ekey": pa.array(list(ep_map.keys()), pa.string()),
                           "ident": pa.array(list(ep_map.values()), pa.string())})
@@ -168,27 +184,33 @@ def collect_edges(
     try:
         rows = con.execute(
             f"""
-            WITH c AS (SELECT *, _sk AS sk, _dk AS dk FROM {source})
-            SELECT s.ident, d.ident, upper(coalesce(c.protocol, 'TCP')), c.dst_port,
+            WITH c AS (SELECT *, _sk AS sk, _dk AS dk FROM {source}),
+            {_NODE_TABLES}
+            SELECT {SELF_SQL} OR {OWN_NODE_SQL} AS free, s.ident, d.ident, upper(coalesce(c.protocol, 'TCP')), c.dst_port,
                    count(*), coalesce(sum(c.flows), 0), coalesce(sum(c.bytes), 0),
                    min(c.first_seen), max(c.last_seen), list(DISTINCT c.format),
                    min(coalesce(c.file, '?') || CASE WHEN c.line IS NOT NULL THEN ':' || CAST(c.line AS VARCHAR)
                             WHEN c.first_seen IS NOT NULL THEN ' @ ' || strftime(c.first_seen, '%Y-%m-%dT%H:%M:%S.%fZ')
                             ELSE ':?' END, 3)
             FROM c JOIN _rec_ep s ON c.sk = s.ekey JOIN _rec_ep d ON c.dk = d.ekey
-            WHERE NOT {SELF_SQL}
+            {_NODE_JOINS}
             GROUP BY ALL
             """
         ).fetchall()
     finally:
         con.unregister("_rec_ep")
     edges: dict[Edge, Stats] = {}
-    for src, dst, proto, port, n, flows, nbytes, first, last, formats, samples in rows:
+    free, quiet = 0, set()
+    for always, src, dst, proto, port, n, flows, nbytes, first, last, formats, samples in rows:
+        if always:
+            free += int(n)
+            quiet.update((src, dst))
+            continue
         edges[Edge(src, dst, proto, None if port is None else int(port))] = Stats(
             int(n), int(flows), int(nbytes), first, last,
             {f for f in formats or () if f}, set(samples or ()),
         )
-    return edges
+    return edges, free, quiet
 
 
 # Readers that make every connection the initiator's (replies fold into their connection: Calico reports
@@ -245,10 +267,12 @@ def _is_kube_dns(ids: IdentityMap, ident: Identity, edge: Edge) -> bool:
 
 
 def gather_items(
-    ids: IdentityMap, edges: dict[Edge, Stats], opts: Options, skip: set[tuple[str, Edge]] = frozenset()
+    ids: IdentityMap, edges: dict[Edge, Stats], opts: Options, skip: set[tuple[str, Edge]] = frozenset(),
+    quiet: set[str] = frozenset(),
 ) -> tuple[dict[str, TargetItems], list[str]]:
     """Per covered workload, the peers and ports it needs. ``skip`` holds (direction, edge)
-    pairs that existing policies already admit."""
+    pairs that existing policies already admit; ``quiet`` identities were seen only in traffic that
+    needs no rule (``collect_edges``): covered ones still get a policy, without rules, to isolate them."""
     targets: dict[str, TargetItems] = {}
     notes: list[str] = []
     cover: dict[str, bool] = {}       # per identity: thousands of edges share a few thousand ends
@@ -282,6 +306,9 @@ def gather_items(
             ports = [own]
         if covered(dst) and (not skip or (INGRESS, edge) not in skip):
             _add(items_of(dst.key).ingress[src.key], ports[0], stats)
+    for key in sorted(quiet):
+        if covered(ids.identities[key]):
+            items_of(key)
     for edge in edges:
         for ident in (ids.identities[edge.src], ids.identities[edge.dst]):
             if ident.endpoint_kind == "kube-apiserver" and ident.ip in ids.apiserver_services:

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from recommender.io.schema import table_exists
 from recommender.model import Labels, Namespace, NetworkPolicy, Pod
 from recommender.recommend.identity import IdentityMap, is_unknown_public
 from recommender.recommend.synthesis import EGRESS, INGRESS, Edge
@@ -115,11 +116,25 @@ def model_pods(ids: IdentityMap) -> tuple[list[Pod], list[Namespace]]:
     return ids.cache["model_pods"]
 
 
+def node_facts(con: duckdb.DuckDBPyConnection, ids: IdentityMap) -> None:
+    """Keep in ``ids.cache`` which node each inventory pod runs on, and the hostNetwork pods (their
+    addresses are their node's): the evaluator allows a pod's traffic with its own node, and so must
+    verification, as synthesis gives that traffic no rule (``synthesis.OWN_NODE_SQL``)."""
+    if not table_exists(con, "pods"):
+        return
+    ids.cache["pod_nodes"] = {(ns, n): node for ns, n, node in con.execute(
+        "SELECT namespace, name, min(node) FROM pods WHERE node IS NOT NULL GROUP BY ALL").fetchall()}
+    ids.cache["host_pods"] = [Pod(ns, n, ips=tuple(ips or ()), host_network=True, node=node) for ns, n, ips, node in
+                              con.execute("SELECT namespace, name, ips, node FROM pods WHERE host_network "
+                                          "ORDER BY namespace, name").fetchall()]
+
+
 def _build_model_pods(ids: IdentityMap) -> tuple[list[Pod], list[Namespace]]:
     pods: list[Pod] = []
+    nodes = ids.cache.get("pod_nodes", {})
     for wl in sorted(ids.workloads.values(), key=lambda w: w.key):
         for ls, names in sorted(wl.pods_by_labels.items(), key=lambda kv: kv[0].pairs):
-            pods.extend(Pod(wl.namespace, n, ls) for n in sorted(names))
+            pods.extend(Pod(wl.namespace, n, ls, node=nodes.get((wl.namespace, n))) for n in sorted(names))
     names = {wl.namespace for wl in ids.workloads.values()} | set(ids.namespace_labels)
     namespaces = [Namespace(n, ids.namespace_labels.get(n, Labels())) for n in sorted(names)]
     return pods, namespaces
@@ -166,6 +181,7 @@ def _evaluate(policies: Sequence[NetworkPolicy], con: duckdb.DuckDBPyConnection,
     from recommender.engine.evaluate import evaluate_in
 
     pods, namespaces = model_pods(ids)
+    pods = [*pods, *ids.cache.get("host_pods", ())]
     if tags is None:
         tags = _tags(con, table, where)
     policy_input = _policy_input(policies, ids)
@@ -332,7 +348,6 @@ def denied_verdicts(con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPo
     there are none. A recommendation opens such a connection when its peers share a selector or a
     port rule with allowed traffic: the summary must say so instead of listing it as still denied."""
     from recommender.engine.evaluate import evaluate_in
-    from recommender.io.schema import table_exists
 
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {DENIED_TABLE} AS SELECT row_number() OVER () AS _cid, *
         FROM connections WHERE lower(action) = 'deny'""")
@@ -340,8 +355,8 @@ def denied_verdicts(con: duckdb.DuckDBPyConnection, policies: Sequence[NetworkPo
         con.execute(f"DROP TABLE {DENIED_TABLE}")
         return None
     pods, namespaces = model_pods(ids)
-    hosts = [Pod(ns, name, host_network=True) for ns, name in con.execute(
-        "SELECT namespace, name FROM pods WHERE host_network").fetchall()] if table_exists(con, "pods") else []
+    hosts = ids.cache.get("host_pods") or ([Pod(ns, name, host_network=True) for ns, name in con.execute(
+        "SELECT namespace, name FROM pods WHERE host_network").fetchall()] if table_exists(con, "pods") else [])
     result = evaluate_in(con, DENIED_TABLE, _policy_input(policies, ids), pods=[*pods, *hosts],
                          namespaces=namespaces, cid="_cid")
     by = [sorted({*_admitters(e), *_admitters(i)}) for e, i in
