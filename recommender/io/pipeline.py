@@ -1,7 +1,8 @@
 """The read pipeline every line-oriented reader shares: fast path first, Python only on failure.
 
 Why this exists: line-oriented readers (normalized CSV here; ``calico_files``
-follows the same steps over several files with the helpers below) need the
+and ``hubble.read_files`` follow the same steps over several files with
+``FileSet`` and ``union_scan`` below) need the
 same control flow, and getting it right once matters more than getting it fast
 several times:
 
