@@ -13,14 +13,13 @@ an ``ipBlock`` can match it) — using the best evidence available, in order:
 
 The selector of a workload is the smallest set of *stable* labels whose
 ``matchLabels`` selects every known pod of the workload and no other known pod
-of its namespace (``selectors.choose_selector``).
+of its namespace (``selectors.choose_selector``, its own module).
 """
 
 from __future__ import annotations
 
 import re
-from functools import cached_property, lru_cache
-from itertools import combinations
+from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,9 @@ from recommender.engine import k8s_names
 from recommender.io import apiserver
 from recommender.io.schema import table_exists
 from recommender.model import LabelSelector, Labels
+from recommender.recommend.selectors import (  # noqa: F401  (re-exported: the selector API predates the split)
+    MAX_SEARCH_KEYS, NOISY_LABELS, PREFERRED_KEYS, choose_selector, is_stable, selector_text, valid_value,
+)
 
 # Kubernetes' safe alphabet for generated suffixes (k8s.io/apimachinery rand.SafeEncodeString).
 _SAFE = set("bcdfghjklmnpqrstvwxz2456789")
@@ -325,76 +327,5 @@ def _choose_selectors(workloads: dict[str, Workload], pod_wl: dict[tuple[str, st
                 )
 
 
-def selector_text(sel: LabelSelector) -> str:
-    if sel.is_empty:
-        return "{} (every pod of the namespace)"
-    parts = [f"{k}={v}" for k, v in sel.match_labels]
-    parts += [f"{r.key} {r.operator} ({','.join(r.values)})" for r in sel.match_expressions]
-    return ",".join(parts)
-
-
-# Labels that change per pod, per rollout or per release: never part of a selector.
-NOISY_LABELS = frozenset({
-    "pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name",
-    "pod-template-generation", "controller-uid", "batch.kubernetes.io/controller-uid", "job-name",
-    "batch.kubernetes.io/job-name", "apps.kubernetes.io/pod-index", "helm.sh/chart", "chart",
-    "app.kubernetes.io/version", "version",
-})
-PREFERRED_KEYS = (
-    "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
-    "app", "k8s-app", "component", "tier",
-)
-MAX_SEARCH_KEYS = 12
-
-
-@lru_cache(maxsize=65536)
-def is_stable(key: str) -> bool:
-    """Not a per-pod/per-rollout label, and a key the API server accepts in a selector."""
-    return key not in NOISY_LABELS and not k8s_names.qualified_name(key)
-
-
-@lru_cache(maxsize=65536)
-def valid_value(value: str) -> bool:
-    return not k8s_names.label_value(value)
-
-
 def valid_namespace(ns: str) -> bool:
     return not k8s_names.dns1123_label(ns)
-
-
-def _rank(key: str) -> tuple[int, str]:
-    return (PREFERRED_KEYS.index(key), "") if key in PREFERRED_KEYS else (len(PREFERRED_KEYS), key)
-
-
-def choose_selector(
-    mine: set[Labels], others: list[Labels]
-) -> tuple[LabelSelector, bool, list[Labels]]:
-    """The smallest stable ``matchLabels`` that selects every label set in ``mine`` and none of ``others``
-    (an empty label set, a pod without labels, is selected by ``{}`` only).
-
-    Returns ``(selector, exact, others_it_selects)``. Candidate pairs are the stable
-    labels every pod of the workload carries; subsets are tried by size, then by
-    preference of their keys (well-known keys first). When no subset is exact, the
-    tightest selector (all candidates) is reduced to the smallest subset selecting
-    the same other pods.
-    """
-    common: dict[str, str] | None = None
-    for ls in sorted(mine, key=lambda l: l.pairs):
-        pairs = {k: v for k, v in ls.pairs if is_stable(k) and valid_value(v)}
-        common = pairs if common is None else {k: v for k, v in common.items() if pairs.get(k) == v}
-    candidates = sorted((common or {}).items(), key=lambda kv: _rank(kv[0]))[:MAX_SEARCH_KEYS]
-
-    def hits(pairs: tuple[tuple[str, str], ...]) -> list[Labels]:
-        found = list(others)
-        for k, v in pairs:      # one pass per pair: no generator per label set
-            found = [o for o in found if o.get(k) == v]
-        return found
-
-    full = tuple(candidates)
-    target = hits(full)
-    exact = not target
-    for size in range(1, len(full) + 1):
-        for combo in combinations(full, size):   # combinations keep preference order
-            if len(hits(combo)) == len(target):
-                return LabelSelector.of(dict(combo)), exact, target
-    return LabelSelector.of(dict(full)), exact, target
