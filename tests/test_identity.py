@@ -107,3 +107,16 @@ def test_unlabeled_neighbours_are_selected_by_the_empty_selector_only() -> None:
     assert sel.is_empty and not exact and hit == [Labels(), Labels.of({"app": "x"})]
     sel, exact, hit = choose_selector({Labels.of({"app": "web"})}, [Labels()])
     assert sel == LabelSelector.of({"app": "web"}) and exact and hit == []
+
+
+@pytest.mark.parametrize("key", ["batch.kubernetes.io/job-completion-index", "rollouts-pod-template-hash"])
+def test_per_pod_and_per_rollout_labels_of_indexed_jobs_and_argo_rollouts_are_noisy(key: str) -> None:
+    # An Indexed Job labels each pod with its completion index; Argo Rollouts labels each revision's
+    # pods with its own template hash. A selector on either misses the workload's other pods (another
+    # index, the next revision) even when it is the only label that tells two workloads apart.
+    mine = {Labels.of({"app": "train", key: "0"})}
+    others = [Labels.of({"app": "train", key: "1"})]
+    sel, exact, hit = choose_selector(mine, others)
+    assert key in NOISY_LABELS and key not in sel.match_labels_dict()
+    assert sel == LabelSelector.of({"app": "train"}) and not exact and hit == others
+

@@ -30,6 +30,8 @@ NOISY_LABELS = frozenset({
     "pod-template-generation", "controller-uid", "batch.kubernetes.io/controller-uid", "job-name",
     "batch.kubernetes.io/job-name", "apps.kubernetes.io/pod-index", "helm.sh/chart", "chart",
     "app.kubernetes.io/version", "version",
+    "batch.kubernetes.io/job-completion-index",    # Indexed Job: one value per pod
+    "rollouts-pod-template-hash",                  # Argo Rollouts: one value per revision
 })
 PREFERRED_KEYS = (
     "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
