@@ -120,3 +120,13 @@ def test_per_pod_and_per_rollout_labels_of_indexed_jobs_and_argo_rollouts_are_no
     assert key in NOISY_LABELS and key not in sel.match_labels_dict()
     assert sel == LabelSelector.of({"app": "train"}) and not exact and hit == others
 
+
+def test_an_exact_selector_is_found_beyond_the_first_twelve_common_labels() -> None:
+    # Helm charts and platform mutators stamp a dozen labels on every pod; the one that separates
+    # two workloads may sort after them. Labels every other pod also carries cannot separate anything,
+    # so they must not crowd the separating one out of the search.
+    shared = {f"team.example.com/k{i:02d}": "x" for i in range(13)}
+    mine = {Labels.of({**shared, "zone": "a"})}
+    others = [Labels.of({**shared, "zone": "b"})]
+    sel, exact, hit = choose_selector(mine, others)
+    assert sel == LabelSelector.of({"zone": "a"}) and exact and hit == []

@@ -62,7 +62,8 @@ def choose_selector(
     (an empty label set, a pod without labels, is selected by ``{}`` only).
 
     Returns ``(selector, exact, others_it_selects)``. Candidate pairs are the stable
-    labels every pod of the workload carries; subsets are tried by size, then by
+    labels every pod of the workload carries (at most ``MAX_SEARCH_KEYS``, those that
+    some other pod lacks first); subsets are tried by size, then by
     preference of their keys (well-known keys first). When no subset is exact, the
     tightest selector (all candidates) is reduced to the smallest subset selecting
     the same other pods.
@@ -71,7 +72,15 @@ def choose_selector(
     for ls in sorted(mine, key=lambda l: l.pairs):
         pairs = {k: v for k, v in ls.pairs if is_stable(k) and valid_value(v)}
         common = pairs if common is None else {k: v for k, v in common.items() if pairs.get(k) == v}
-    candidates = sorted((common or {}).items(), key=lambda kv: _rank(kv[0]))[:MAX_SEARCH_KEYS]
+    candidates = sorted((common or {}).items(), key=lambda kv: _rank(kv[0]))
+    if len(candidates) > MAX_SEARCH_KEYS:
+        # Only pairs some other pod lacks can separate anything: they go first, so a dozen labels
+        # every pod carries (chart boilerplate, mutating webhooks) cannot push the one that
+        # separates out of the bounded search. The search itself keeps preference order.
+        useful = [kv for kv in candidates if any(o.get(kv[0]) != kv[1] for o in others)]
+        kept = set(useful[:MAX_SEARCH_KEYS])
+        kept |= set([kv for kv in candidates if kv not in kept][:MAX_SEARCH_KEYS - len(kept)])
+        candidates = [kv for kv in candidates if kv in kept]
 
     def hits(pairs: tuple[tuple[str, str], ...]) -> list[Labels]:
         found = list(others)
