@@ -138,11 +138,38 @@ def _inventory(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     if not table_exists(con, "pods"):
         return []
     rows = con.execute(
-        "SELECT namespace, name, labels, ips, host_network, owner_kind, owner_name, workload, node "
+        "SELECT namespace, name, labels, ips, host_network, owner_kind, owner_name, workload, node, workload_kind "
         "FROM pods ORDER BY namespace, name"
     ).fetchall()
-    keys = ("namespace", "name", "labels", "ips", "host_network", "owner_kind", "owner_name", "workload", "node")
-    return [dict(zip(keys, r)) for r in rows]
+    keys = ("namespace", "name", "labels", "ips", "host_network", "owner_kind", "owner_name", "workload", "node",
+            "workload_kind")
+    pods = [dict(zip(keys, r)) for r in rows]
+    _name_workloads(pods)
+    return pods
+
+
+def _name_workloads(pods: list[dict[str, Any]]) -> None:
+    """Each inventory pod's workload name (``p["_workload"]``): its controller's name, with the
+    controller's kind appended when two kinds of controller share that name in one namespace
+    (a Deployment ``web`` and a StatefulSet ``web`` are two workloads: ``web-deployment``, ``web-statefulset``)."""
+    kinds: dict[tuple[str, str], set[str]] = {}
+    for p in pods:
+        p["_workload"] = p["workload"] or workload_from_owner(p["owner_kind"], p["owner_name"], p["name"])
+        p["_kind"] = p["workload_kind"] or _controller_kind(p["owner_kind"], p["owner_name"], p["_workload"])
+        if not p["host_network"]:
+            kinds.setdefault((p["namespace"], p["_workload"]), set()).add(p["_kind"])
+    for p in pods:
+        if len(kinds.get((p["namespace"], p["_workload"]), ())) > 1:
+            p["_workload"] = f"{p['_workload']}-{p['_kind'].lower()}"
+
+
+def _controller_kind(owner_kind: str | None, owner_name: str | None, workload: str) -> str:
+    """The top-level controller's kind when the inventory did not record it (as ``io.inventory`` resolves it)."""
+    if not owner_kind or not owner_name:
+        return "Pod"
+    if owner_name != workload:
+        return {"ReplicaSet": "Deployment", "Job": "CronJob"}.get(owner_kind, owner_kind)
+    return owner_kind
 
 
 def _namespace_labels(con: duckdb.DuckDBPyConnection) -> dict[str, Labels]:
@@ -190,8 +217,7 @@ def resolve(con: duckdb.DuckDBPyConnection, endpoints: list[tuple]) -> tuple[Ide
             if p.get("node") and p["ips"]:
                 node_ips.setdefault(p["node"], sorted(p["ips"])[0])
             continue
-        name = p["workload"] or workload_from_owner(p["owner_kind"], p["owner_name"], p["name"])
-        add(p["namespace"], name, "inventory", p["name"], Labels.of(p["labels"] or {}))
+        add(p["namespace"], p["_workload"], "inventory", p["name"], Labels.of(p["labels"] or {}))
 
     identities: dict[str, Identity] = {}
     ep_map: dict[str, str] = {}
@@ -251,8 +277,7 @@ def _identify(kind, ip, ns, pod, wl_name, labels, inv_by_pod, by_ip, add) -> Ide
     if inv is not None and inv["host_network"]:
         return _address("host", ip)
     if inv is not None:
-        name = inv["workload"] or workload_from_owner(inv["owner_kind"], inv["owner_name"], inv["name"])
-        wl = add(inv["namespace"], name, "inventory", inv["name"], None)
+        wl = add(inv["namespace"], inv["_workload"], "inventory", inv["name"], None)
         inv_labels = Labels.of(inv["labels"] or {})
         if labels and not inv["labels"]:
             inv_labels = _as_labels(labels)
