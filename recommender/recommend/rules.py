@@ -10,6 +10,7 @@ port-set results are cached: thousands of workloads repeat the same few.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -134,7 +135,11 @@ def _address_blocks(ids: IdentityMap, keys: list[str], opts: Options, unexpresse
     no_address = False
     for key in keys:
         ident = ids.identities[key]
-        if ident.ip:
+        if ident.ip and _ipv4_mapped(ident.ip):
+            unexpressed.append(f"{ident.endpoint_kind} endpoint {ident.ip}: an IPv4-mapped IPv6 address, which no "
+                               "ipBlock may name (the API server rejects it; on the wire the packet is IPv4): record "
+                               "the peer's IPv4 address in the flow logs")
+        elif ident.ip:
             addresses.append(ident.ip)
             if ident.ip in ids.apiserver_services:   # enforced after DNAT: the API servers too
                 behind_service |= ids.apiserver_endpoints
@@ -150,6 +155,14 @@ def _address_blocks(ids: IdentityMap, keys: list[str], opts: Options, unexpresse
         keep_out=ids.cluster_addresses,
     )
     return blocks, implied
+
+
+@lru_cache(maxsize=65536)
+def _ipv4_mapped(ip: str) -> bool:
+    try:
+        return ":" in ip and ipaddress.ip_address(ip).ipv4_mapped is not None
+    except ValueError:
+        return False
 
 
 def _no_address(ident: Identity) -> str:
