@@ -350,6 +350,13 @@ def _choose_selectors(workloads: dict[str, Workload], pod_wl: dict[tuple[str, st
                     f"{ns}/{wl.name}: no stable label selector selects only this workload; "
                     f"{selector_text(selector)} also selects {', '.join(wl.also_selects)}"
                 )
+            unlabeled = sorted(wl.pods.difference(*wl.pods_by_labels.values()) | wl.pods_by_labels.get(Labels(), set()))
+            if unlabeled and not selector.is_empty:
+                warnings.append(
+                    f"{ns}/{wl.name}: pod(s) known only from flows without labels ({', '.join(f'{ns}/{n}' for n in unlabeled)}): "
+                    f"{selector_text(selector)} cannot select them (only {{}} could), so their connections are not admitted "
+                    "as theirs; give --inventory with those pods or flows that carry their labels"
+                )
 
 
 def valid_namespace(ns: str) -> bool:
