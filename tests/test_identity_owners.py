@@ -48,3 +48,13 @@ def test_a_deployment_and_a_statefulset_of_the_same_name_are_two_workloads() -> 
 def test_a_name_used_by_one_kind_only_keeps_the_plain_name() -> None:
     rec = generate(make_store([conn(WEB, DB, 5432)], PODS[:1] + PODS[2:]))
     assert sorted(p.name for p in rec.policies) == ["db", "default-deny", "web"]
+
+
+def test_a_kind_suffixed_name_never_joins_a_real_workload_of_that_name() -> None:
+    other = _inv("web-deployment-0", {"app": "other"}, "10.1.0.4", "StatefulSet", "web-deployment",
+                 "StatefulSet", "web-deployment")
+    rec = generate(make_store([conn(WEB, DB, 5432), conn(CACHE, DB, 6379)], PODS + [other]))
+    names = {p.pod_selector: p.name for p in rec.policies}
+    assert names[LabelSelector.of({"app": "web"})] == "web-deployment-2"
+    assert names[LabelSelector.of({"app": "web-cache"})] == "web-statefulset"
+    assert not any("no stable label selector" in w for w in rec.warnings)

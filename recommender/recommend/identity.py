@@ -158,9 +158,16 @@ def _name_workloads(pods: list[dict[str, Any]]) -> None:
         p["_kind"] = p["workload_kind"] or _controller_kind(p["owner_kind"], p["owner_name"], p["_workload"])
         if not p["host_network"]:
             kinds.setdefault((p["namespace"], p["_workload"]), set()).add(p["_kind"])
+    renamed: dict[tuple[str, str, str], str] = {}
+    for (ns, name), found in sorted(kinds.items()):
+        for kind in sorted(found) if len(found) > 1 else ():
+            new, n = f"{name}-{kind.lower()}", 1
+            while (ns, new) in kinds:           # a real workload already has that name: never join it
+                n += 1
+                new = f"{name}-{kind.lower()}-{n}"
+            renamed[(ns, name, kind)] = new
     for p in pods:
-        if len(kinds.get((p["namespace"], p["_workload"]), ())) > 1:
-            p["_workload"] = f"{p['_workload']}-{p['_kind'].lower()}"
+        p["_workload"] = renamed.get((p["namespace"], p["_workload"], p["_kind"]), p["_workload"])
 
 
 def _controller_kind(owner_kind: str | None, owner_name: str | None, workload: str) -> str:
