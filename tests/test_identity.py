@@ -109,11 +109,13 @@ def test_unlabeled_neighbours_are_selected_by_the_empty_selector_only() -> None:
     assert sel == LabelSelector.of({"app": "web"}) and exact and hit == []
 
 
-@pytest.mark.parametrize("key", ["batch.kubernetes.io/job-completion-index", "rollouts-pod-template-hash"])
+@pytest.mark.parametrize("key", ["batch.kubernetes.io/job-completion-index", "rollouts-pod-template-hash",
+                                 "service.istio.io/canonical-revision"])
 def test_per_pod_and_per_rollout_labels_of_indexed_jobs_and_argo_rollouts_are_noisy(key: str) -> None:
     # An Indexed Job labels each pod with its completion index; Argo Rollouts labels each revision's
-    # pods with its own template hash. A selector on either misses the workload's other pods (another
-    # index, the next revision) even when it is the only label that tells two workloads apart.
+    # pods with its own template hash; Istio's injector copies the release (`version`) into
+    # canonical-revision. A selector on any of them misses the workload's other pods (another index,
+    # the next revision or release) even when it is the only label that tells two workloads apart.
     mine = {Labels.of({"app": "train", key: "0"})}
     others = [Labels.of({"app": "train", key: "1"})]
     sel, exact, hit = choose_selector(mine, others)

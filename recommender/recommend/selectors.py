@@ -32,6 +32,7 @@ NOISY_LABELS = frozenset({
     "app.kubernetes.io/version", "version",
     "batch.kubernetes.io/job-completion-index",    # Indexed Job: one value per pod
     "rollouts-pod-template-hash",                  # Argo Rollouts: one value per revision
+    "service.istio.io/canonical-revision",         # Istio: the release (`version`) of the pod
 })
 PREFERRED_KEYS = (
     "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
