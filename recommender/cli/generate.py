@@ -49,14 +49,14 @@ def generate(
     kind: Annotated[Kind, typer.Option(help="Output kind.")] = Kind.k8s,
     namespace: Annotated[list[str], typer.Option("--namespace", "-n", help="Only these namespaces; repeatable.")] = [],  # noqa: B006
     exclude_namespace: Annotated[list[str], typer.Option("--exclude-namespace", help="Skip these namespaces; repeatable.")] = [],  # noqa: B006
-    include_system: Annotated[bool, typer.Option(help="Also write policies for kube-system, calico-*, tigera-*, cilium*.")] = False,
+    include_system: Annotated[bool, typer.Option(help="Also write policies for kube-system, kube-public, kube-node-lease, calico-*, tigera-*, cilium*.")] = False,
     default_deny: Annotated[bool, typer.Option("--default-deny/--no-default-deny", help="One default-deny per covered namespace.")] = True,
     include_denied: Annotated[bool, typer.Option(help="Also allow flows the exporter reported as denied.")] = False,
     port_range_slack: Annotated[int, typer.Option(help="Bridge gaps of at most N unobserved ports in a port range.")] = 0,
     cidr_max_prefix: Annotated[int | None, typer.Option(help="Aggregate public external IPv4 addresses into CIDRs no wider than /N.")] = None,
     cidr6_max_prefix: Annotated[int | None, typer.Option(help="Aggregate public external IPv6 addresses into CIDRs no wider than /N (64-128).")] = None,
     cidr_min_addresses: Annotated[int | None, typer.Option(help="…only when at least K distinct observed addresses fall inside (default 2).")] = None,
-    allow_any_external: Annotated[bool, typer.Option(help="Permit 0.0.0.0/0 (except private ranges) for external peers.")] = False,
+    allow_any_external: Annotated[bool, typer.Option(help="Permit 0.0.0.0/0 and ::/0 (except private ranges and the cluster's own addresses) for external peers.")] = False,
     existing: Annotated[list[Path], typer.Option(help="Current cluster policies: recommend only what they would deny.")] = [],  # noqa: B006
     report: Annotated[Path | None, typer.Option(help="Write per-rule provenance to FILE.json or FILE.md.")] = None,
     tier: Annotated[str, typer.Option(help="Calico tier for --kind calico-staged-native.")] = "default",
