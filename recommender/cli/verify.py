@@ -22,6 +22,8 @@ from recommender.errors import VerificationError
 if TYPE_CHECKING:   # pandas is imported when a frame is rendered, not at start-up
     import pandas as pd
 
+    from recommender.io.policies import PolicySet
+
 VERIFY_EPILOG = """Examples:
 
   recommend verify --policies policies/ flows.log --inventory cluster.yaml
@@ -40,7 +42,7 @@ EXPLAIN_EPILOG = """Examples:
 @app.command(epilog=VERIFY_EPILOG)
 def verify(
     flows: Annotated[list[Path], typer.Argument(metavar="FLOWS...", help="Flow files (any supported format); none: use --db.")] = None,  # type: ignore[assignment]
-    policies: Annotated[Path, typer.Option("--policies", "-p", metavar="PATH", help="Policy YAML/JSON file or directory (may also hold Pods and Namespaces).")] = ...,  # type: ignore[assignment]
+    policies: Annotated[list[Path], typer.Option("--policies", "-p", metavar="PATH", help="Policy YAML/JSON file or directory (may also hold Pods and Namespaces); repeatable.")] = ...,  # type: ignore[assignment]
     inventory: Annotated[list[Path], typer.Option("--inventory", "-i", metavar="FILE", help="Pod/namespace inventory; repeatable.")] = [],  # noqa: B006
     db: Annotated[str, typer.Option("--db", help="DuckDB database of the flow store (default: in memory).")] = ":memory:",
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json (summary + denied), or csv (denied connections).")] = OutputFormat.table,
@@ -49,7 +51,7 @@ def verify(
     connection with its reason. Exit 1 when a connection the exporter saw allowed would be denied."""
     from recommender.engine.verify import verify as run_verify
 
-    report = run_verify(policies, flows or [], inventory=inventory, db=db)
+    report = run_verify(_load(policies), flows or [], inventory=inventory, db=db)
     _print_notes(report.notes)
     if output is OutputFormat.json:
         sys.stdout.write(to_json({"ok": report.ok, "failures": report.failures, "summary": _records(report.summary),
@@ -68,6 +70,13 @@ def verify(
                                 hint="see the denied connections and their reasons above")
 
 
+def _load(paths: list[Path]) -> PolicySet:
+    """Every --policies path as one PolicySet: a single-valued option would keep only the last path given."""
+    from recommender.io.policies import load_policies
+
+    return load_policies(paths)
+
+
 def _print_notes(notes: list[str] | tuple[str, ...]) -> None:
     """What the verdicts leave out (documents not evaluated, loader warnings), on stderr."""
     console = stderr_console()
@@ -83,7 +92,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, object]]:
 
 @app.command(epilog=EXPLAIN_EPILOG)
 def explain(
-    policies: Annotated[Path, typer.Option("--policies", "-p", metavar="PATH", help="Policy YAML/JSON file or directory.")] = ...,  # type: ignore[assignment]
+    policies: Annotated[list[Path], typer.Option("--policies", "-p", metavar="PATH", help="Policy YAML/JSON file or directory; repeatable.")] = ...,  # type: ignore[assignment]
     source: Annotated[str, typer.Option("--from", metavar="NS/POD|IP", help="Source pod (must be in the inventory) or address.")] = ...,  # type: ignore[assignment]
     destination: Annotated[str, typer.Option("--to", metavar="NS/POD|IP", help="Destination pod or address.")] = ...,  # type: ignore[assignment]
     port: Annotated[str, typer.Option("--port", metavar="PORT/PROTO", help="Destination port and protocol, e.g. 5432/TCP, 53/UDP, ICMP.")] = ...,  # type: ignore[assignment]
@@ -93,6 +102,6 @@ def explain(
     isolating policies and each rule's verdict on the peer and the port."""
     from recommender.engine.verify import explain_connection, explanation_lines
 
-    expl = explain_connection(policies, source, destination, port, inventory=inventory)
+    expl = explain_connection(_load(policies), source, destination, port, inventory=inventory)
     _print_notes(expl.notes)
     sys.stdout.write("\n".join(explanation_lines(expl)) + "\n")
