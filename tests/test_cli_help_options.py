@@ -1,4 +1,4 @@
-"""`recommend generate --help` says what the library does with each option.
+"""`recommend generate --help` and `recommend ingest --help` say what the library does with each option.
 
 The option help is the first documentation a user reads; it is derived here from the
 library's own constants, so a help text that names less than the code does fails.
@@ -32,3 +32,11 @@ def test_allow_any_external_names_both_families_and_the_cluster_exception() -> N
     text = option_help("generate", "allow_any_external")
     assert widen.ANY_V4 in text and widen.ANY_V6 in text
     assert "cluster" in text, "--allow-any-external help does not say the cluster's own addresses are excepted"
+
+
+def test_ingest_format_names_every_format_it_accepts() -> None:
+    from recommender.io.detect import available_readers
+
+    text = option_help("ingest", "format")
+    for fmt in available_readers():
+        assert fmt in text, f"--format help omits {fmt}, which --format accepts"

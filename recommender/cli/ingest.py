@@ -37,7 +37,7 @@ def ingest(
     paths: list[Path] = typer.Argument(..., metavar="FLOWS...", help="Flow files (Calico, VPC, Hubble, normalized CSV/Parquet; .gz ok)."),
     inventory: list[Path] = typer.Option([], "--inventory", "-i", metavar="FILE", help="Pod/namespace inventory (kubectl get -o json/yaml); repeatable."),
     db: str = typer.Option("recommender.duckdb", "--db", help="DuckDB database file (':memory:' keeps nothing)."),
-    format: str | None = typer.Option(None, "--format", "-f", help="Force the format: calico, vpc, hubble, normalized."),
+    format: str | None = typer.Option(None, "--format", "-f", help="Force the format: calico, vpc, hubble, normalized, or gcp (recognized only: its records are skipped)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Reject malformed records into the `rejected` table and continue."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes on stderr."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="Summary on stdout: table, json (the full summary), or csv (one row per file)."),
