@@ -86,6 +86,13 @@ def test_without_line_numbers_the_files_give_the_same_connections(tmp_path: Path
     assert [n for n in parallel.summary.notes if "without line numbers" in n] == \
         [f"{paths[0]} and 1 more Calico files: read in parallel without line numbers (over 0 MB): connections "
          "name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines"]
+    # forced off, the note says so (not a size the files do not reach)
+    monkeypatch.undo()
+    monkeypatch.setenv("RECOMMENDER_LINE_NUMBERS", "0")
+    forced = load_flows(paths)
+    assert [n for n in forced.summary.notes if "without line numbers" in n] == \
+        [f"{paths[0]} and 1 more Calico files: read in parallel without line numbers (RECOMMENDER_LINE_NUMBERS=0): "
+         "connections name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines"]
 
 
 @pytest.mark.parametrize(("bad", "reason"), [

@@ -23,3 +23,26 @@ def test_an_ipv4_mapped_ipv6_peer_is_reported_not_expressible_and_others_still_g
     assert cidrs == {"8.8.8.8/32", "2001:db8::1/128"}
     assert any("::ffff:8.8.4.4" in w and "IPv4-mapped" in w for w in rec.warnings)
     assert not rec.ok and [f.split(" → ")[1].split(" ")[0] for f in rec.failures()] == ["network[::ffff:8.8.4.4]"]
+
+
+def test_the_cli_hint_points_at_the_warnings_or_says_it_is_a_bug(tmp_path, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Exit 1 with nothing written; the hint names the warnings when there are some, and otherwise says
+    plainly that an unexplained failure is the recommender's bug (the issue: 'that is a bug')."""
+    import recommender.recommend as rr
+
+    csv = tmp_path / "flows.csv"
+    csv.write_text("src_ip,src_namespace,src_pod,src_kind,src_labels,dst_ip,dst_kind,protocol,dst_port,action\n"
+                   '10.0.0.1,shop,web-0,pod,"{""app"":""web""}",::ffff:8.8.4.4,network,TCP,443,allow\n')
+    out = cli("generate", csv, "--db", ":memory:", "-o", tmp_path / "out")
+    assert out.exit_code == 1 and not (tmp_path / "out").exists()
+    assert "see the warnings above" in out.stderr and "IPv4-mapped" in out.stderr
+    real = rr.generate
+
+    def without_warnings(*args, **kwargs):  # type: ignore[no-untyped-def]
+        rec = real(*args, **kwargs)
+        object.__setattr__(rec, "warnings", [])
+        return rec
+
+    monkeypatch.setattr(rr, "generate", without_warnings)
+    out = cli("generate", csv, "--db", ":memory:", "-o", tmp_path / "out", "-q")
+    assert out.exit_code == 1 and "this is a bug in recommender" in out.stderr

@@ -94,7 +94,9 @@ def generate(
             sys.stderr.write(f"… and {len(failed) - SHOWN_FAILURES} more\n")
         raise VerificationError(
             f"verification failed: {len(failed)} observed connection(s) would be denied by the recommended policies; nothing written",
-            hint="see the 'not expressible' warnings above: each says what the endpoint needs",
+            hint=("see the warnings above (an endpoint no rule can name, pods their workload's selector cannot "
+                  "select): each says what it needs" if rec.warnings else
+                  "no warning explains it, so this is a bug in recommender: please report it with the lines above"),
         )
     if output == "-":
         sys.stdout.write(rec.yaml())

@@ -96,6 +96,8 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
     out.sort(key=lambda st: given[st.file])
     if not numbered:
         what = f"{files[0]}" if len(files) == 1 else f"{files[0]} and {len(files) - 1} more Calico files"
-        out[0].notes.append(f"{what}: read in parallel without line numbers (over {LINE_NUMBERS_MAX_BYTES >> 20} MB): "
+        forced = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower() in ("0", "false", "no")
+        why = "RECOMMENDER_LINE_NUMBERS=0" if forced else f"over {LINE_NUMBERS_MAX_BYTES >> 20} MB"
+        out[0].notes.append(f"{what}: read in parallel without line numbers ({why}): "
                             "connections name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines")
     return out
