@@ -29,11 +29,16 @@ def test_the_cli_hint_points_at_the_warnings_or_says_it_is_a_bug(tmp_path, cli, 
     """Exit 1 with nothing written; the hint names the warnings when there are some, and otherwise says
     plainly that an unexplained failure is the recommender's bug (the issue: 'that is a bug')."""
     import recommender.recommend as rr
+    from recommender.io.store import connect
 
-    csv = tmp_path / "flows.csv"
-    csv.write_text("src_ip,src_namespace,src_pod,src_kind,src_labels,dst_ip,dst_kind,protocol,dst_port,action\n"
-                   '10.0.0.1,shop,web-0,pod,"{""app"":""web""}",::ffff:8.8.4.4,network,TCP,443,allow\n')
-    out = cli("generate", csv, "--db", ":memory:", "-o", tmp_path / "out")
+    db = tmp_path / "store.duckdb"     # the readers store a mapped address as IPv4: put one in the store itself
+    con = connect(db)
+    con.execute("INSERT INTO connections (src_ip, src_namespace, src_pod, src_kind, src_labels, dst_ip, dst_kind, "
+                "protocol, dst_port, action, flows, records, format, file, line) VALUES ('10.0.0.1', 'shop', "
+                "'web-0', 'pod', MAP {'app': 'web'}, '::ffff:8.8.4.4', 'network', 'TCP', 443, 'allow', 1, 1, "
+                "'normalized', 'hand.csv', 1)")
+    con.close()
+    out = cli("generate", "--db", db, "-o", tmp_path / "out")
     assert out.exit_code == 1 and not (tmp_path / "out").exists()
     assert "see the warnings above" in out.stderr and "IPv4-mapped" in out.stderr
     real = rr.generate
@@ -44,5 +49,5 @@ def test_the_cli_hint_points_at_the_warnings_or_says_it_is_a_bug(tmp_path, cli, 
         return rec
 
     monkeypatch.setattr(rr, "generate", without_warnings)
-    out = cli("generate", csv, "--db", ":memory:", "-o", tmp_path / "out", "-q")
+    out = cli("generate", "--db", db, "-o", tmp_path / "out", "-q")
     assert out.exit_code == 1 and "this is a bug in recommender" in out.stderr

@@ -56,3 +56,14 @@ def test_canonical_addresses_are_left_alone(tmp_path: Path) -> None:
     path.write_text("\n".join([HEADER, ROWS[1], ROWS[2]]) + "\n")
     store = load_flows([path], db=":memory:")
     assert [r[:2] for r in _rows(store)] == [("10.0.0.7", "10.0.0.5"), ("fd00::9", "fd00::5")]
+
+
+def test_an_ipv4_mapped_address_is_stored_as_the_ipv4_address(tmp_path: Path) -> None:
+    """A socket-level observer records the IPv4 peer of a dual-stack socket as ``::ffff:10.0.0.5``; on the wire
+    the packet is IPv4, so the address is stored as ``10.0.0.5``: enrichment finds the pod, and a rule can name
+    it (no ipBlock can name the mapped form, which the API server rejects)."""
+    path = tmp_path / "flows.csv"
+    path.write_text("\n".join([HEADER, "network,::FFFF:10.0.0.7,network,::ffff:10.0.0.5,TCP,8080,allow",
+                               "network,::ffff:a00:7,network,fd00::5,TCP,8080,allow"]) + "\n")
+    store = load_flows([path], inventory=[_inventory(tmp_path)], db=":memory:")
+    assert _rows(store) == [("10.0.0.7", "10.0.0.5", "pod", "web-1", 1), ("10.0.0.7", "fd00::5", "pod", "web-1", 1)]

@@ -110,14 +110,17 @@ def sql_str(s: str) -> str:
 
 def canonical_ip(con: duckdb.DuckDBPyConnection, table: str, column: str, expr: str) -> str:
     """``expr``, the SQL of an address in ``column`` of ``table``'s rows, with IPv6 in canonical text (lower case,
-    longest zero run compressed), the one spelling enrichment can join with the inventory's. Each distinct IPv6
+    longest zero run compressed; IPv4-mapped ``::ffff:a.b.c.d`` as ``a.b.c.d``), the one spelling enrichment can
+    join with the inventory's. Each distinct IPv6
     text is converted once (Python's ``ipaddress``); when none needs it, ``expr`` itself is returned."""
     rewrites = []
     for (raw,) in con.execute(f"SELECT DISTINCT {expr} FROM {table} WHERE strpos({column}, ':') > 0").fetchall():
         try:
-            norm = ipaddress.ip_address(raw).compressed
+            addr = ipaddress.ip_address(raw)
         except ValueError:
             continue   # the reader's own check reports it
+        # an IPv4-mapped address (a socket-level observer's IPv4 peer of a dual-stack socket) is IPv4 on the wire
+        norm = str(addr.ipv4_mapped) if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped else addr.compressed
         if norm != raw:
             rewrites.append((raw, norm))
     if not rewrites:
