@@ -329,12 +329,14 @@ c5 AS (
 -- per connection (5-tuple and action, all files): has it a request, has it L3/L4 events; and whether the
 -- source forwarded what the destination denied: an L3/L4 request dropped at ingress (an L7 drop is an L7
 -- policy's, on a connection that was let in), and no request delivered there (L3/L4 or L7)
-c AS (
+w AS (
   SELECT *, bool_or(req) OVER ca AS has_req, sum(n4) OVER ca AS n4_all,
-    action = 'allow' AND bool_or(req) OVER ca AND bool_or(action = 'deny' AND n_in4 > 0) OVER conn
-      AND NOT bool_or(action = 'allow' AND n_in > 0) OVER conn AS lost
+    bool_or(action = 'deny' AND n_in4 > 0) OVER conn AS dropped_in, bool_or(action = 'allow' AND n_in > 0) OVER conn AS delivered_in
   FROM c5 WINDOW ca AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port, action),
-                 conn AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port))
+                 conn AS (PARTITION BY proto, c_ip, c_port, s_ip, s_port)),
+c AS (
+  SELECT * EXCLUDE (dropped_in, delivered_in), action = 'allow' AND has_req AND dropped_in AND NOT delivered_in AS lost
+  FROM w)
 SELECT *,
   CASE WHEN NOT has_req OR lost THEN 0 WHEN n4_all > 0 THEN n4 ELSE n7 END AS accepted,
   CASE WHEN NOT has_req THEN n4 + n7 ELSE 0 END AS orphan,
