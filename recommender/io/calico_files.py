@@ -33,7 +33,7 @@ import duckdb
 from recommender.errors import InputError
 from recommender.io import calico as C
 from recommender.io import lines as L
-from recommender.io.pipeline import HINT, FileSet, first_error_line, named, rejections
+from recommender.io.pipeline import HINT, FileSet
 from recommender.io.readers import Progress, ReadStats
 
 LINE_NUMBERS_MAX_BYTES = 256 * 2**20
@@ -42,12 +42,16 @@ _TEMPS = ("gs", "lab", "pol", "l1", "ends", "dropped", "c", "out")
 _MARKER = json.dumps({C._MARK: True}).encode()
 
 
+def _forced() -> bool | None:
+    """What ``RECOMMENDER_LINE_NUMBERS`` asks for: True (1), False (0), or None (unset: by size)."""
+    value = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower()
+    return True if value in ("1", "true", "yes") else False if value in ("0", "false", "no") else None
+
+
 def numbers_lines(files: list[str]) -> bool:
     """Keep record numbers? ``RECOMMENDER_LINE_NUMBERS`` 1/0 decides; unset, by total size on disk."""
-    forced = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower()
-    if forced in ("1", "true", "yes", "0", "false", "no"):
-        return forced in ("1", "true", "yes")
-    return sum(os.path.getsize(f) for f in files) <= LINE_NUMBERS_MAX_BYTES
+    forced = _forced()
+    return forced if forced is not None else sum(os.path.getsize(f) for f in files) <= LINE_NUMBERS_MAX_BYTES
 
 
 def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, target: str, skip_bad: bool,
@@ -62,14 +66,7 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
     bad_rows: list[tuple[int, int, str]] = []
     try:
         inp.drop_truncated_last_lines()
-        try:
-            L.run_query(con, lambda: C._aggregate(con, C._source(inp.data, numbered), _T), progress, files)
-        except duckdb.Error as err:
-            inp.mask_bad_lines(skip_bad, err)
-            try:
-                C._aggregate(con, C._source(inp.data, numbered), _T)
-            except duckdb.Error as e2:
-                raise InputError(f"cannot read as {C.FORMAT}: {first_error_line(e2)}", file=named(files, e2)) from None
+        inp.scan(con, lambda data: C._aggregate(con, C._source(data, numbered), _T), skip_bad, progress)
         if con.execute(f"SELECT count(*) FROM {_T}_l1 WHERE err IS NOT NULL").fetchone()[0]:
             bad_rows = C.value_errors(con, C._source(inp.data, True), _T)
             if not skip_bad:
@@ -80,24 +77,10 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
     finally:   # also after bad input: a notebook session should not keep the files' worth of groups
         con.execute(f"DROP VIEW IF EXISTS {_T}_win; DROP VIEW IF EXISTS {_T}_coarse; " + "; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in _TEMPS))
         inp.remove_temps()
-    out = []
-    for i, (f, (valid, accepted, skipped, conns)) in enumerate(zip(files, results, strict=True)):
-        scan = inp.scans[i]
-        rejected = rejections(f, scan, [(o, r) for fi, o, r in bad_rows if fi == i], 0)
-        L.insert_rejected(con, C.FORMAT, f, rejected)
-        truncated = 1 if scan and scan.truncated_last_line else 0
-        st = ReadStats(file=f, format=C.FORMAT, records=valid + len(rejected) + truncated, accepted=accepted,
-                       rejected=len(rejected), connections=conns)
-        for why, count in skipped.items():
-            st.skip(why, count)
-        L.note_truncation(st, scan)
-        out.append(st)
-    given = {str(p): i for i, p in enumerate(paths)}
-    out.sort(key=lambda st: given[st.file])
+    out = inp.stats(con, results, bad_rows, [str(p) for p in paths])
     if not numbered:
         what = f"{files[0]}" if len(files) == 1 else f"{files[0]} and {len(files) - 1} more Calico files"
-        forced = os.environ.get("RECOMMENDER_LINE_NUMBERS", "").strip().lower() in ("0", "false", "no")
-        why = "RECOMMENDER_LINE_NUMBERS=0" if forced else f"over {LINE_NUMBERS_MAX_BYTES >> 20} MB"
+        why = "RECOMMENDER_LINE_NUMBERS=0" if _forced() is False else f"over {LINE_NUMBERS_MAX_BYTES >> 20} MB"
         out[0].notes.append(f"{what}: read in parallel without line numbers ({why}): "
                             "connections name the file and first_seen; RECOMMENDER_LINE_NUMBERS=1 keeps lines")
     return out

@@ -41,7 +41,7 @@ from recommender.errors import InputError
 from recommender.io import hubble_sql as Q
 from recommender.io import lines as L
 from recommender.io.hubble_endpoints import endpoints_sql
-from recommender.io.pipeline import HINT, FileSet, first_error_line, named, rejections
+from recommender.io.pipeline import HINT, FileSet
 from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 
@@ -83,14 +83,7 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
     bad_rows: list[tuple[int, int, str]] = []
     try:
         inp.drop_truncated_last_lines()
-        try:
-            L.run_query(con, lambda: _classify(con, inp.data, f"{_T}_l1"), progress, files)
-        except duckdb.Error as err:
-            inp.mask_bad_lines(skip_bad, err)
-            try:
-                _classify(con, inp.data, f"{_T}_l1")
-            except duckdb.Error as e2:
-                raise InputError(f"cannot read as {FORMAT}: {first_error_line(e2)}", file=named(files, e2)) from None
+        inp.scan(con, lambda data: _classify(con, data, f"{_T}_l1"), skip_bad, progress)
         first = con.execute(f"SELECT fi, first, err FROM {_T}_l1 WHERE err IS NOT NULL ORDER BY fi, first LIMIT 1"
                             ).fetchone()
         if first is not None:
@@ -100,24 +93,11 @@ def read_files(con: duckdb.DuckDBPyConnection, paths: list[str | Path], *, targe
                 raise InputError(reason, file=files[fi], line=line, hint=HINT)
             bad_rows = _value_errors(con, inp.data)
         valid = dict(con.execute(f"SELECT fi, sum(n) FROM {_T}_l1 WHERE err IS NULL GROUP BY fi").fetchall())
-        results = _finish(con, target, files)
+        results = [(int(valid.get(i, 0)), *r) for i, r in enumerate(_finish(con, target, files))]
     finally:   # also after bad input: a notebook session should not keep the files' worth of groups
         con.execute("; ".join(f"DROP TABLE IF EXISTS {_T}_{x}" for x in ("l1", "l1_ept", "out", "eps")))
         inp.remove_temps()
-    out = []
-    for i, f in enumerate(files):
-        scan = inp.scans[i]
-        rejected = rejections(f, scan, [(o, r) for fi, o, r in bad_rows if fi == i], 0)
-        L.insert_rejected(con, FORMAT, f, rejected)
-        accepted, skipped, conns = results[i]
-        st = ReadStats(file=f, format=FORMAT, accepted=accepted, rejected=len(rejected), connections=conns,
-                       records=int(valid.get(i, 0)) + len(rejected) + (1 if scan and scan.truncated_last_line else 0))
-        for why, count in skipped.items():
-            st.skip(why, count)
-        L.note_truncation(st, scan)
-        out.append(st)
-    given = {str(p): i for i, p in enumerate(paths)}
-    return sorted(out, key=lambda st: given[st.file])
+    return inp.stats(con, results, bad_rows, [str(p) for p in paths])
 
 
 def _classify(con: duckdb.DuckDBPyConnection, data: list[str], table: str, per_record: bool = False) -> None:

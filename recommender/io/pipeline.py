@@ -149,8 +149,8 @@ def _slow_path(con: Con, file: str, fmt: LineFormat, skip_bad: bool, err: duckdb
 
 
 class FileSet:
-    """Several files read in one DuckDB scan (``calico_files``, ``hubble_files``): what DuckDB reads for
-    each (the file, or a cleaned copy) and what Python found in it. Steps 1 and 3 above, per file."""
+    """Several files read in one DuckDB scan (``calico_files``, ``hubble.read_files``): what DuckDB reads
+    for each (the file, or a cleaned copy) and what Python found in it. Steps 1 and 3 above, per file."""
 
     def __init__(self, files: list[str], fmt: str, check_line: L.Checker, marker: bytes, suffix: str) -> None:
         self.files, self.fmt, self.check_line, self.marker, self.suffix = files, fmt, check_line, marker, suffix
@@ -179,6 +179,39 @@ class FileSet:
                 self.replace(i, scan, lambda src, dest, d=drop: L.write_clean_copy(src, dest, d, self.marker))
         if not found:
             raise InputError(f"cannot read as {self.fmt}: {first_error_line(err)}", file=named(self.files, err))
+
+    def scan(self, con: Con, run: Callable[[list[str]], None], skip_bad: bool, progress: Progress | None) -> None:
+        """Run the reader's statement over the files (``run(self.data)``); when DuckDB refuses the input,
+        the bad lines are named (or, with ``skip_bad``, masked in copies) and it runs again (step 3)."""
+        try:
+            L.run_query(con, lambda: run(self.data), progress, self.files)
+        except duckdb.Error as err:
+            self.mask_bad_lines(skip_bad, err)
+            try:
+                run(self.data)
+            except duckdb.Error as e2:
+                raise InputError(f"cannot read as {self.fmt}: {first_error_line(e2)}",
+                                 file=named(self.files, e2)) from None
+
+    def stats(self, con: Con, results: list[tuple[int, int, dict[str, int], int]],
+              bad_rows: list[tuple[int, int, str]], given: list[str]) -> list[ReadStats]:
+        """One ``ReadStats`` per file, in the order of ``given``. ``results`` holds per file (valid records,
+        accepted, skipped by reason, connections); ``bad_rows`` (file index, record ordinal, reason) are
+        the records that failed validation, kept in ``rejected`` with what Python's scans found."""
+        out = []
+        for i, (f, (valid, accepted, skipped, conns)) in enumerate(zip(self.files, results, strict=True)):
+            scan = self.scans[i]
+            rejected = rejections(f, scan, [(o, r) for fi, o, r in bad_rows if fi == i], 0)
+            L.insert_rejected(con, self.fmt, f, rejected)
+            truncated = 1 if scan and scan.truncated_last_line else 0
+            st = ReadStats(file=f, format=self.fmt, records=valid + len(rejected) + truncated, accepted=accepted,
+                           rejected=len(rejected), connections=conns)
+            for why, count in skipped.items():
+                st.skip(why, count)
+            L.note_truncation(st, scan)
+            out.append(st)
+        order = {p: i for i, p in enumerate(given)}
+        return sorted(out, key=lambda st: order[st.file])
 
     def remove_temps(self) -> None:
         for tmp in self.temps:
