@@ -46,7 +46,7 @@ from recommender.io.readers import Progress, ReadStats
 from recommender.io.sqlexpr import install_macros
 
 FORMAT = "hubble"
-DISTINCT_OUTPUT = True   # insert_sql groups on schema.KEY_COLUMNS (plus per-file constants): the store relies on it
+DISTINCT_OUTPUT = True   # insert_sql groups all files' rows on schema.KEY_COLUMNS: the store relies on it
 REPLY_WITHOUT_REQUEST = "reply without its request"
 L7_DUPLICATE = "L7 record (its L3/L4 flow is present)"
 DENIED_AT_DESTINATION = "allowed at source, denied at destination"   # the words of the Calico reader's rule

@@ -234,7 +234,8 @@ class FlowStore:
                     picked[str(p)] = fp
         if not picked:
             return {}
-        stats = _TOGETHER[fmt](self.con, list(picked), target="_staging", skip_bad=skip_bad, progress=progress)
+        reader = _TOGETHER[fmt]
+        stats = reader.read_files(self.con, list(picked), target="_staging", skip_bad=skip_bad, progress=progress)
         for st in stats:
             if not st.reconciles():
                 raise RuntimeError(f"reader {fmt} does not reconcile on {st.file}: {st}")
@@ -242,7 +243,7 @@ class FlowStore:
             seen.add(fp)
             done.append((fp, st.file, size, mtime, fmt, json.dumps(asdict(st), sort_keys=True)))
         if any(st.connections for st in stats):
-            distinct.append(fmt in _DISTINCT_TOGETHER)
+            distinct.append(bool(getattr(reader, "DISTINCT_OUTPUT", False)))
         return {st.file: st for st in stats}
 
     def _ingest_file(self, path: PathLike, fmt: str | None, skip_bad: bool, progress: Progress | None,
@@ -273,8 +274,7 @@ class FlowStore:
 _ORDER = "file, line, src_kind, dst_kind, protocol, dst_port, action"
 # Formats whose files are read together: the two ends' (or interfaces') records of a connection sit in
 # different files (one per node, per interface), and only read together do they pair up.
-_TOGETHER = {"calico": calico_files.read_files, "vpc": vpc_files.read_files, "hubble": hubble.read_files}
-_DISTINCT_TOGETHER = {"hubble"}   # its files' rows are grouped on the connection key together (hubble_sql.insert_sql)
+_TOGETHER = {"calico": calico_files, "vpc": vpc_files, "hubble": hubble}   # each has read_files
 
 
 def _format_of(path: PathLike, fmt: str | None) -> str | None:
