@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from recommender.engine.bulk_tables import arrow_table, inventory_tables, policy_tables, static_tables
 from recommender.engine.compile import (
-    DIRECTIONS, CompiledPolicies, LabelIndex, PeerMatcher, compile_policies, gc_paused, node_addresses, parse_ip,
+    DIRECTIONS, CompiledPolicies, LabelIndex, PeerMatcher, compile_policies, gc_paused, node_addresses, own_node_sql,
+    parse_ip,
 )
 from recommender.model import Labels, NetworkPolicy, Pod
 from recommender.model.policy import EGRESS
@@ -67,8 +68,9 @@ def _own_node_sql(t: str, o: str, known: bool) -> str:
     pod on that node, or a host endpoint whose address a node's hostNetwork pods hold (``{o}n``, the
     address row, carries that node), else the node the exporter named it by. ``known``: the inventory
     names any node at all (else no pod has a known node: constant false)."""
-    node = f"coalesce(e.{o}_inode, CASE WHEN {o}n.node IS NOT NULL THEN {o}n.node ELSE e.{o}_work END)"
-    return f"coalesce(e.{t}_kind = 'pod' AND e.{o}_kind = 'host' AND e.{t}_inode = {node}, false)" if known else "false"
+    if not known:
+        return "false"
+    return own_node_sql(f"e.{t}_kind", f"e.{t}_inode", f"e.{o}_kind", [f"e.{o}_inode", f"{o}n.node", f"e.{o}_work"])
 
 
 _PROTO_SQL = """CASE upper(trim(coalesce(c.protocol, ''))) WHEN '6' THEN 'TCP' WHEN '17' THEN 'UDP' WHEN '132' THEN 'SCTP'

@@ -306,6 +306,14 @@ def node_addresses(pods: Iterable[Pod]) -> dict[str, str]:
     return {ip: node for ip, node in found.items() if node is not None}
 
 
+def own_node_sql(pod_kind: str, pod_node: str, host_kind: str, host_nodes: Sequence[str]) -> str:
+    """SQL: one side is a pod and the other a host endpoint of the node the pod runs on, whose traffic
+    Kubernetes always allows. The host's node is the first known of ``host_nodes`` (SQL expressions, e.g.
+    a hostNetwork pod's node, the node owning its address, the exporter's name for it); unknown is false."""
+    return (f"coalesce({pod_kind} = 'pod' AND {host_kind} = 'host' AND {pod_node} = coalesce({', '.join(host_nodes)}), "
+            "false)")
+
+
 def namespace_labels(namespaces: Iterable[Namespace], extra: Iterable[str] = ()) -> dict[str, Labels]:
     """Effective labels per namespace; a namespace missing from the inventory still carries
     ``kubernetes.io/metadata.name`` (set by the API server since 1.21), nothing else."""

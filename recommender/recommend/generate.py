@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from recommender.engine.compile import gc_paused
+from recommender.engine.compile import gc_paused, node_addresses
 from recommender.errors import UsageError
 from recommender.model import NetworkPolicy, Peer, Rule
 from recommender.recommend import identity, output, overperm, report, synthesis, verify
@@ -288,7 +288,8 @@ def synthesize(con: duckdb.DuckDBPyConnection, opts: Options, existing: Sequence
     ids, ep_map = identity.resolve(con, found)
     ids.cache["endpoint_keys"] = keys   # which hashes key SOURCE_VIEW's endpoints (verify.check_table)
     verify.node_facts(con, ids)
-    edges, always_allowed, quiet = synthesis.collect_edges(con, SOURCE_VIEW, ep_map, keys)
+    edges, always_allowed, quiet = synthesis.collect_edges(con, SOURCE_VIEW, ep_map, keys, ids.cache.get("pod_nodes"),
+                                                           node_addresses(ids.cache.get("host_pods", ())))
     replies = synthesis.reply_edges(edges)
     unnamed = {e: edges[e] for e in synthesis.unnamed_port_edges(edges)}
     for e in (*replies, *unnamed):

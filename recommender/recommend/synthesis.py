@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from recommender.engine.compile import own_node_sql
 from recommender.recommend.identity import Identity, IdentityMap
 
 EPHEMERAL_MIN = 32768
@@ -152,28 +153,27 @@ class Edge:
 SELF_SQL = ("coalesce(lower(c.src_kind) = 'pod' AND lower(c.dst_kind) = 'pod' AND c.src_pod IS NOT NULL "
             "AND c.src_namespace = c.dst_namespace AND c.src_pod = c.dst_pod, false)")
 # Traffic between a pod and the node it runs on is always allowed (the Kubernetes docs; the evaluator's
-# own-node check, which this mirrors): kubelet probes and node-local agents need no rule, and a rule for the
-# node's address would also admit that node to the workload's replicas on other nodes (and change with every
-# node replacement). The pod's node is its inventory ``spec.nodeName``; a host endpoint's node is the node
-# whose hostNetwork pods hold its address, else the node the exporter named it by (its workload).
-_NODE_TABLES = """pod_node AS (SELECT namespace, name, min(node) AS node FROM pods WHERE node IS NOT NULL GROUP BY ALL),
-            node_ip AS (SELECT ip, min(node) AS node FROM (SELECT DISTINCT unnest(ips) AS ip, node FROM pods
-                        WHERE host_network AND node IS NOT NULL) GROUP BY ip HAVING count(*) = 1)"""
-_NODE_JOINS = """LEFT JOIN pod_node ps ON ps.namespace = c.src_namespace AND ps.name = c.src_pod
-            LEFT JOIN pod_node pd ON pd.namespace = c.dst_namespace AND pd.name = c.dst_pod
-            LEFT JOIN node_ip ns ON ns.ip = c.src_ip LEFT JOIN node_ip nd ON nd.ip = c.dst_ip"""
-OWN_NODE_SQL = ("coalesce((lower(c.src_kind) = 'host' AND lower(c.dst_kind) = 'pod' "
-                "AND pd.node = coalesce(ns.node, c.src_workload)) OR (lower(c.dst_kind) = 'host' "
-                "AND lower(c.src_kind) = 'pod' AND ps.node = coalesce(nd.node, c.dst_workload)), false)")
+# test, ``compile.own_node_sql``, on the same inventory facts): kubelet probes and node-local agents need no
+# rule, and a rule for the node's address would also admit that node to the workload's replicas on other nodes
+# (and change with every node replacement). The pod's node is its inventory ``spec.nodeName``; a host
+# endpoint's node is the node whose hostNetwork pods hold its address, else the node the exporter named it by.
+OWN_NODE_SQL = " OR ".join(
+    own_node_sql(f"lower(c.{pod}_kind)", f"{p}n.node", f"lower(c.{host}_kind)", [f"{h}a.node", f"c.{host}_workload"])
+    for pod, p, host, h in (("dst", "d", "src", "s"), ("src", "s", "dst", "d")))
+_NODE_JOINS = """LEFT JOIN _rec_pod_node sn ON sn.ns = c.src_namespace AND sn.name = c.src_pod
+            LEFT JOIN _rec_pod_node dn ON dn.ns = c.dst_namespace AND dn.name = c.dst_pod
+            LEFT JOIN _rec_node_ip sa ON sa.ip = c.src_ip LEFT JOIN _rec_node_ip da ON da.ip = c.dst_ip"""
 
 
 def collect_edges(
     con: duckdb.DuckDBPyConnection, source: str, ep_map: dict[str, str], keys: list[tuple[int, str]] | None = None,
+    pod_nodes: Mapping[tuple[str, str], str] | None = None, node_ips: Mapping[str, str] | None = None,
 ) -> tuple[dict[Edge, Stats], int, set[str]]:
     """Aggregate the ``source`` table (connections schema plus the endpoint keys ``_sk``/``_dk``: the text
     keys of ``identity.endpoint_key_sql``, or the hashes ``keys`` maps to them) to identity edges; and the
     connections that make none because Kubernetes always allows them (``SELF_SQL``, ``OWN_NODE_SQL``): how
-    many, and their ends' identities (still workloads to isolate)."""
+    many, and their ends' identities (still workloads to isolate). ``pod_nodes`` (namespace, pod) → node
+    and ``node_ips`` address → node are the inventory facts ``OWN_NODE_SQL`` needs."""
     if keys is None:
         frame = pa.table({"ekey": pa.array(list(ep_map.keys()), pa.string()),
                           "ident": pa.array(list(ep_map.values()), pa.string())})
@@ -181,11 +181,17 @@ def collect_edges(
         frame = pa.table({"ekey": pa.array([h for h, _ in keys], pa.uint64()),
                           "ident": pa.array([ep_map[k] for _, k in keys], pa.string())})
     con.register("_rec_ep", frame)
+    pods = list((pod_nodes or {}).items())
+    con.register("_rec_pod_node", pa.table({"ns": pa.array([k[0] for k, _ in pods], pa.string()),
+                                            "name": pa.array([k[1] for k, _ in pods], pa.string()),
+                                            "node": pa.array([v for _, v in pods], pa.string())}))
+    ips = list((node_ips or {}).items())
+    con.register("_rec_node_ip", pa.table({"ip": pa.array([k for k, _ in ips], pa.string()),
+                                           "node": pa.array([v for _, v in ips], pa.string())}))
     try:
         rows = con.execute(
             f"""
-            WITH c AS (SELECT *, _sk AS sk, _dk AS dk FROM {source}),
-            {_NODE_TABLES}
+            WITH c AS (SELECT *, _sk AS sk, _dk AS dk FROM {source})
             SELECT {SELF_SQL} OR {OWN_NODE_SQL} AS free, s.ident, d.ident, upper(coalesce(c.protocol, 'TCP')), c.dst_port,
                    count(*), coalesce(sum(c.flows), 0), coalesce(sum(c.bytes), 0),
                    min(c.first_seen), max(c.last_seen), list(DISTINCT c.format),
@@ -198,7 +204,8 @@ def collect_edges(
             """
         ).fetchall()
     finally:
-        con.unregister("_rec_ep")
+        for view in ("_rec_ep", "_rec_pod_node", "_rec_node_ip"):
+            con.unregister(view)
     edges: dict[Edge, Stats] = {}
     free, quiet = 0, set()
     for always, src, dst, proto, port, n, flows, nbytes, first, last, formats, samples in rows:

@@ -119,7 +119,7 @@ def model_pods(ids: IdentityMap) -> tuple[list[Pod], list[Namespace]]:
 def node_facts(con: duckdb.DuckDBPyConnection, ids: IdentityMap) -> None:
     """Keep in ``ids.cache`` which node each inventory pod runs on, and the hostNetwork pods (their
     addresses are their node's): the evaluator allows a pod's traffic with its own node, and so must
-    verification, as synthesis gives that traffic no rule (``synthesis.OWN_NODE_SQL``)."""
+    verification, as synthesis gives that traffic no rule (``synthesis.OWN_NODE_SQL``, from these same facts)."""
     if not table_exists(con, "pods"):
         return
     ids.cache["pod_nodes"] = {(ns, n): node for ns, n, node in con.execute(
